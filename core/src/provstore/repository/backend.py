@@ -1,0 +1,230 @@
+"""The interface of a repository backend: a flat store of immutable byte objects addressed by keys."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar
+
+__all__ = [
+    'CHUNK_SIZE',
+    'AbstractRepositoryBackend',
+    'MaintenanceReport',
+    'check_byte_stream',
+    'sha256_of_stream',
+]
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read at a time when streaming objects; no object is ever held whole in memory by the core."""
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What a call of :meth:`AbstractRepositoryBackend.maintain` did, or would do when ``dry_run`` is set."""
+
+    dry_run: bool
+    live: bool
+    steps: tuple[str, ...] = ()
+    """One human-readable line per step, in the order they ran (or would run)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific figures, JSON-serialisable (object counts before and after, bytes reclaimed...)."""
+
+
+def check_byte_stream(handle: object) -> None:
+    """Raise :class:`TypeError` unless ``handle`` is a readable stream of bytes.
+
+    A text stream, a path, a ``bytes`` object or a stream opened for writing only are all refused.
+    """
+    if isinstance(handle, (bytes, bytearray, memoryview, str, os.PathLike)) or not hasattr(handle, 'read'):
+        raise TypeError(f'expected a readable byte stream, got {type(handle).__name__}')
+    if isinstance(handle, io.TextIOBase):
+        raise TypeError(f'expected a byte stream, got the text stream {handle!r}')
+    readable = getattr(handle, 'readable', None)
+    if readable is not None and not readable():
+        raise TypeError(f'expected a readable byte stream, got {handle!r}, which is not readable')
+    mode = getattr(handle, 'mode', None)
+    if isinstance(mode, str) and 'b' not in mode:
+        raise TypeError(f'expected a byte stream, got {handle!r} opened in text mode {mode!r}')
+
+
+def sha256_of_stream(handle: BinaryIO) -> str:
+    """Return the hex sha256 digest of everything left in ``handle``, read in chunks."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK_SIZE):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class AbstractRepositoryBackend(abc.ABC):
+    """A flat store of immutable byte objects, each addressed by a key the backend chooses.
+
+    Subclasses set ``name`` and implement the abstract methods. The public ``put_*``, ``open``, ``has_object``,
+    ``get_object_content`` and ``delete_object`` methods validate their arguments here, once, and delegate to
+    the abstract or overridable methods; backends should not repeat those checks.
+
+    Every key returned by a ``put`` stays valid until the object is deleted. Content-addressed backends
+    (``key_format == 'sha256'``) return the same key for the same content and store it once.
+    """
+
+    name: ClassVar[str]
+    """The name profiles use to select this backend, unique across installed plugins."""
+
+    # -- identity and lifecycle -------------------------------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def uuid(self) -> str | None:
+        """A unique identifier of this repository instance, or ``None`` when the backend has none."""
+
+    @property
+    @abc.abstractmethod
+    def key_format(self) -> str | None:
+        """How keys are made: ``'sha256'`` for content addressing, ``'uuid4'`` for random keys, or ``None``."""
+
+    @abc.abstractmethod
+    def initialise(self, **kwargs: Any) -> None:
+        """Create the repository's storage if it does not exist yet; do nothing when it already does."""
+
+    @property
+    @abc.abstractmethod
+    def is_initialised(self) -> bool:
+        """Whether :meth:`initialise` has created the storage."""
+
+    @abc.abstractmethod
+    def erase(self) -> None:
+        """Delete the repository and every object in it. Irreversible."""
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def put_object_from_filelike(self, handle: BinaryIO) -> str:
+        """Store everything left in ``handle`` as a new object.
+
+        :param handle: a readable byte stream; it is read in chunks and not closed.
+        :return: the key of the object.
+        :raises TypeError: if ``handle`` is not a readable byte stream.
+        """
+        check_byte_stream(handle)
+        return self._put_object_from_filelike(handle)
+
+    @abc.abstractmethod
+    def _put_object_from_filelike(self, handle: BinaryIO) -> str:
+        """Store the stream, which is known to be a readable byte stream, and return its key."""
+
+    def put_object_from_file(self, filepath: str | os.PathLike[str]) -> str:
+        """Store the content of the file at ``filepath`` and return its key.
+
+        :raises FileNotFoundError: if there is no file at ``filepath``.
+        """
+        with open(filepath, 'rb') as handle:
+            return self._put_object_from_filelike(handle)
+
+    def put_objects_from_filelikes(self, handles: Iterable[BinaryIO]) -> list[str]:
+        """Store many streams at once and return their keys in the same order.
+
+        The default stores them one by one; backends override it with a faster bulk path.
+
+        :raises TypeError: if any handle is not a readable byte stream; nothing is stored then.
+        """
+        handles = list(handles)
+        for handle in handles:
+            check_byte_stream(handle)
+        return [self._put_object_from_filelike(handle) for handle in handles]
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def has_objects(self, keys: Sequence[str]) -> list[bool]:
+        """Return, for each key in order, whether the object exists."""
+
+    def has_object(self, key: str) -> bool:
+        """Return whether the object with ``key`` exists."""
+        return self.has_objects([key])[0]
+
+    @abc.abstractmethod
+    def list_objects(self) -> Iterator[str]:
+        """Iterate over the keys of every object, in no particular order, without building a list of them."""
+
+    @abc.abstractmethod
+    def get_info(self, detailed: bool = False) -> dict[str, Any]:
+        """Return JSON-serialisable figures about the repository (object counts; sizes when ``detailed``)."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Open the object with ``key`` for reading, as a byte stream (a context manager).
+
+        :raises FileNotFoundError: if there is no object with ``key``.
+        """
+
+    def get_object_content(self, key: str) -> bytes:
+        """Return the whole content of the object with ``key``; prefer :meth:`open` for large objects.
+
+        :raises FileNotFoundError: if there is no object with ``key``.
+        """
+        with self.open(key) as handle:
+            return handle.read()
+
+    @abc.abstractmethod
+    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield ``(key, stream)`` for each key, in whatever order reads fastest.
+
+        Each stream is valid only until the next item is requested. Backends check every key before yielding
+        the first one.
+
+        :raises FileNotFoundError: naming every missing key, before anything is yielded.
+        """
+
+    def get_object_hash(self, key: str) -> str:
+        """Return the sha256 hex digest of the object's content, whatever the backend's key format.
+
+        :raises FileNotFoundError: if there is no object with ``key``.
+        """
+        if self.key_format == 'sha256':
+            if not self.has_object(key):
+                raise self.missing_keys_error([key])
+            return key
+        with self.open(key) as handle:
+            return sha256_of_stream(handle)
+
+    # -- deleting and maintenance -----------------------------------------------------------------------------
+
+    def delete_objects(self, keys: Sequence[str]) -> None:
+        """Delete the objects with the given keys, all or none.
+
+        :raises FileNotFoundError: naming every missing key; nothing is deleted then.
+        """
+        keys = list(dict.fromkeys(keys))
+        missing = [key for key, exists in zip(keys, self.has_objects(keys)) if not exists]
+        if missing:
+            raise FileNotFoundError(f'{self.missing_keys_error(missing)}; nothing deleted')
+        self._delete_objects(keys)
+
+    @abc.abstractmethod
+    def _delete_objects(self, keys: list[str]) -> None:
+        """Delete objects whose keys are known to exist, without duplicates."""
+
+    def delete_object(self, key: str) -> None:
+        """Delete the object with ``key``.
+
+        :raises FileNotFoundError: if there is no object with ``key``.
+        """
+        self.delete_objects([key])
+
+    @abc.abstractmethod
+    def maintain(self, dry_run: bool = False, live: bool = True, **kwargs: Any) -> MaintenanceReport:
+        """Optimise the repository's storage.
+
+        :param dry_run: report what would be done and change nothing.
+        :param live: do only what is safe while other processes read and write; ``False`` does the full work
+            and requires that nobody else uses the repository.
+        """
+
+    def missing_keys_error(self, missing: Iterable[str]) -> FileNotFoundError:
+        """Return the error for keys that are not in this repository, naming every one of them."""
+        missing = sorted(missing)
+        noun = 'an object' if len(missing) == 1 else 'objects'
+        return FileNotFoundError(f'No {noun} with key(s) {", ".join(missing)} in repository {self.name!r}')
