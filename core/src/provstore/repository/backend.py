@@ -198,7 +198,7 @@ class AbstractRepositoryBackend(abc.ABC):
         :raises FileNotFoundError: naming every missing key; nothing is deleted then.
         """
         keys = list(dict.fromkeys(keys))
-        missing = [key for key, exists in zip(keys, self.has_objects(keys)) if not exists]
+        missing = [key for key, exists in zip(keys, self.has_objects(keys), strict=True) if not exists]
         if missing:
             raise FileNotFoundError(f'{self.missing_keys_error(missing)}; nothing deleted')
         self._delete_objects(keys)

@@ -16,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, TypeAlias
 
 from provstore.exceptions import InvalidPathError
 from provstore.repository.backend import CHUNK_SIZE, AbstractRepositoryBackend
 
 __all__ = ['File', 'FileType', 'Repository', 'clean_path']
 
-PathLike = Union[str, PurePosixPath]
+PathLike: TypeAlias = 'str | PurePosixPath'
 """A path inside a repository: relative, ``/``-separated."""
 
 
@@ -276,13 +276,13 @@ class Repository:
         for directory in directories:
             self._make_directories(directory)
         targets = [self._prepare_file(target) for target, _ in files]
-        handles = [open(filepath, 'rb') for _, filepath in files]  # noqa: SIM115 - closed below, all at once
+        handles = [open(filepath, 'rb') for _, filepath in files]  # closed below, all at once
         try:
             keys = self._backend.put_objects_from_filelikes(handles)
         finally:
             for handle in handles:
                 handle.close()
-        for (parent, name), key in zip(targets, keys):
+        for (parent, name), key in zip(targets, keys, strict=True):
             parent.objects[name] = key
 
     def delete_object(self, path: PathLike, hard_delete: bool = False) -> None:
@@ -306,9 +306,9 @@ class Repository:
 
     def erase(self) -> None:
         """Empty the tree and delete every object it references from the backend."""
-        keys = set(self.get_file_keys())
+        keys = list(set(self.get_file_keys()))
         self._root = _Directory()
-        present = [key for key, exists in zip(keys, self._backend.has_objects(list(keys))) if exists]
+        present = [key for key, exists in zip(keys, self._backend.has_objects(keys), strict=True) if exists]
         self._backend.delete_objects(present)
 
     def reset(self) -> None:
@@ -433,7 +433,9 @@ def _single_part(name: object) -> str:
 def _rekey(serialized: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
     if 'k' in serialized:
         return {'k': mapping[serialized['k']]}
-    return {'o': {name: _rekey(child, mapping) for name, child in serialized.get('o', {}).items()}} if serialized else {}
+    if not serialized:
+        return {}
+    return {'o': {name: _rekey(child, mapping) for name, child in serialized['o'].items()}}
 
 
 def _safe_destination(root: Path, relative: PurePosixPath | Path) -> Path:

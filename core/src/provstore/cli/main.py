@@ -1,0 +1,45 @@
+"""The root ``provstore`` command: global options, error handling and the command groups."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from provstore import __version__
+from provstore.cli.plugins import plugins
+from provstore.exceptions import ProvstoreError
+
+__all__ = ['cli', 'main']
+
+CONTEXT_SETTINGS = {'help_option_names': ['-h', '--help'], 'max_content_width': 120}
+
+
+class ProvstoreGroup(click.Group):
+    """A click group that turns provstore errors into one clear line and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ProvstoreError, OSError, ValueError) as exc:
+            if ctx.find_root().params.get('verbose'):
+                traceback.print_exc()
+            click.echo(f'Error: {" ".join(str(exc).split())}', err=True)
+            sys.exit(1)
+
+
+@click.group(cls=ProvstoreGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, '-V', '--version', prog_name='provstore')
+@click.option('-v', '--verbose', is_flag=True, help='Print the full traceback of an error.')
+def cli(verbose: bool) -> None:
+    """provstore: keep the provenance of computational work, in storage chosen by plugins."""
+
+
+cli.add_command(plugins)
+
+
+def main() -> None:
+    """Run the command line (the ``provstore`` console script)."""
+    cli(prog_name='provstore')
