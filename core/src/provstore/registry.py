@@ -25,7 +25,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, cast
@@ -53,6 +54,7 @@ __all__ = [
     'get_repository_backend',
     'get_storage_backend',
     'reset_registry',
+    'using_registry',
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -495,6 +497,17 @@ def reset_registry(registry: PluginRegistry | None = None) -> None:
     """Forget the registry of this process (it is rebuilt on next use), or install ``registry`` instead."""
     global _REGISTRY  # noqa: PLW0603
     _REGISTRY = registry
+
+
+@contextmanager
+def using_registry(registry: PluginRegistry) -> Iterator[PluginRegistry]:
+    """Make ``registry`` the registry of this process inside the block, and restore the previous one after."""
+    global _REGISTRY  # noqa: PLW0603
+    previous, _REGISTRY = _REGISTRY, registry
+    try:
+        yield registry
+    finally:
+        _REGISTRY = previous
 
 
 def get_storage_backend(name: str) -> type[StorageBackend]:

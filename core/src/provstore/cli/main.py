@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from typing import Any
@@ -42,4 +43,5 @@ cli.add_command(plugins)
 
 def main() -> None:
     """Run the command line (the ``provstore`` console script)."""
+    logging.basicConfig(format='%(levelname)s: %(message)s')
     cli(prog_name='provstore')

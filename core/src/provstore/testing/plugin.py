@@ -3,11 +3,11 @@
 Fixtures for plugin authors:
 
 ``plugin_registry``
-    A registry built afresh from the installed entry points, installed as the registry of this process for
-    one test; the previous one is restored afterwards.
+    A registry built afresh from the installed entry points, used as the registry of this process for one
+    test; the previous one is restored afterwards.
 ``register_plugin``
-    A function ``register_plugin(plugin, name='...')`` that adds an in-process plugin (a module, class or
-    object with :data:`provstore.hookimpl` functions) to the registry of this process for one test.
+    A function ``register_plugin(plugin, name='in_process')`` that adds an in-process plugin (a module, class
+    or object carrying :data:`provstore.hookimpl` functions) to the registry of this process for one test.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from provstore import registry as registry_module
-from provstore.registry import PluginRegistry
+from provstore.registry import PluginRegistry, reset_registry, using_registry
 
 __all__ = ['plugin_registry', 'register_plugin']
 
@@ -25,31 +24,24 @@ __all__ = ['plugin_registry', 'register_plugin']
 @pytest.fixture
 def plugin_registry() -> Iterator[PluginRegistry]:
     """Return a fresh registry of the installed plugins, used by this process for the duration of the test."""
-    previous = registry_module._REGISTRY
-    fresh = PluginRegistry()
-    registry_module.reset_registry(fresh)
-    try:
-        yield fresh
-    finally:
-        registry_module.reset_registry(previous)
+    with using_registry(PluginRegistry()) as registry:
+        yield registry
 
 
 @pytest.fixture
 def register_plugin() -> Iterator[Callable[..., PluginRegistry]]:
     """Return ``register_plugin(plugin, name='in_process')``, which rebuilds this process's registry with it.
 
-    Plugins registered in one test are gone in the next; every call adds to those already registered.
+    Each call adds to the plugins registered before it in the same test; all are gone in the next test.
     """
-    previous = registry_module._REGISTRY
     registered: list[tuple[str, object]] = []
 
     def register(plugin: object, name: str = 'in_process') -> PluginRegistry:
         registered.append((name, plugin))
         fresh = PluginRegistry(in_process=registered)
-        registry_module.reset_registry(fresh)
+        reset_registry(fresh)
         return fresh
 
-    try:
+    # NOTE: using_registry restores the registry found on entry, whatever register() installed meanwhile.
+    with using_registry(PluginRegistry()):
         yield register
-    finally:
-        registry_module.reset_registry(previous)
