@@ -59,7 +59,7 @@ def clean_path(path: PathLike | None) -> PurePosixPath:
     ``None`` and ``''`` mean the root. Refused: absolute paths, ``..`` and ``.`` parts, empty parts
     (``a//b``), backslashes and NUL characters, and anything that is not a string.
     """
-    if path is None or path == '':
+    if path is None or path == '' or path == PurePosixPath():
         return PurePosixPath()
     if isinstance(path, PurePosixPath):
         path = str(path)
@@ -136,7 +136,7 @@ class Repository:
         """Whether a file or directory exists at ``path``."""
         try:
             self._lookup(clean_path(path))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return False
         return True
 
