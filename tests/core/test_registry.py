@@ -136,7 +136,7 @@ def test_name_clash_between_plugins_fails_both(fake_site: Callable[..., str]) ->
     assert alpha.provides == {}
     with pytest.raises(PluginNotFoundError, match=r"Archive format 'shared.fmt' is unavailable: plugin 'alpha'.*beta"):
         registry.get_archive_format('shared.fmt')
-    with pytest.raises(PluginNotFoundError, match='alpha.only'):
+    with pytest.raises(PluginNotFoundError, match=r'alpha\.only'):
         registry.get_archive_format('alpha.only')
 
 

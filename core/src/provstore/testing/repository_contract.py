@@ -33,13 +33,13 @@ import os
 import queue
 import random
 import re
-import tracemalloc
 import traceback
+import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 
 import pytest
 
@@ -182,7 +182,7 @@ def _write_in_child(
 
 def _read_all(handle: BinaryIO) -> bytes:
     """Read ``handle`` to its end in chunks, checking every chunk is ``bytes``."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = handle.read(CHUNK_SIZE)
         assert isinstance(chunk, bytes), f'a repository stream returned {type(chunk).__name__}, not bytes'
@@ -201,21 +201,16 @@ def _bad_stream(kind: str, folder: Path, stack: contextlib.ExitStack) -> Any:
     """Return an object of the given ``kind`` that is not a readable byte stream; files are closed by ``stack``."""
     text_file = folder / 'text.txt'
     text_file.write_text('text content')
-    if kind == 'text stream':
-        return io.StringIO('text content')
-    if kind == 'file opened in text mode':
-        return stack.enter_context(open(text_file, encoding='utf-8'))
-    if kind == 'bytes':
-        return b'bytes content'
-    if kind == 'str path':
-        return str(text_file)
-    if kind == 'Path':
-        return text_file
-    if kind == 'write-only stream':
-        return stack.enter_context(open(folder / 'write-only.bin', 'wb'))
-    if kind == 'None':
-        return None
-    raise AssertionError(f'unknown kind of bad stream {kind!r}')
+    makers: dict[str, Callable[[], Any]] = {
+        'text stream': lambda: io.StringIO('text content'),
+        'file opened in text mode': lambda: stack.enter_context(open(text_file, encoding='utf-8')),
+        'bytes': lambda: b'bytes content',
+        'str path': lambda: str(text_file),
+        'Path': lambda: text_file,
+        'write-only stream': lambda: stack.enter_context(open(folder / 'write-only.bin', 'wb')),
+        'None': lambda: None,
+    }
+    return makers[kind]()
 
 
 _BAD_STREAM_KINDS = (
@@ -343,10 +338,12 @@ class RepositoryBackendContract:
         """Erasing removes the repository with its objects; initialising again gives an empty repository."""
         key = backend.put_object_from_filelike(io.BytesIO(b'erased'))
         backend.erase()
-        assert backend.is_initialised is False
+        erased = backend.is_initialised
+        assert erased is False
         assert self.backend_class(**backend_options).is_initialised is False
         backend.initialise()
-        assert backend.is_initialised is True
+        reinitialised = backend.is_initialised
+        assert reinitialised is True
         assert list(backend.list_objects()) == []
         assert backend.has_object(key) is False
 
@@ -381,7 +378,7 @@ class RepositoryBackendContract:
     def test_put_object_from_non_seekable_stream(self, backend: AbstractRepositoryBackend) -> None:
         """A stream that cannot seek (a pipe, a socket) is stored whole."""
         stream = PseudoRandomStream(3 * CHUNK_SIZE + 17, seed=3)
-        key = backend.put_object_from_filelike(stream)
+        key = backend.put_object_from_filelike(cast(BinaryIO, stream))
         assert stream.position == 3 * CHUNK_SIZE + 17
         assert backend.get_object_hash(key) == stream.digest.hexdigest()
 
@@ -418,7 +415,7 @@ class RepositoryBackendContract:
 
     def test_put_object_from_missing_file(self, backend: AbstractRepositoryBackend, inputs: Path) -> None:
         """A path with no file raises FileNotFoundError and stores nothing."""
-        with pytest.raises(FileNotFoundError, match='missing.bin'):
+        with pytest.raises(FileNotFoundError, match=r'missing\.bin'):
             backend.put_object_from_file(inputs / 'missing.bin')
         assert list(backend.list_objects()) == []
 
@@ -543,7 +540,8 @@ class RepositoryBackendContract:
         content = os.urandom(2 * CHUNK_SIZE + 5)
         key = backend.put_object_from_filelike(io.BytesIO(content))
         with backend.open(key) as handle:
-            assert not isinstance(handle, io.TextIOBase)
+            stream: object = handle
+            assert not isinstance(stream, io.TextIOBase)
             first = handle.read(10)
             assert isinstance(first, bytes)
             rest = _read_all(handle)
@@ -735,7 +733,7 @@ class RepositoryBackendContract:
 
         source = PseudoRandomStream(LARGE_OBJECT_SIZE, seed=64)
         with _traced_peak() as peak_put:
-            key = backend.put_object_from_filelike(source)
+            key = backend.put_object_from_filelike(cast(BinaryIO, source))
         assert source.position == LARGE_OBJECT_SIZE
         expected = source.digest.hexdigest()
         assert peak_put.size < MEMORY_LIMIT, f'storing a 64 MiB object took {peak_put.size} bytes of memory'
@@ -780,7 +778,7 @@ class RepositoryBackendContract:
         assert len(listed) == len(keys)
         assert set(listed) == set(keys)
         assert all(backend.has_objects(keys))
-        expected = dict(zip(keys, contents))
+        expected = dict(zip(keys, contents, strict=True))
         seen = 0
         for key, stream in backend.iter_object_streams(keys):
             assert stream.read() == expected.pop(key)
@@ -835,7 +833,7 @@ class RepositoryBackendContract:
             contents = _writer_contents(writer)
             assert len(keys) == len(contents)
             assert all(backend.has_objects(keys))
-            for key, content in zip(keys, contents):
+            for key, content in zip(keys, contents, strict=True):
                 with backend.open(key) as handle:
                     assert _read_all(handle) == content, f'object {key} of writer {writer} is corrupted'
             all_keys.update(keys)
