@@ -226,5 +226,5 @@ class AbstractRepositoryBackend(abc.ABC):
     def missing_keys_error(self, missing: Iterable[str]) -> FileNotFoundError:
         """Return the error for keys that are not in this repository, naming every one of them."""
         missing = sorted(missing)
-        noun = 'an object' if len(missing) == 1 else 'objects'
-        return FileNotFoundError(f'No {noun} with key(s) {", ".join(missing)} in repository {self.name!r}')
+        keys = 'object with key' if len(missing) == 1 else 'objects with keys'
+        return FileNotFoundError(f'No {keys} {", ".join(missing)} in repository {self.name!r}')

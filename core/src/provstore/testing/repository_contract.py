@@ -33,6 +33,7 @@ import os
 import queue
 import random
 import re
+import time
 import traceback
 import tracemalloc
 import uuid
@@ -85,7 +86,7 @@ class PseudoRandomStream(io.RawIOBase):
         super().__init__()
         self._size = size
         self._random = random.Random(seed)
-        self._block = memoryview(b'')
+        self._block = b''
         self._offset = 0
         self.position = 0
         """Number of bytes produced so far."""
@@ -98,20 +99,52 @@ class PseudoRandomStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer`` with the next bytes and return how many were written (0 at the end)."""
-        target = memoryview(buffer).cast('B')
         written = 0
-        while written < len(target) and self.position < self._size:
-            if self._offset == len(self._block):
-                self._block = memoryview(self._random.randbytes(min(self.BLOCK_SIZE, self._size - self.position)))
-                self._offset = 0
-            count = min(len(target) - written, len(self._block) - self._offset)
-            piece = self._block[self._offset : self._offset + count]
-            target[written : written + count] = piece
-            self.digest.update(piece)
-            self._offset += count
-            self.position += count
-            written += count
+        with memoryview(buffer) as view, view.cast('B') as target:
+            while written < len(target) and self.position < self._size:
+                if self._offset == len(self._block):
+                    self._block = self._random.randbytes(min(self.BLOCK_SIZE, self._size - self.position))
+                    self._offset = 0
+                count = min(len(target) - written, len(self._block) - self._offset)
+                with memoryview(self._block)[self._offset : self._offset + count] as piece:
+                    target[written : written + count] = piece
+                    self.digest.update(piece)
+                self._offset += count
+                self.position += count
+                written += count
         return written
+
+
+class _ObservedStream(io.RawIOBase):
+    """A byte stream made of ``chunks`` that calls ``observe`` between chunks and keeps what it returned."""
+
+    def __init__(self, chunks: list[bytes], observe: Callable[[], object]) -> None:
+        super().__init__()
+        self._chunks = list(chunks)
+        self._observe = observe
+        self.produced: list[bytes] = []
+        self.observations: list[object] = []
+
+    def readable(self) -> bool:
+        """The stream is readable."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Copy the next chunk, at most ``len(buffer)`` bytes, into ``buffer``; observe once a chunk is done."""
+        if not self._chunks:
+            return 0
+        chunk = self._chunks[0]
+        with memoryview(buffer) as view, view.cast('B') as target:
+            count = min(len(target), len(chunk))
+            target[:count] = chunk[:count]
+        self.produced.append(chunk[:count])
+        if count == len(chunk):
+            self._chunks.pop(0)
+            if self._chunks:
+                self.observations.append(self._observe())
+        else:
+            self._chunks[0] = chunk[count:]
+        return count
 
 
 @dataclass
@@ -177,7 +210,32 @@ def _write_in_child(
         keys += backend.put_objects_from_filelikes([io.BytesIO(content) for content in contents[half:]])
         results.put((writer, keys, None))
     except BaseException:
+        barrier.abort()  # the other writers stop waiting for this one
         results.put((writer, [], traceback.format_exc()))
+
+
+def _collect_writer_results(processes: list[Any], results: Any) -> tuple[dict[int, list[str]], list[str]]:
+    """Wait for one result per writer process; return the keys by writer and the errors reported.
+
+    Fails the test at once if a writer dies without reporting, and after :data:`PROCESS_TIMEOUT` seconds.
+    """
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    outcomes: dict[int, list[str]] = {}
+    errors: list[str] = []
+    while len(outcomes) < len(processes):
+        try:
+            writer, keys, error = results.get(timeout=0.5)
+        except queue.Empty:
+            dead = [process.name for process in processes if process.exitcode not in (None, 0)]
+            if dead:
+                pytest.fail(f'writer processes died without reporting: {", ".join(dead)}')
+            if time.monotonic() > deadline:
+                pytest.fail(f'writer processes did not finish within {PROCESS_TIMEOUT} s')
+            continue
+        if error is not None:
+            errors.append(f'writer {writer} failed:\n{error}')
+        outcomes[writer] = keys
+    return outcomes, errors
 
 
 def _read_all(handle: BinaryIO) -> bytes:
@@ -382,6 +440,18 @@ class RepositoryBackendContract:
         assert stream.position == 3 * CHUNK_SIZE + 17
         assert backend.get_object_hash(key) == stream.digest.hexdigest()
 
+    def test_object_invisible_until_written(
+        self, backend: AbstractRepositoryBackend, backend_options: dict[str, Any]
+    ) -> None:
+        """While a put is half-way, another instance sees only the objects stored before; then it sees the new one."""
+        before = backend.put_object_from_filelike(io.BytesIO(b'stored before'))
+        reader = self.backend_class(**backend_options)
+        stream = _ObservedStream([os.urandom(CHUNK_SIZE), os.urandom(CHUNK_SIZE)], lambda: list(reader.list_objects()))
+        key = backend.put_object_from_filelike(cast(BinaryIO, stream))
+        assert stream.observations == [[before]]
+        assert sorted(reader.list_objects()) == sorted({before, key})
+        assert reader.get_object_content(key) == b''.join(stream.produced)
+
     @pytest.mark.parametrize('kind', _BAD_STREAM_KINDS)
     def test_put_object_refuses_non_byte_streams(
         self, backend: AbstractRepositoryBackend, inputs: Path, kind: str
@@ -477,7 +547,6 @@ class RepositoryBackendContract:
         ]
         assert set(keys) == {hashlib.sha256(b'deduplicated').hexdigest()}
         assert list(backend.list_objects()) == [keys[0]]
-        assert backend.get_info()  # still answers with a single object
 
     def test_batch_with_repeated_content(self, backend: AbstractRepositoryBackend) -> None:
         """A batch repeating content returns the same key at each repeated position."""
@@ -806,18 +875,10 @@ class RepositoryBackendContract:
         ]
         for process in processes:
             process.start()
-        outcomes: dict[int, list[str]] = {}
-        errors: list[str] = []
         try:
-            for _ in processes:
-                try:
-                    writer, keys, error = results.get(timeout=PROCESS_TIMEOUT)
-                except queue.Empty:
-                    pytest.fail(f'writer processes did not finish within {PROCESS_TIMEOUT} s')
-                if error is not None:
-                    errors.append(f'writer {writer} failed:\n{error}')
-                outcomes[writer] = keys
+            outcomes, errors = _collect_writer_results(processes, results)
         finally:
+            barrier.abort()  # a writer still waiting for a dead one stops at once
             for process in processes:
                 process.join(PROCESS_TIMEOUT)
                 if process.is_alive():
