@@ -67,7 +67,9 @@ def main() -> None:
 
         restored = work / 'restored'
         repository.copy_tree(restored)
-        same = (restored / 'inputs' / 'Si.upf').read_bytes() == (work / 'calculation' / 'inputs' / 'Si.upf').read_bytes()
+        same = (restored / 'inputs' / 'Si.upf').read_bytes() == (
+            work / 'calculation' / 'inputs' / 'Si.upf'
+        ).read_bytes()
         print(f'\n== Copied the tree back out to a folder: byte-identical = {same}')
         backend.erase()
     print('\nDone. Next: `provstore plugins list`, `provstore plugins show disk_objectstore`.')

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from provstore.testing import RepositoryBackendContract
+from provstore.testing import ContentAddressedContract
 from provstore_plainfolder.backend import PlainFolderRepositoryBackend
 
 
-class TestPlainFolderContract(RepositoryBackendContract):
+class TestPlainFolderContract(ContentAddressedContract):
     """Every test of the contract, with a fresh repository folder under ``tmp_path``."""
 
     backend_class = PlainFolderRepositoryBackend

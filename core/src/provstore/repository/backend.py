@@ -99,6 +99,9 @@ class AbstractRepositoryBackend(abc.ABC):
     def erase(self) -> None:
         """Delete the repository and every object in it. Irreversible."""
 
+    def close(self) -> None:  # noqa: B027 - a hook with a sensible default, not an abstract method
+        """Release connections and file handles; the backend reopens them if used again. Default: nothing."""
+
     # -- writing ----------------------------------------------------------------------------------------------
 
     def put_object_from_filelike(self, handle: BinaryIO) -> str:

@@ -1,7 +1,8 @@
 """Test helpers for provstore and its plugins: fixtures and contract suites.
 
 Installed as a pytest plugin (entry point ``pytest11``), so the fixtures are available in any test suite
-that has provstore installed. Contract suites are base classes to subclass in a plugin's tests::
+that has provstore installed. Contract suites are base classes to subclass in a plugin's tests
+(``ContentAddressedContract`` for backends with sha256 keys, ``RepositoryBackendContract`` for the others)::
 
     from provstore.testing import RepositoryBackendContract
 
@@ -13,6 +14,6 @@ that has provstore installed. Contract suites are base classes to subclass in a 
             return {'filepath': str(tmp_path / 'repo')}
 """
 
-from provstore.testing.repository_contract import RepositoryBackendContract
+from provstore.testing.repository_contract import ContentAddressedContract, RepositoryBackendContract
 
-__all__ = ['RepositoryBackendContract']
+__all__ = ['ContentAddressedContract', 'RepositoryBackendContract']

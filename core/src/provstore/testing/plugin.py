@@ -18,7 +18,12 @@ import pytest
 
 from provstore.registry import PluginRegistry, reset_registry, using_registry
 
-__all__ = ['plugin_registry', 'register_plugin']
+__all__ = ['plugin_registry', 'pytest_configure', 'register_plugin']
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``slow`` marker the contract suites use, so that ``--strict-markers`` accepts it anywhere."""
+    config.addinivalue_line('markers', 'slow: large-object, many-object and many-process tests')
 
 
 @pytest.fixture

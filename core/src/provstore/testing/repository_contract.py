@@ -1,7 +1,8 @@
 """The contract every repository backend passes: a base class of pytest tests.
 
-Subclass :class:`RepositoryBackendContract` in a test module whose name pytest collects, set ``backend_class``
-and override the ``backend_options`` fixture::
+Subclass :class:`RepositoryBackendContract` (or :class:`ContentAddressedContract` for a backend whose keys are
+sha256 digests of the content) in a test module whose name pytest collects, set ``backend_class`` and override
+the ``backend_options`` fixture::
 
     import pytest
     from provstore.testing import RepositoryBackendContract
@@ -18,8 +19,8 @@ instance built from the same options, in another process, must open the same rep
 must be importable by name (not defined inside a function): the multi-process tests build it in child
 processes started with the ``spawn`` method.
 
-Tests of large objects, many objects and concurrent processes are marked ``slow``; register that marker in
-your pytest configuration, or deselect them with ``-m 'not slow'``.
+Tests of large objects, many objects and concurrent processes are marked ``slow`` (a marker registered by
+provstore's pytest plugin); deselect them with ``-m 'not slow'`` while iterating.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import pytest
 
 from provstore.repository import CHUNK_SIZE, AbstractRepositoryBackend, MaintenanceReport, sha256_of_stream
 
-__all__ = ['PseudoRandomStream', 'RepositoryBackendContract']
+__all__ = ['ContentAddressedContract', 'PseudoRandomStream', 'RepositoryBackendContract']
 
 LARGE_OBJECT_SIZE = 64 * 1024 * 1024
 """Size of the object streamed in and out by the large-object test."""
@@ -336,11 +337,6 @@ class RepositoryBackendContract:
                 result[key] = sha256_of_stream(handle)
         return result
 
-    def require_content_addressed(self, backend: AbstractRepositoryBackend) -> None:
-        """Skip the test unless the backend deduplicates by content (``key_format == 'sha256'``)."""
-        if backend.key_format != 'sha256':
-            pytest.skip(f'{self.backend_class.__name__} is not content-addressed (key_format {backend.key_format!r})')
-
     # -- identity and lifecycle -------------------------------------------------------------------------------
 
     def test_name(self) -> None:
@@ -516,56 +512,22 @@ class RepositoryBackendContract:
                 backend.put_objects_from_filelikes(batch)
         assert list(backend.list_objects()) == []
 
-    def test_random_keys_are_distinct(self, backend: AbstractRepositoryBackend) -> None:
-        """A ``uuid4`` backend gives every object its own uuid4 key, even for the same content."""
-        if backend.key_format != 'uuid4':
-            pytest.skip(f'{self.backend_class.__name__} does not make random keys (key_format {backend.key_format!r})')
+    def test_keys_follow_key_format(self, backend: AbstractRepositoryBackend) -> None:
+        """Keys are what ``key_format`` says: sha256 digests of the content, or a fresh uuid4 per object.
+
+        A content-addressed backend must run :class:`ContentAddressedContract`, which adds the deduplication
+        tests; any other backend returns a distinct key for every object, even of the same content.
+        """
         keys = [backend.put_object_from_filelike(io.BytesIO(b'same')) for _ in range(3)]
         keys += backend.put_objects_from_filelikes([io.BytesIO(b'same'), io.BytesIO(b'same')])
+        if backend.key_format == 'sha256':
+            assert isinstance(self, ContentAddressedContract), 'a sha256 backend must run ContentAddressedContract'
+            assert set(keys) == {hashlib.sha256(b'same').hexdigest()}
+            return
         assert len(set(keys)) == 5
-        assert all(uuid.UUID(key).version == 4 for key in keys)
+        if backend.key_format == 'uuid4':
+            assert all(uuid.UUID(key).version == 4 for key in keys)
         assert sorted(backend.list_objects()) == sorted(keys)
-
-    # -- deduplication (content-addressed backends) -----------------------------------------------------------
-
-    def test_key_is_sha256_of_content(self, backend: AbstractRepositoryBackend) -> None:
-        """A content-addressed backend's key is the sha256 hex digest of the content."""
-        self.require_content_addressed(backend)
-        for content in (b'', b'abc', bytes(range(256)) * 1000):
-            assert backend.put_object_from_filelike(io.BytesIO(content)) == hashlib.sha256(content).hexdigest()
-
-    def test_same_content_stored_once(self, backend: AbstractRepositoryBackend, inputs: Path) -> None:
-        """The same content, by any put method, gets the same key and is listed once."""
-        self.require_content_addressed(backend)
-        path = inputs / 'dedup.bin'
-        path.write_bytes(b'deduplicated')
-        keys = [
-            backend.put_object_from_filelike(io.BytesIO(b'deduplicated')),
-            backend.put_object_from_filelike(io.BytesIO(b'deduplicated')),
-            backend.put_object_from_file(path),
-            *backend.put_objects_from_filelikes([io.BytesIO(b'deduplicated'), io.BytesIO(b'deduplicated')]),
-        ]
-        assert set(keys) == {hashlib.sha256(b'deduplicated').hexdigest()}
-        assert list(backend.list_objects()) == [keys[0]]
-
-    def test_batch_with_repeated_content(self, backend: AbstractRepositoryBackend) -> None:
-        """A batch repeating content returns the same key at each repeated position."""
-        self.require_content_addressed(backend)
-        keys = backend.put_objects_from_filelikes(
-            [io.BytesIO(b'a'), io.BytesIO(b'b'), io.BytesIO(b'a'), io.BytesIO(b'a'), io.BytesIO(b'b')]
-        )
-        key_a, key_b = hashlib.sha256(b'a').hexdigest(), hashlib.sha256(b'b').hexdigest()
-        assert keys == [key_a, key_b, key_a, key_a, key_b]
-        assert sorted(backend.list_objects()) == sorted([key_a, key_b])
-
-    def test_deduplication_after_maintenance(self, backend: AbstractRepositoryBackend) -> None:
-        """Content stored before a full maintenance is still found, not duplicated, when stored again."""
-        self.require_content_addressed(backend)
-        key = backend.put_object_from_filelike(io.BytesIO(b'before maintenance'))
-        backend.maintain(live=False)
-        assert backend.put_object_from_filelike(io.BytesIO(b'before maintenance')) == key
-        assert backend.put_objects_from_filelikes([io.BytesIO(b'before maintenance')]) == [key]
-        assert list(backend.list_objects()) == [key]
 
     # -- reading ----------------------------------------------------------------------------------------------
 
@@ -902,3 +864,42 @@ class RepositoryBackendContract:
         if backend.key_format == 'sha256':
             shared = {outcomes[writer][0] for writer in outcomes}
             assert shared == {hashlib.sha256(_writer_contents(0)[0]).hexdigest()}
+
+
+class ContentAddressedContract(RepositoryBackendContract):
+    """The contract of a content-addressed backend (``key_format == 'sha256'``): everything, plus deduplication."""
+
+    def test_key_is_sha256_of_content(self, backend: AbstractRepositoryBackend) -> None:
+        """A content-addressed backend's key is the sha256 hex digest of the content."""
+        for content in (b'', b'abc', bytes(range(256)) * 1000):
+            assert backend.put_object_from_filelike(io.BytesIO(content)) == hashlib.sha256(content).hexdigest()
+
+    def test_same_content_stored_once(self, backend: AbstractRepositoryBackend, inputs: Path) -> None:
+        """The same content, by any put method, gets the same key and is listed once."""
+        path = inputs / 'dedup.bin'
+        path.write_bytes(b'deduplicated')
+        keys = [
+            backend.put_object_from_filelike(io.BytesIO(b'deduplicated')),
+            backend.put_object_from_filelike(io.BytesIO(b'deduplicated')),
+            backend.put_object_from_file(path),
+            *backend.put_objects_from_filelikes([io.BytesIO(b'deduplicated'), io.BytesIO(b'deduplicated')]),
+        ]
+        assert set(keys) == {hashlib.sha256(b'deduplicated').hexdigest()}
+        assert list(backend.list_objects()) == [keys[0]]
+
+    def test_batch_with_repeated_content(self, backend: AbstractRepositoryBackend) -> None:
+        """A batch repeating content returns the same key at each repeated position."""
+        keys = backend.put_objects_from_filelikes(
+            [io.BytesIO(b'a'), io.BytesIO(b'b'), io.BytesIO(b'a'), io.BytesIO(b'a'), io.BytesIO(b'b')]
+        )
+        key_a, key_b = hashlib.sha256(b'a').hexdigest(), hashlib.sha256(b'b').hexdigest()
+        assert keys == [key_a, key_b, key_a, key_a, key_b]
+        assert sorted(backend.list_objects()) == sorted([key_a, key_b])
+
+    def test_deduplication_after_maintenance(self, backend: AbstractRepositoryBackend) -> None:
+        """Content stored before a full maintenance is still found, not duplicated, when stored again."""
+        key = backend.put_object_from_filelike(io.BytesIO(b'before maintenance'))
+        backend.maintain(live=False)
+        assert backend.put_object_from_filelike(io.BytesIO(b'before maintenance')) == key
+        assert backend.put_objects_from_filelikes([io.BytesIO(b'before maintenance')]) == [key]
+        assert list(backend.list_objects()) == [key]
