@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 __all__ = [
+    'ConfigError',
+    'IncompatibleStorageError',
     'InvalidPathError',
     'PluginError',
     'PluginNotFoundError',
+    'ProfileLockedError',
+    'ProfileNotFoundError',
     'ProvstoreError',
+    'ReadOnlyStorageError',
     'RepositoryError',
+    'StorageError',
 ]
 
 
@@ -29,3 +35,27 @@ class RepositoryError(ProvstoreError):
 
 class InvalidPathError(RepositoryError, ValueError):
     """A path inside a repository is not a clean relative path."""
+
+
+class ConfigError(ProvstoreError):
+    """The configuration file, or a value given for it, is invalid."""
+
+
+class ProfileNotFoundError(ConfigError, LookupError):
+    """No profile with the requested name exists in the configuration."""
+
+
+class StorageError(ProvstoreError):
+    """A storage backend operation failed."""
+
+
+class IncompatibleStorageError(StorageError):
+    """The storage's schema version is not the one this code works with: it needs a migration (or newer code)."""
+
+
+class ReadOnlyStorageError(StorageError):
+    """A write was attempted on storage opened read-only."""
+
+
+class ProfileLockedError(ProvstoreError):
+    """Another process holds the profile in a way that conflicts with the requested access (see profile_access)."""

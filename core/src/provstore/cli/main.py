@@ -11,6 +11,8 @@ import click
 
 from provstore import __version__
 from provstore.cli.plugins import plugins
+from provstore.cli.profile import profile, quickstart
+from provstore.cli.storage import storage
 from provstore.exceptions import ProvstoreError
 
 __all__ = ['cli', 'main']
@@ -33,12 +35,22 @@ class ProvstoreGroup(click.Group):
 
 @click.group(cls=ProvstoreGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, '-V', '--version', prog_name='provstore')
+@click.option(
+    '-p',
+    '--profile',
+    'profile_name',
+    metavar='NAME',
+    help='Profile to use (default: $PROVSTORE_PROFILE, else the default).',
+)
 @click.option('-v', '--verbose', is_flag=True, help='Print the full traceback of an error.')
-def cli(verbose: bool) -> None:
+def cli(profile_name: str | None, verbose: bool) -> None:
     """provstore: keep the provenance of computational work, in storage chosen by plugins."""
 
 
 cli.add_command(plugins)
+cli.add_command(profile)
+cli.add_command(quickstart)
+cli.add_command(storage)
 
 
 def main() -> None:

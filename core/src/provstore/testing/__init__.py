@@ -12,8 +12,11 @@ that has provstore installed. Contract suites are base classes to subclass in a 
         @pytest.fixture
         def backend_options(self, tmp_path):
             return {'filepath': str(tmp_path / 'repo')}
+
+Storage backends run ``StorageBackendContract`` the same way (see :mod:`provstore.testing.storage`).
 """
 
 from provstore.testing.repository_contract import ContentAddressedContract, RepositoryBackendContract
+from provstore.testing.storage import JsonStorageBackend, StorageBackendContract
 
-__all__ = ['ContentAddressedContract', 'RepositoryBackendContract']
+__all__ = ['ContentAddressedContract', 'JsonStorageBackend', 'RepositoryBackendContract', 'StorageBackendContract']

@@ -8,6 +8,9 @@ Fixtures for plugin authors:
 ``register_plugin``
     A function ``register_plugin(plugin, name='in_process')`` that adds an in-process plugin (a module, class
     or object carrying :data:`provstore.hookimpl` functions) to the registry of this process for one test.
+``test_storage_backend``
+    Registers the in-process test storage backends ``test.json`` and ``test.json_readonly``
+    (:mod:`provstore.testing.storage`) for one test and returns :class:`~provstore.testing.JsonStorageBackend`.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from provstore.registry import PluginRegistry, reset_registry, using_registry
+from provstore.testing.storage import TEST_STORAGE_PLUGIN, JsonStorageBackend
 
-__all__ = ['plugin_registry', 'pytest_configure', 'register_plugin']
+__all__ = ['plugin_registry', 'pytest_configure', 'register_plugin', 'test_storage_backend']
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,3 +54,10 @@ def register_plugin() -> Iterator[Callable[..., PluginRegistry]]:
     # NOTE: using_registry restores the registry found on entry, whatever register() installed meanwhile.
     with using_registry(PluginRegistry()):
         yield register
+
+
+@pytest.fixture
+def test_storage_backend(register_plugin: Callable[..., PluginRegistry]) -> type[JsonStorageBackend]:
+    """Register the test storage backends (plugin ``test_storage``) for this test; return ``JsonStorageBackend``."""
+    register_plugin(TEST_STORAGE_PLUGIN, name='test_storage')
+    return JsonStorageBackend

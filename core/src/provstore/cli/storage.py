@@ -1,0 +1,89 @@
+"""``provstore storage``: the version, migration, figures and maintenance of a profile's storage."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import click
+
+from provstore.cli.output import echo_json
+from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
+
+__all__ = ['storage']
+
+EXIT_NEEDS_MIGRATION = 3
+"""Exit code of ``storage version`` when the storage must be migrated before use."""
+
+TIMEOUT = click.option(
+    '--timeout', type=float, default=0.0, show_default=True, help='Seconds to wait for other users to let go.'
+)
+
+
+@click.group()
+def storage() -> None:
+    """Inspect and look after the storage of a profile (-p, or the default profile)."""
+
+
+@storage.command('version')
+@click.option('--json', 'as_json', is_flag=True, help='Print {"profile", "head", "storage"} as JSON.')
+@click.pass_context
+def version(ctx: click.Context, as_json: bool) -> None:
+    """Print the schema version of the storage and the one this code needs.
+
+    Exit codes: 0 when they agree, 3 when the storage needs `provstore storage migrate`, 1 on error.
+    Reads one value; it does not open the storage.
+    """
+    profile = get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    storage_class = get_storage_class(profile)
+    head, current = storage_class.version_head(), storage_class.version_profile(profile)
+    if as_json:
+        echo_json({'profile': profile.name, 'head': head, 'storage': current})
+    else:
+        click.echo(f'profile {profile.name!r}: storage at version {current}, code at version {head}')
+    if current != head:
+        sys.exit(EXIT_NEEDS_MIGRATION)
+
+
+@storage.command('migrate')
+@TIMEOUT
+@click.pass_context
+def migrate(ctx: click.Context, timeout: float) -> None:
+    """Migrate the storage to the version this code needs, holding the profile's exclusive lock."""
+    profile = get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    before, after = migrate_storage(profile, timeout)
+    click.echo(f'profile {profile.name!r}: ' + (f'already at {after}' if before == after else f'{before} -> {after}'))
+
+
+@storage.command('info')
+@click.option('--detailed', is_flag=True, help='Also compute sizes (slower).')
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON.')
+@click.pass_context
+def info(ctx: click.Context, detailed: bool, as_json: bool) -> None:
+    """Print figures about the storage: entities, repository objects, sizes with --detailed."""
+    manager = get_manager()
+    manager.load_profile(ctx.find_root().params.get('profile_name'))
+    figures = manager.get_profile_storage().get_info(detailed=detailed)
+    if as_json:
+        echo_json(figures)
+        return
+    for key, value in figures.items():
+        click.echo(f'{key}: {value}')
+
+
+@storage.command('maintain')
+@click.option('--full', is_flag=True, help='Also do what needs every other user gone (takes the exclusive lock).')
+@click.option('-n', '--dry-run', is_flag=True, help='Report what would be done; change nothing.')
+@TIMEOUT
+@click.option('--json', 'as_json', is_flag=True, help='Print the report as JSON.')
+@click.pass_context
+def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_json: bool) -> None:
+    """Optimise the storage. Live maintenance is safe while others work; --full is refused while they do."""
+    manager = get_manager()
+    manager.load_profile(ctx.find_root().params.get('profile_name'))
+    report = maintain_storage(manager.get_profile_storage(), full=full, dry_run=dry_run, timeout=timeout)
+    if as_json:
+        echo_json(asdict(report))
+        return
+    for step in report.steps or ('nothing to do',):
+        click.echo(('would ' if dry_run and not step.startswith('would') else '') + step)
