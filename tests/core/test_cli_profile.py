@@ -269,3 +269,30 @@ def test_manager_validates_storage_options(storage_backend: str, config_folder: 
         ConfigError, match=r"profile 'p': unknown option\(s\) colour; known options: filepath, password"
     ):
         Manager().load_profile('p')
+
+
+def test_migration_and_full_maintenance_refused_while_another_process_uses_the_profile(storage_backend: str) -> None:
+    """With another process holding the profile, migrate, full maintenance and delete are refused naming it;
+    live maintenance still runs."""
+    invoke('profile', 'setup', 'busy', '--backend', storage_backend)
+    folder = load_config().get_profile('busy').folder
+    holder_script = Path(__file__).with_name('profile_holder.py')
+    holder = subprocess.Popen(
+        [sys.executable, str(holder_script), str(folder), 'shared', 'notebook-session'],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == 'ready'
+        for args in (('storage', 'migrate'), ('storage', 'maintain', '--full'), ('profile', 'delete', 'busy', '-y')):
+            result = invoke(*args)
+            assert result.exit_code == 1, args
+            assert f'pid {holder.pid}' in result.output
+            assert 'notebook-session' in result.output
+        assert invoke('storage', 'maintain').exit_code == 0
+        assert 'busy' in load_config().profiles
+    finally:
+        holder.communicate('\n', timeout=30)
+    assert invoke('storage', 'maintain', '--full').exit_code == 0
