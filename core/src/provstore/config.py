@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from provstore.exceptions import ConfigError, ProfileNotFoundError
+from provstore.files import write_atomically
 
 __all__ = [
     'CONFIG_FILENAME',
@@ -205,8 +205,8 @@ def edit_config(folder: str | os.PathLike[str] | None = None, timeout: float = L
         if config.read_version < CONFIG_VERSION and config.path.exists():
             backup = config.path.with_name(f'{CONFIG_FILENAME}.v{config.read_version}.bak')
             if not backup.exists():
-                _write_atomically(backup, config.path.read_bytes())
-        _write_atomically(config.path, (json.dumps(config.as_json(), indent=2) + '\n').encode())
+                write_atomically(backup, config.path.read_bytes())
+        write_atomically(config.path, (json.dumps(config.as_json(), indent=2) + '\n').encode())
         config.read_version = CONFIG_VERSION
 
 
@@ -306,27 +306,6 @@ def _make_private_folder(folder: Path) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if folder.stat().st_mode & 0o077:
         folder.chmod(0o700)
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(descriptor, 'wb') as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 @contextlib.contextmanager

@@ -171,15 +171,25 @@ class AbstractRepositoryBackend(abc.ABC):
         with self.open(key) as handle:
             return handle.read()
 
-    @abc.abstractmethod
     def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
-        """Yield ``(key, stream)`` for each key, in whatever order reads fastest.
+        """Yield ``(key, stream)`` once for each distinct key, in whatever order the backend reads fastest.
 
-        Each stream is valid only until the next item is requested. Backends check every key before yielding
-        the first one.
+        Each stream is valid only until the next item is requested. Every key is checked when this method is
+        called, before the iterator is returned.
 
-        :raises FileNotFoundError: naming every missing key, before anything is yielded.
+        :raises FileNotFoundError: naming every missing key.
         """
+        unique = list(dict.fromkeys(keys))
+        missing = [key for key, exists in zip(unique, self.has_objects(unique), strict=True) if not exists]
+        if missing:
+            raise self.missing_keys_error(missing)
+        return self._iter_object_streams(unique)
+
+    def _iter_object_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield ``(key, stream)`` for keys known to exist, without duplicates. Default: one :meth:`open` each."""
+        for key in keys:
+            with self.open(key) as handle:
+                yield key, handle
 
     def get_object_hash(self, key: str) -> str:
         """Return the sha256 hex digest of the object's content, whatever the backend's key format.

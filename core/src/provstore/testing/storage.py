@@ -39,10 +39,8 @@ import contextlib
 import copy
 import datetime
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,6 +50,7 @@ import pytest
 from provstore import hookimpl
 from provstore.config import Profile
 from provstore.exceptions import ConfigError, IncompatibleStorageError, ReadOnlyStorageError, StorageError
+from provstore.files import write_atomically
 from provstore.options import Option
 from provstore.registry import NAME_PATTERN
 from provstore.repository import MaintenanceReport
@@ -170,7 +169,7 @@ class JsonStorageBackend(StorageBackend):
         folder.mkdir(parents=True, exist_ok=True)
         created = datetime.datetime.now(datetime.timezone.utc).isoformat()
         data = {'schema_version': cls.HEAD_VERSION, 'profile_uuid': profile.uuid, 'created': created, 'settings': {}}
-        _write_atomically(folder / STORAGE_FILENAME, _dump(data))
+        write_atomically(folder / STORAGE_FILENAME, _dump(data))
         return True
 
     @classmethod
@@ -199,7 +198,7 @@ class JsonStorageBackend(StorageBackend):
         while version != cls.HEAD_VERSION:
             data = _UPGRADES[version](path, data)
             version = str(data['schema_version'])
-        _write_atomically(path, _dump(data))
+        write_atomically(path, _dump(data))
 
     @classmethod
     def erase(cls, profile: Profile) -> None:
@@ -226,7 +225,7 @@ class JsonStorageBackend(StorageBackend):
         data = _read_storage(path)
         if data is None:
             raise StorageError(f'The storage of profile {profile.name!r} ({cls.name}) does not exist in {path.parent}')
-        _write_atomically(path, _dump({**data, 'schema_version': version}))
+        write_atomically(path, _dump({**data, 'schema_version': version}))
 
     @classmethod
     def _refuse_if_read_only(cls, profile: Profile, action: str) -> None:
@@ -259,7 +258,7 @@ class JsonStorageBackend(StorageBackend):
             raise TypeError(f'setting {key!r}: the value is not JSON-serialisable ({exc})') from None
         data = self._load()
         data['settings'][key] = value
-        _write_atomically(self._path, _dump(data))
+        write_atomically(self._path, _dump(data))
 
     def get_info(self, detailed: bool = False) -> dict[str, Any]:
         """Return the backend name, the storage folder and schema version; ``detailed`` adds sizes and origin."""
@@ -299,7 +298,7 @@ class JsonStorageBackend(StorageBackend):
             if not dry_run:
                 for leftover in leftovers:
                     leftover.unlink(missing_ok=True)
-                _write_atomically(self._path, compact)
+                write_atomically(self._path, compact)
         return MaintenanceReport(dry_run=dry_run, live=not full, steps=tuple(steps), details=details)
 
     def _load(self) -> dict[str, Any]:
@@ -381,26 +380,6 @@ def _check_only_ours(folder: Path, action: str) -> None:
     if foreign:
         shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
         raise StorageError(f'{folder} holds files that are not part of a JSON storage ({shown}); refusing to {action}')
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(descriptor, 'wb') as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 # -- the in-process plugin --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO, ClassVar
 from uuid import uuid4
 
@@ -226,22 +226,6 @@ class PlainFolderRepositoryBackend(AbstractRepositoryBackend):
             return open(self._path(key), 'rb')
         except FileNotFoundError:
             raise self.missing_keys_error([key]) from None
-
-    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
-        """Yield ``(key, stream)`` for each key, in the order given; each stream is closed before the next.
-
-        :raises FileNotFoundError: naming every missing key, when called, before anything is yielded.
-        """
-        keys = list(keys)
-        missing = [key for key, exists in zip(keys, self.has_objects(keys), strict=True) if not exists]
-        if missing:
-            raise self.missing_keys_error(missing)
-        return self._iter_streams(keys)
-
-    def _iter_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
-        for key in keys:
-            with self.open(key) as stream:
-                yield key, stream
 
     # -- deleting and maintenance -----------------------------------------------------------------------------
 

@@ -369,20 +369,8 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
                 raise self.missing_keys_error([key]) from None
             yield cast(BinaryIO, stream)
 
-    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
-        """Yield ``(key, stream)`` once for each distinct key, packed objects in the order they lie on disk.
-
-        Every key is checked when this method is called, before the iterator is returned.
-
-        :raises FileNotFoundError: naming every missing key.
-        """
-        unique = list(dict.fromkeys(keys))
-        missing = [key for key, exists in zip(unique, self.has_objects(unique), strict=True) if not exists]
-        if missing:
-            raise self.missing_keys_error(missing)
-        return self._iter_streams(unique)
-
-    def _iter_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
+    def _iter_object_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Stream the objects in one pass over the container, packed ones in the order they lie on disk."""
         if not keys:
             return
         with self._get_container().get_objects_stream_and_meta(keys, skip_if_missing=False) as triplets:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO, ClassVar
 
 from provstore.repository import CHUNK_SIZE, AbstractRepositoryBackend, MaintenanceReport
@@ -154,24 +154,6 @@ class SandboxRepositoryBackend(AbstractRepositoryBackend):
             return open(self._path(key), 'rb')
         except FileNotFoundError:
             raise self.missing_keys_error([key]) from None
-
-    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
-        """Yield ``(key, stream)`` once for each distinct key, in the order given.
-
-        Every key is checked when this method is called, before the iterator is returned.
-
-        :raises FileNotFoundError: naming every missing key.
-        """
-        unique = list(dict.fromkeys(keys))
-        missing = [key for key, exists in zip(unique, self.has_objects(unique), strict=True) if not exists]
-        if missing:
-            raise self.missing_keys_error(missing)
-        return self._iter_streams(unique)
-
-    def _iter_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
-        for key in keys:
-            with self.open(key) as handle:
-                yield key, handle
 
     # -- deleting and maintenance -----------------------------------------------------------------------------
 
