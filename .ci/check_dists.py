@@ -21,6 +21,11 @@ EXPECTED = {
         'disk_objectstore = provstore_disk_objectstore.hooks',
         f'provstore=={CORE_VERSION}',
     ),
+    'provstore_psql_dos': (
+        'provstore_psql_dos',
+        'psql_dos = provstore_psql_dos.hooks',
+        f'provstore=={CORE_VERSION}',
+    ),
     'provstore_plainfolder': (
         'provstore_plainfolder',
         'plainfolder = provstore_plainfolder.hooks',

@@ -311,6 +311,20 @@ class RepositoryBackendContract:
         finally:
             if backend.is_initialised:
                 backend.erase()
+            backend.close()
+
+    @pytest.fixture
+    def another_instance(self, backend_options: dict[str, Any]) -> Iterator[Callable[[], AbstractRepositoryBackend]]:
+        """Return a function that builds another instance on the same repository; each is closed after the test."""
+        instances: list[AbstractRepositoryBackend] = []
+
+        def build() -> AbstractRepositoryBackend:
+            instances.append(self.backend_class(**backend_options))
+            return instances[-1]
+
+        yield build
+        for instance in instances:
+            instance.close()
 
     @pytest.fixture
     def inputs(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -352,12 +366,15 @@ class RepositoryBackendContract:
         assert backend.key_format is None or (isinstance(backend.key_format, str) and backend.key_format)
 
     def test_same_options_open_same_repository(
-        self, backend: AbstractRepositoryBackend, backend_options: dict[str, Any]
+        self,
+        backend: AbstractRepositoryBackend,
+        backend_options: dict[str, Any],
+        another_instance: Callable[[], AbstractRepositoryBackend],
     ) -> None:
         """A second instance built from the same JSON-able options sees the same objects and the same uuid."""
         assert json.loads(json.dumps(backend_options)) == backend_options
         key = backend.put_object_from_filelike(io.BytesIO(b'shared between instances'))
-        other = self.backend_class(**backend_options)
+        other = another_instance()
         assert other.is_initialised
         assert other.uuid == backend.uuid
         assert other.has_object(key)
@@ -365,9 +382,11 @@ class RepositoryBackendContract:
         key_other = other.put_object_from_filelike(io.BytesIO(b'written by the other instance'))
         assert backend.get_object_content(key_other) == b'written by the other instance'
 
-    def test_is_initialised_only_after_initialise(self, backend_options: dict[str, Any]) -> None:
+    def test_is_initialised_only_after_initialise(
+        self, another_instance: Callable[[], AbstractRepositoryBackend]
+    ) -> None:
         """A backend on a fresh location is not initialised until :meth:`initialise` is called."""
-        backend = self.backend_class(**backend_options)
+        backend = another_instance()
         try:
             before = backend.is_initialised
             backend.initialise()
@@ -375,6 +394,7 @@ class RepositoryBackendContract:
         finally:
             if backend.is_initialised:
                 backend.erase()
+            backend.close()
         assert before is False
         assert after is True
 
@@ -388,13 +408,15 @@ class RepositoryBackendContract:
         assert backend.get_object_content(key) == b'kept'
         assert list(backend.list_objects()) == [key]
 
-    def test_erase(self, backend: AbstractRepositoryBackend, backend_options: dict[str, Any]) -> None:
+    def test_erase(
+        self, backend: AbstractRepositoryBackend, another_instance: Callable[[], AbstractRepositoryBackend]
+    ) -> None:
         """Erasing removes the repository with its objects; initialising again gives an empty repository."""
         key = backend.put_object_from_filelike(io.BytesIO(b'erased'))
         backend.erase()
         erased = backend.is_initialised
         assert erased is False
-        assert self.backend_class(**backend_options).is_initialised is False
+        assert another_instance().is_initialised is False
         backend.initialise()
         reinitialised = backend.is_initialised
         assert reinitialised is True
@@ -437,11 +459,11 @@ class RepositoryBackendContract:
         assert backend.get_object_hash(key) == stream.digest.hexdigest()
 
     def test_object_invisible_until_written(
-        self, backend: AbstractRepositoryBackend, backend_options: dict[str, Any]
+        self, backend: AbstractRepositoryBackend, another_instance: Callable[[], AbstractRepositoryBackend]
     ) -> None:
         """While a put is half-way, another instance sees only the objects stored before; then it sees the new one."""
         before = backend.put_object_from_filelike(io.BytesIO(b'stored before'))
-        reader = self.backend_class(**backend_options)
+        reader = another_instance()
         stream = _ObservedStream([os.urandom(CHUNK_SIZE), os.urandom(CHUNK_SIZE)], lambda: list(reader.list_objects()))
         key = backend.put_object_from_filelike(cast(BinaryIO, stream))
         assert stream.observations == [[before]]

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,6 +186,9 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
             from disk_objectstore import Container  # noqa: PLC0415 - imports SQLAlchemy: only on first use
 
             self._container = Container(self._filepath)
+            # NOTE: a backend dropped without close() still releases the container's SQLite connections, when it
+            # is collected, instead of leaving them to the interpreter (a ResourceWarning since Python 3.13).
+            weakref.finalize(self, self._container.close)
         return self._container
 
     def _get_container(self, fresh: bool = False) -> Container:
@@ -317,8 +321,16 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         return [_is_key(key) and key in present for key in keys]
 
     def list_objects(self) -> Iterator[str]:
-        """Iterate over the keys of every object, loose or packed, each once."""
-        yield from self._get_container(fresh=True).list_all_objects()
+        """Iterate over the keys of every object, loose or packed, each once.
+
+        The listing reads through a container of its own, closed when the iteration ends, so that writes made
+        while it runs (which refresh the backend's container) never pull the connection from under it.
+        """
+        from disk_objectstore import Container  # noqa: PLC0415 - see _container_object
+
+        self._container_object()  # NOTE: checks the folder is a container before a second one opens it
+        with Container(self._filepath) as container:
+            yield from container.list_all_objects()
 
     def get_info(self, detailed: bool = False) -> dict[str, Any]:
         """Return the container's settings and object counts; with ``detailed``, also its sizes in bytes.

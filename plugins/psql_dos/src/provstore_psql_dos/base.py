@@ -1,0 +1,379 @@
+"""The shared base of ``psql_dos`` and ``sqlite_dos``: a SQL database (the schema of aiida-core) plus a file repository.
+
+The lifecycle is written once here; each backend says how to reach, create, drop and maintain its database.
+This module is light: SQLAlchemy, alembic and the database drivers are imported inside methods, so that listing
+plugins imports none of them.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import inspect
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provstore.exceptions import ConfigError, IncompatibleStorageError, PluginNotFoundError, StorageError
+from provstore.options import Option
+from provstore.repository import MaintenanceReport
+from provstore.storage import StorageBackend
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from provstore.config import Profile
+    from provstore.repository import AbstractRepositoryBackend
+
+__all__ = [
+    'DEFAULT_REPOSITORY_BACKEND',
+    'REPOSITORY_UUID_KEY',
+    'SCHEMA_VERSION_HEAD',
+    'DosStorageBackend',
+    'repository_options',
+]
+
+SCHEMA_VERSION_HEAD = 'main_0001'
+"""The alembic revision of the newest schema: the schema version this code reads and writes."""
+
+REPOSITORY_UUID_KEY = 'repository|uuid'
+"""The key of the ``db_dbsetting`` row holding the uuid of the storage's repository (as aiida-core has it)."""
+
+DEFAULT_REPOSITORY_BACKEND = 'disk_objectstore'
+"""The repository backend of a profile that names none."""
+
+
+def repository_options(default_location: str) -> tuple[Option, ...]:
+    """Return the options that choose and configure the repository, shared by both backends.
+
+    :param default_location: where the repository is when its options give no ``filepath``, for the help text.
+    """
+    return (
+        Option(
+            'repository_backend',
+            str,
+            default=DEFAULT_REPOSITORY_BACKEND,
+            help='the repository backend holding the files of nodes, by name',
+        ),
+        Option(
+            'repository_options',
+            dict,
+            default={},
+            help=f'options of the repository backend, a JSON object; its filepath defaults to {default_location}',
+        ),
+    )
+
+
+class DosStorageBackend(StorageBackend):
+    """A SQL database with the tables of aiida-core plus a file repository: the base of ``psql_dos`` and ``sqlite_dos``.
+
+    Subclasses implement how to reach their database: :meth:`version_profile` (cheap, without SQLAlchemy),
+    :meth:`_create_engine`, :meth:`_create_database`, :meth:`_drop_database`, :meth:`default_repository_folder`,
+    :meth:`_describe_database` and :meth:`_maintain_database`.
+
+    The schema is created and migrated by alembic (:mod:`provstore_psql_dos.migrations`), in one transaction. The
+    repository's uuid is kept in ``db_dbsetting`` under ``repository|uuid``; a storage whose database and
+    repository do not belong together refuses to open.
+    """
+
+    # -- what a backend says about its database ---------------------------------------------------------------
+
+    @classmethod
+    @abc.abstractmethod
+    def _create_engine(cls, profile: Profile, pooled: bool) -> Engine:
+        """Return a SQLAlchemy engine on the profile's database (a pool of connections if ``pooled``)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _create_database(cls, profile: Profile) -> None:
+        """Create the profile's database, empty, if it does not exist."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _drop_database(cls, profile: Profile) -> None:
+        """Delete the profile's database if it exists."""
+
+    @classmethod
+    @abc.abstractmethod
+    def default_repository_folder(cls, profile: Profile) -> Path:
+        """Return where the repository is when ``repository_options`` gives no ``filepath``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def describe_database(cls, profile: Profile) -> str:
+        """Return a short description of the profile's database, for messages."""
+
+    @abc.abstractmethod
+    def _describe_database(self, detailed: bool) -> dict[str, Any]:
+        """Return JSON-serialisable figures about the open database, for :meth:`get_info`."""
+
+    @abc.abstractmethod
+    def _maintain_database(self, full: bool, dry_run: bool) -> tuple[list[str], dict[str, Any]]:
+        """Maintain the database (only when ``full``); return the steps done or to do, and figures."""
+
+    # -- the repository ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def make_repository(cls, profile: Profile) -> AbstractRepositoryBackend:
+        """Return the profile's repository backend, as options ``repository_backend`` and ``repository_options`` say.
+
+        The class is found by name through the plugin registry. Its ``filepath`` defaults to
+        :meth:`default_repository_folder` when the class takes one.
+
+        :raises ConfigError: naming the profile, if the backend is not installed or refuses the options.
+        """
+        where = f'profile {profile.name!r}'
+        config = cls.validate_config(dict(profile.storage_config), where)
+        name = config['repository_backend']
+        options = dict(config['repository_options'])
+        from provstore.registry import get_repository_backend  # noqa: PLC0415 - builds the registry on first use
+
+        try:
+            backend_class = get_repository_backend(name)
+        except PluginNotFoundError as exc:
+            raise ConfigError(f'{where}: option repository_backend: {exc}') from None
+        if 'filepath' in options:
+            if not isinstance(options['filepath'], str) or not Path(options['filepath']).expanduser().is_absolute():
+                raise ConfigError(
+                    f"{where}: option repository_options: 'filepath' must be an absolute path, "
+                    f'got {options["filepath"]!r}'
+                )
+        elif 'filepath' in inspect.signature(backend_class).parameters:
+            options['filepath'] = str(cls.default_repository_folder(profile))
+        try:
+            return backend_class(**options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f'{where}: option repository_options does not suit repository backend {name!r}: {exc}'
+            ) from None
+
+    # -- lifecycle of a profile's storage ---------------------------------------------------------------------
+
+    @classmethod
+    def version_head(cls) -> str:
+        """Return :data:`SCHEMA_VERSION_HEAD`."""
+        return SCHEMA_VERSION_HEAD
+
+    @classmethod
+    def initialise(cls, profile: Profile, reset: bool = False) -> bool:
+        """Create the database (if needed), the schema at the head version and the repository; or migrate.
+
+        The schema and the row tying the database to its repository are written in one transaction, so an
+        interrupted initialisation leaves no schema version behind and can be repeated.
+
+        :param reset: erase the storage first (irreversible).
+        :return: ``True`` if the storage was created or reset, ``False`` if it existed already.
+        :raises StorageError: if the database holds tables that are not a provstore schema.
+        """
+        if cls.version_profile(profile) is not None:
+            if not reset:
+                cls.migrate(profile)
+                return False
+            cls.erase(profile)
+        repository = cls.make_repository(profile)
+        cls._create_database(profile)
+        from sqlalchemy import insert  # noqa: PLC0415 - lazy: drivers only when used
+        from sqlalchemy import inspect as sqlalchemy_inspect  # noqa: PLC0415
+
+        from provstore_psql_dos import migrator  # noqa: PLC0415
+        from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
+
+        engine = cls._create_engine(profile, pooled=False)
+        try:
+            with transaction(engine, write=True) as connection:
+                tables = sorted(sqlalchemy_inspect(connection).get_table_names())
+                if tables:
+                    shown = ', '.join(tables[:5]) + (', ...' if len(tables) > 5 else '')
+                    raise StorageError(
+                        f'{cls.describe_database(profile)} holds tables ({shown}) but no provstore schema version; '
+                        f'refusing to initialise the storage of profile {profile.name!r} in it'
+                    )
+                # NOTE: the repository is made once the database is known to be usable; if the transaction fails
+                # after this, the empty repository is reused by the next attempt.
+                repository.initialise()
+                migrator.upgrade(connection)
+                connection.execute(
+                    insert(DbSetting).values(
+                        key=REPOSITORY_UUID_KEY, val=repository.uuid, description='Repository UUID'
+                    )
+                )
+        finally:
+            engine.dispose()
+            repository.close()
+        return True
+
+    @classmethod
+    def migrate(cls, profile: Profile) -> None:
+        """Bring the schema to the head version with alembic, in one transaction; nothing to do when it is there.
+
+        :raises StorageError: if the storage does not exist.
+        :raises IncompatibleStorageError: if its version is not one this code knows (a newer provstore made it).
+        """
+        version = cls.version_profile(profile)
+        if version is None:
+            raise StorageError(
+                f'The storage of profile {profile.name!r} ({cls.name}) does not exist: nothing in '
+                f'{cls.describe_database(profile)}'
+            )
+        if version == cls.version_head():
+            return
+        from provstore_psql_dos import migrator  # noqa: PLC0415 - lazy: alembic only when used
+
+        if version not in migrator.known_revisions():
+            raise IncompatibleStorageError(
+                f'The storage of profile {profile.name!r} is at schema version {version!r}, which this code does not '
+                f'know (its newest is {cls.version_head()}): upgrade provstore; the storage was left as it is'
+            )
+        engine = cls._create_engine(profile, pooled=False)
+        try:
+            with transaction(engine, write=True) as connection:
+                migrator.upgrade(connection)
+        finally:
+            engine.dispose()
+
+    @classmethod
+    def erase(cls, profile: Profile) -> None:
+        """Delete the database and the repository with everything in them; nothing to do when they do not exist."""
+        cls._drop_database(profile)
+        repository = cls.make_repository(profile)
+        repository.erase()
+
+    # -- an open storage --------------------------------------------------------------------------------------
+
+    def __init__(self, profile: Profile) -> None:
+        """Open the storage of ``profile``: a pool of database connections and its repository.
+
+        :raises StorageError: if the storage does not exist, or its database and repository do not belong
+            together (their repository uuids differ).
+        :raises IncompatibleStorageError: if its schema version is not :meth:`version_head`.
+        """
+        super().__init__(profile)
+        self._repository = self.make_repository(profile)
+        self._engine = self._create_engine(profile, pooled=True)
+        try:
+            self._check_repository()
+        except BaseException:
+            self._close()
+            raise
+
+    def _check_repository(self) -> None:
+        """Raise :class:`StorageError` unless the repository's uuid is the one recorded in the database."""
+        from sqlalchemy import select  # noqa: PLC0415 - lazy: drivers only when used
+
+        from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
+
+        with self.transaction() as connection:
+            recorded = connection.execute(
+                select(DbSetting.val).where(DbSetting.key == REPOSITORY_UUID_KEY)
+            ).scalar_one_or_none()
+        if not self._repository.is_initialised:
+            raise StorageError(
+                f'The storage of profile {self._profile.name!r} is incomplete: its repository {self._repository!r} '
+                f'(uuid {recorded}) does not exist'
+            )
+        actual = self._repository.uuid
+        if recorded != actual:
+            raise StorageError(
+                f'The database and the repository of profile {self._profile.name!r} do not belong together: the '
+                f'database records repository uuid {recorded}, but the repository {self._repository!r} has uuid '
+                f'{actual}'
+            )
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine of the open storage (a small pool of connections)."""
+        self.check_open()
+        return self._engine
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Connection]:
+        """Yield a connection inside a transaction, committed when the block ends and rolled back if it raises.
+
+        :param write: the transaction will write. On SQLite it then starts with ``BEGIN IMMEDIATE``, taking the
+            write lock (waiting for it up to the busy timeout) before reading anything.
+        :raises ReadOnlyStorageError: if ``write`` and the storage is read-only.
+        """
+        if write:
+            self.check_writable()
+        else:
+            self.check_open()
+        with transaction(self._engine, write=write) as connection:
+            yield connection
+
+    def get_repository(self) -> AbstractRepositoryBackend:
+        """Return the repository backend holding the files of this storage's nodes."""
+        self.check_open()
+        return self._repository
+
+    def _close(self) -> None:
+        """Close every pooled database connection and the repository's handles."""
+        self._engine.dispose()
+        self._repository.close()
+
+    def get_info(self, detailed: bool = False) -> dict[str, Any]:
+        """Return the backend, schema version, database, entity counts per table and the repository's figures."""
+        self.check_open()
+        from sqlalchemy import func, select  # noqa: PLC0415 - lazy: drivers only when used
+
+        from provstore_psql_dos.models import ENTITY_TABLES, Base  # noqa: PLC0415
+
+        counts = [
+            select(func.count()).select_from(Base.metadata.tables[table]).scalar_subquery().label(entity)
+            for entity, table in ENTITY_TABLES.items()
+        ]
+        with self.transaction() as connection:
+            row = connection.execute(select(*counts)).one()
+        return {
+            'backend': self.name,
+            'schema_version': self.version_head(),
+            'database': self._describe_database(detailed),
+            'entities': {entity: int(row._mapping[entity]) for entity in ENTITY_TABLES},
+            'repository_backend': self._repository.name,
+            'repository': self._repository.get_info(detailed),
+        }
+
+    def maintain(self, full: bool = False, dry_run: bool = False) -> MaintenanceReport:
+        """Maintain the repository (live, or full when ``full``), then, when ``full``, the database.
+
+        :param full: also repack the repository and VACUUM and ANALYZE the database; the core holds the profile's
+            exclusive lock.
+        :param dry_run: report what would be done and change nothing.
+        """
+        if dry_run:
+            self.check_open()
+        else:
+            self.check_writable()
+        try:
+            report = self._repository.maintain(dry_run=dry_run, live=not full)
+        finally:
+            # NOTE: release the repository's handles: an SQLite index (disk-objectstore's) left open keeps the
+            # -wal and -shm files it created even for a dry run, and holds a read snapshot; the next use reopens.
+            self._repository.close()
+        database_steps, database_details = self._maintain_database(full=full, dry_run=dry_run)
+        # NOTE: the part goes last, so that a dry run's steps still start with 'would' (as the CLI expects).
+        steps = tuple(f'{step} [repository]' for step in report.steps) + tuple(
+            f'{step} [database]' for step in database_steps
+        )
+        details = {'repository': report.details, 'database': database_details}
+        return MaintenanceReport(dry_run=dry_run, live=not full, steps=steps, details=details)
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine, write: bool = False) -> Iterator[Connection]:
+    """Yield a connection of ``engine`` in a transaction; ``write`` starts it with ``BEGIN IMMEDIATE`` on SQLite."""
+    from provstore_psql_dos.engine import WRITE_OPTION  # noqa: PLC0415 - lazy: drivers only when used
+
+    with engine.connect() as connection:
+        if write:
+            connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+def absolute_folder(value: str, where: str, option: str) -> Path:
+    """Return ``value`` as a path, or raise :class:`ConfigError` naming ``where`` and ``option`` if it is relative."""
+    folder = Path(os.path.expanduser(value))
+    if not folder.is_absolute():
+        raise ConfigError(f'{where}: option {option!r} must be an absolute path, got {value!r}')
+    return folder

@@ -1,0 +1,102 @@
+"""SQLAlchemy engines for both backends: PostgreSQL through psycopg 3, and SQLite set up for concurrent use.
+
+This module imports SQLAlchemy: import it only where a database is used.
+
+SQLite is set up on every new connection (an event listener): write-ahead logging, so readers never block the
+writer nor the writer the readers; a busy timeout, so a writer waits for another's lock instead of failing at
+once; and foreign keys enforced. Transactions are started by provstore, not by the driver: a read transaction
+with ``BEGIN`` and a write transaction (``execution_options(provstore_write=True)``) with ``BEGIN IMMEDIATE``,
+which takes the write lock before anything is read. A deferred transaction that reads and then writes fails with
+"database is locked", whatever the timeout, as soon as another writer committed in between: this is how aiida-core's
+``sqlite_dos`` failed under several daemon workers, and what ``BEGIN IMMEDIATE`` prevents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+__all__ = [
+    'BUSY_TIMEOUT',
+    'POOL_MAX_OVERFLOW',
+    'POOL_SIZE',
+    'WRITE_OPTION',
+    'create_postgresql_engine',
+    'create_sqlite_engine',
+]
+
+BUSY_TIMEOUT = 30.0
+"""Seconds an SQLite connection waits for another connection's lock before failing."""
+
+POOL_SIZE = 5
+"""Connections a PostgreSQL engine keeps open."""
+
+POOL_MAX_OVERFLOW = 5
+"""Connections a PostgreSQL engine opens beyond :data:`POOL_SIZE` under load, and closes when returned."""
+
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a PostgreSQL server to accept a connection."""
+
+WRITE_OPTION = 'provstore_write'
+"""The execution option marking a connection whose next transaction writes (``BEGIN IMMEDIATE`` on SQLite)."""
+
+
+def create_postgresql_engine(
+    *, hostname: str, port: int, username: str, password: str, database: str, pooled: bool = True
+) -> Engine:
+    """Return an engine on a PostgreSQL database, through psycopg 3.
+
+    :param pooled: keep a small pool of connections (:data:`POOL_SIZE` plus :data:`POOL_MAX_OVERFLOW`), each
+        checked with a ping before use, so that a restarted server is reconnected to transparently; otherwise open
+        a connection for each use.
+    """
+    url = URL.create(
+        'postgresql+psycopg',
+        username=username,
+        password=password or None,
+        host=hostname,
+        port=port,
+        database=database,
+    )
+    connect_args = {'connect_timeout': CONNECT_TIMEOUT, 'application_name': 'provstore'}
+    if pooled:
+        return create_engine(
+            url, connect_args=connect_args, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW, pool_pre_ping=True
+        )
+    return create_engine(url, connect_args=connect_args, poolclass=NullPool)
+
+
+def create_sqlite_engine(path: Path, pooled: bool = True) -> Engine:
+    """Return an engine on the SQLite database file at ``path`` (created on first connection).
+
+    :param pooled: keep connections open for reuse; otherwise open one for each use.
+    """
+    url = URL.create('sqlite+pysqlite', database=str(path))
+    kwargs: dict[str, Any] = {} if pooled else {'poolclass': NullPool}
+    engine = create_engine(url, connect_args={'timeout': BUSY_TIMEOUT}, **kwargs)
+    event.listen(engine, 'connect', _set_up_sqlite_connection)
+    event.listen(engine, 'begin', _begin_sqlite_transaction)
+    return engine
+
+
+def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    """Set the pragmas of a new SQLite connection and take transaction control away from the driver."""
+    # NOTE: with isolation_level None the sqlite3 module never issues BEGIN itself; _begin_sqlite_transaction does.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f'PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}')
+        cursor.execute('PRAGMA journal_mode = WAL')
+        cursor.execute('PRAGMA foreign_keys = ON')
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    """Start a transaction: ``BEGIN IMMEDIATE`` if the connection is marked to write, else a deferred ``BEGIN``."""
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql('BEGIN IMMEDIATE' if write else 'BEGIN')

@@ -1,0 +1,1 @@
+"""The ``psql_dos`` storage backend: PostgreSQL plus a file repository."""

@@ -1,0 +1,39 @@
+"""Helpers of the ``psql_dos`` tests that talk to the test PostgreSQL server directly, through psycopg."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from psycopg import sql
+
+PG_HOST = os.environ.get('PGHOST', '127.0.0.1')
+PG_PORT = int(os.environ.get('PGPORT', '5432'))
+PG_USER = os.environ.get('PGUSER', 'postgres')
+
+
+def connect(database: str = 'postgres') -> Any:
+    """Return an autocommit psycopg connection to ``database`` on the test server."""
+    import psycopg
+
+    return psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database, connect_timeout=5, autocommit=True
+    )
+
+
+def create_database(name: str) -> None:
+    """Create the empty database ``name`` on the test server."""
+    with connect() as connection:
+        connection.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(name)))
+
+
+def drop_database(name: str) -> None:
+    """Drop the database ``name`` on the test server, whoever is connected to it."""
+    with connect() as connection:
+        connection.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(sql.Identifier(name)))
+
+
+def database_exists(name: str) -> bool:
+    """Return whether the database ``name`` exists on the test server."""
+    with connect() as connection:
+        return connection.execute('SELECT 1 FROM pg_database WHERE datname = %s', (name,)).fetchone() is not None
