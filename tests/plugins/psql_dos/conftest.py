@@ -33,8 +33,8 @@ def postgres_server() -> dict[str, Any]:
             f'POSTGRESQL UNREACHABLE at {PG_HOST}:{PG_PORT} as role {PG_USER!r}: the psql_dos tests DID NOT RUN '
             f'({str(exc).strip().splitlines()[0]})'
         )
-        if os.environ.get('CI', '').lower() == 'true':
-            pytest.fail(f'{reason}; CI=true makes this a failure', pytrace=False)
+        if os.environ.get('CI', '').lower() == 'true' or os.environ.get('PROVSTORE_REQUIRE_POSTGRES') == '1':
+            pytest.fail(f'{reason}; CI=true (or PROVSTORE_REQUIRE_POSTGRES=1) makes this a failure', pytrace=False)
         pytest.skip(f'{reason}; set CI=true to make this a failure')
     return {'database_hostname': PG_HOST, 'database_port': PG_PORT, 'database_username': PG_USER}
 
