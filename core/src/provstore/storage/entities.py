@@ -1,0 +1,142 @@
+"""What a storage backend offers the ORM: rows of the entity tables, transactions and graph operations.
+
+The ORM (``provstore.orm``) never speaks SQL: it reads and writes *rows* — plain dicts keyed by the column names
+of aiida-core's tables (``db_dbnode``, ``db_dblink``, ...) — through the methods below, in batches. A backend
+that stores entities subclasses :class:`EntityStorage` next to :class:`~provstore.storage.StorageBackend`.
+
+Row values: ``uuid`` as a 36-character dashed string, times as timezone-aware ``datetime`` in UTC, JSON columns
+as Python objects (``dict``/``list``/...), ``id`` as ``int``.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from provstore.repository import AbstractRepositoryBackend
+
+__all__ = ['Direction', 'EntityStorage', 'EntityType', 'Row']
+
+Row = dict[str, Any]
+"""One row of an entity table, keyed by column name."""
+
+Direction = Literal['incoming', 'outgoing']
+
+
+class EntityType(str, enum.Enum):
+    """The entity tables, with the names aiida-core uses for them."""
+
+    USER = 'user'
+    COMPUTER = 'computer'
+    AUTHINFO = 'authinfo'
+    NODE = 'node'
+    LINK = 'link'
+    GROUP = 'group'
+    GROUP_NODE = 'group_node'
+    COMMENT = 'comment'
+    LOG = 'log'
+
+
+class EntityStorage(abc.ABC):
+    """The entity side of a storage backend. Every method works on many rows at once.
+
+    Lists of values (ids, uuids) may be of any length: backends must never expand them into one bind parameter
+    each (pass them as an array or a JSON document instead).
+    """
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Run the block in a transaction: committed when the outermost block ends, rolled back on an exception.
+
+        Nested blocks are savepoints: an exception inside one undoes only that block.
+        """
+
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether a :meth:`transaction` block is open."""
+
+    @abc.abstractmethod
+    def get_repository(self) -> AbstractRepositoryBackend:
+        """The repository backend holding the files of stored nodes."""
+
+    # -- rows -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
+        """Insert rows (without ``id``) and return their new ids, in order. One statement per batch, not per row."""
+
+    @abc.abstractmethod
+    def update_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
+        """Update the given columns of rows identified by their ``id``."""
+
+    @abc.abstractmethod
+    def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
+        """Return every row whose ``column`` is one of ``values`` (in no particular order)."""
+
+    @abc.abstractmethod
+    def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
+        """Iterate over every row of an entity table by ascending id, in batches: constant memory."""
+
+    @abc.abstractmethod
+    def count_rows(self, entity: EntityType) -> int:
+        """Return the number of rows of an entity table."""
+
+    @abc.abstractmethod
+    def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
+        """Delete rows by id (rows that refer to them go as the schema's ON DELETE rules say)."""
+
+    # -- nodes, links, groups ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def patch_node_json(
+        self,
+        node_id: int,
+        column: Literal['attributes', 'extras'],
+        set_keys: Mapping[str, Any],
+        delete_keys: Sequence[str],
+    ) -> None:
+        """Set and delete top-level keys of a node's JSON column atomically, on the server.
+
+        Keys other processes set meanwhile are kept: the whole column is never read, changed and written back.
+        """
+
+    @abc.abstractmethod
+    def get_links(
+        self, node_ids: Sequence[int], direction: Direction, link_types: Sequence[str] | None = None
+    ) -> list[Row]:
+        """Return the link rows ending at (``incoming``) or starting from (``outgoing``) any of ``node_ids``."""
+
+    @abc.abstractmethod
+    def add_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
+        """Add nodes to a group in one set-based statement; nodes already in it are skipped."""
+
+    @abc.abstractmethod
+    def remove_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
+        """Remove nodes from a group in one set-based statement."""
+
+    @abc.abstractmethod
+    def traverse(
+        self,
+        start: Sequence[int],
+        forward: Sequence[str],
+        backward: Sequence[str],
+        max_depth: int | None = None,
+    ) -> set[int]:
+        """Return every node reachable from ``start`` (included), computed in the database.
+
+        :param forward: link types followed from source to target.
+        :param backward: link types followed from target to source.
+        :param max_depth: stop after this many steps; ``None`` for no limit.
+        """
+
+    @abc.abstractmethod
+    def delete_nodes(self, node_ids: Sequence[int]) -> None:
+        """Delete nodes with their links, group memberships, comments and logs, in the current transaction.
+
+        Repository objects are left for maintenance.
+        """
