@@ -20,6 +20,7 @@ Layout of version 1::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -140,7 +141,7 @@ class Config:
         """
         if profile.name in self.profiles:
             raise ConfigError(f'A profile named {profile.name!r} already exists in {self.path}')
-        profile = _with_folder(profile, self.profile_folder(profile.name))
+        profile = dataclasses.replace(profile, folder=self.profile_folder(profile.name))
         self.profiles[profile.name] = profile
         if set_default or self.default_profile is None:
             self.default_profile = profile.name
@@ -293,10 +294,6 @@ def _expect(value: Any, kind: type, where: str) -> Any:
         names = {dict: 'an object', str: 'a string', int: 'an integer', list: 'a list'}
         raise _InvalidContentError(f'{where} must be {names.get(kind, kind.__name__)}, got {json.dumps(value)}')
     return value
-
-
-def _with_folder(profile: Profile, folder: Path) -> Profile:
-    return Profile(**{**vars(profile), 'folder': folder})
 
 
 # -- files ----------------------------------------------------------------------------------------------------

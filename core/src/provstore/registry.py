@@ -18,6 +18,7 @@ Environment switches, read when the registry is built:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib
 import inspect
@@ -392,7 +393,7 @@ class PluginRegistry:
                 self._unregister(plugin)
                 failure = PluginFailure('validate', 'NameClash', '; '.join(clashing[plugin]))
                 record = self._records[plugin]
-                self._fail(_replace(record, status=PluginStatus.FAILED, provides={}, error=failure), None)
+                self._fail(dataclasses.replace(record, status=PluginStatus.FAILED, provides={}, error=failure), None)
                 continue
             for kind, classes in provided.items():
                 for cls in classes:
@@ -462,10 +463,6 @@ def _record(candidate: _Candidate, status: PluginStatus, **fields: Any) -> Plugi
         status=status,
         **fields,
     )
-
-
-def _replace(record: PluginRecord, **changes: Any) -> PluginRecord:
-    return PluginRecord(**{**vars(record), **changes})
 
 
 def _one_line(exc: BaseException) -> str:
