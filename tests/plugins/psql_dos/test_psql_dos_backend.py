@@ -103,7 +103,7 @@ def test_pool(storage: PsqlDosStorageBackend) -> None:
 
 def test_connections_survive_a_server_restart(storage: PsqlDosStorageBackend, psql_options: dict[str, Any]) -> None:
     """Pooled connections killed by the server (as a restart does) are replaced transparently on next use."""
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         before = connection.execute(text('SELECT pg_backend_pid()')).scalar_one()
     with connect() as admin:
         killed = admin.execute(
@@ -113,7 +113,7 @@ def test_connections_survive_a_server_restart(storage: PsqlDosStorageBackend, ps
         ).fetchone()
     assert killed is not None
     assert killed[0] >= 1
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         after = connection.execute(text('SELECT pg_backend_pid()')).scalar_one()
         assert connection.execute(select(DbSetting.key)).scalars().all() == [REPOSITORY_UUID_KEY]
     assert after != before
@@ -121,7 +121,7 @@ def test_connections_survive_a_server_restart(storage: PsqlDosStorageBackend, ps
 
 def test_connections_are_named(storage: PsqlDosStorageBackend, psql_options: dict[str, Any]) -> None:
     """The server lists provstore's connections under the application name ``provstore``."""
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         name = connection.execute(text('SELECT current_setting(:name)'), {'name': 'application_name'}).scalar_one()
     assert name == 'provstore'
 

@@ -26,7 +26,7 @@ class _SettingMarker:
         """Insert the setting ``contract`` in a write transaction of a storage opened for it."""
         storage = self.backend_class(profile)
         try:
-            with storage.transaction(write=True) as connection:
+            with storage.connection(write=True) as connection:
                 connection.execute(
                     insert(DbSetting).values(key='contract', val='marker', description='by the contract')
                 )
@@ -36,7 +36,7 @@ class _SettingMarker:
     def has_data(self, storage: StorageBackend) -> bool:
         """Return whether the setting ``contract`` is there."""
         assert isinstance(storage, DosStorageBackend)
-        with storage.transaction() as connection:
+        with storage.connection() as connection:
             value = connection.execute(select(DbSetting.val).where(DbSetting.key == 'contract')).scalar_one_or_none()
         return bool(value == 'marker')
 

@@ -225,7 +225,7 @@ def test_initialise_from_nothing(profile: Profile) -> None:
 
 def test_unknown_version_is_refused(storage: DosStorageBackend, profile: Profile) -> None:
     """A storage at a version this code does not know (a newer provstore's) is neither migrated nor opened."""
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = 'main_9999'"))
     backend_class = _backend_class(profile)
     assert backend_class.version_profile(profile) == 'main_9999'
@@ -264,14 +264,14 @@ def test_values_round_trip(storage: DosStorageBackend, dialect: str) -> None:
     """uuids come back as dashed strings, times as aware UTC, JSON as JSON; SQLite stores 36 characters, naive UTC."""
     node_uuid = uuid.uuid4()
     local = datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         user_id = connection.execute(insert(DbUser).values(email='a@b.c').returning(DbUser.id)).scalar_one()
         connection.execute(
             insert(DbNode).values(
                 uuid=node_uuid, user_id=user_id, ctime=local, attributes={'a': [1, 2.5, 'x', None]}, extras=None
             )
         )
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         row = connection.execute(select(DbNode.uuid, DbNode.ctime, DbNode.mtime, DbNode.attributes)).one()
     assert row.uuid == str(node_uuid)
     assert row.ctime == local
@@ -290,15 +290,18 @@ def test_values_round_trip(storage: DosStorageBackend, dialect: str) -> None:
 
 def test_foreign_keys_are_enforced_at_commit(storage: DosStorageBackend) -> None:
     """A node of a user that does not exist is refused when the transaction commits (keys are deferred)."""
-    with pytest.raises(IntegrityError), storage.transaction(write=True) as connection:
+    with (
+        pytest.raises(StorageError, match=r'was rolled back: .*(?i:foreign key)'),
+        storage.connection(write=True) as connection,
+    ):
         connection.execute(insert(DbNode).values(user_id=12345))
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         assert connection.execute(select(DbNode.id)).all() == []
 
 
 def test_on_delete_actions(storage: DosStorageBackend) -> None:
     """Deleting an output node deletes its links; deleting a link's input node, or a user with nodes, is refused."""
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         user_id = connection.execute(insert(DbUser).values(email='a@b.c').returning(DbUser.id)).scalar_one()
         first, second, third = (
             connection.execute(insert(DbNode).values(user_id=user_id).returning(DbNode.id)).scalar_one()
@@ -306,15 +309,15 @@ def test_on_delete_actions(storage: DosStorageBackend) -> None:
         )
         connection.execute(insert(DbLink).values(input_id=first, output_id=second, label='x', type='create'))
         connection.execute(insert(DbLink).values(input_id=second, output_id=third, label='y', type='create'))
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(delete(DbNode).where(DbNode.id == third))
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         assert connection.execute(select(DbLink.label)).scalars().all() == ['x']
-    with pytest.raises(IntegrityError), storage.transaction(write=True) as connection:
+    with pytest.raises(StorageError, match=r'(?i:foreign key)'), storage.connection(write=True) as connection:
         connection.execute(delete(DbNode).where(DbNode.id == first))
-    with pytest.raises(IntegrityError), storage.transaction(write=True) as connection:
+    with pytest.raises(IntegrityError), storage.connection(write=True) as connection:
         connection.execute(delete(DbUser).where(DbUser.id == user_id))
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         assert sorted(connection.execute(select(DbNode.id)).scalars()) == [first, second]
 
 

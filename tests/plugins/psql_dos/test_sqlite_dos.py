@@ -68,16 +68,16 @@ def test_write_transaction_takes_the_lock_first(storage: SqliteDosStorageBackend
 
     def other_writer() -> None:
         started.wait()
-        with storage.transaction(write=True) as connection:
+        with storage.connection(write=True) as connection:
             events.append('other writer in')
             connection.execute(insert(DbSetting).values(key='other', val=2, description=''))
 
     thread = threading.Thread(target=other_writer)
     thread.start()
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         started.set()
         time.sleep(0.3)
-        with storage.transaction() as reader:
+        with storage.connection() as reader:
             assert reader.execute(select(DbSetting.key).where(DbSetting.key == 'first')).all() == []
         events.append('first writer out')
         connection.execute(insert(DbSetting).values(key='first', val=1, description=''))
@@ -91,7 +91,7 @@ def test_concurrent_read_modify_write_loses_nothing(storage: SqliteDosStorageBac
     This is aiida-core's ``sqlite_dos`` failure with several daemon workers updating one settings row: a deferred
     transaction that read before another writer committed cannot write. Write transactions begin IMMEDIATE.
     """
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(insert(DbSetting).values(key='counter', val=0, description=''))
     errors: list[BaseException] = []
     threads, increments = 4, 25
@@ -99,7 +99,7 @@ def test_concurrent_read_modify_write_loses_nothing(storage: SqliteDosStorageBac
     def work() -> None:
         try:
             for _ in range(increments):
-                with storage.transaction(write=True) as connection:
+                with storage.connection(write=True) as connection:
                     value = connection.execute(select(DbSetting.val).where(DbSetting.key == 'counter')).scalar_one()
                     time.sleep(0.001)
                     connection.execute(update(DbSetting).where(DbSetting.key == 'counter').values(val=value + 1))
@@ -112,7 +112,7 @@ def test_concurrent_read_modify_write_loses_nothing(storage: SqliteDosStorageBac
     for worker in workers:
         worker.join()
     assert errors == []
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         assert connection.execute(select(DbSetting.val).where(DbSetting.key == 'counter')).scalar_one() == 100
 
 
@@ -133,7 +133,7 @@ def test_version_probe_reports_a_corrupt_file(profile: Profile) -> None:
 
 def test_repository_uuid_is_recorded(storage: SqliteDosStorageBackend) -> None:
     """The repository's uuid is in ``db_dbsetting`` under ``repository|uuid``, as aiida-core keeps it."""
-    with storage.transaction() as connection:
+    with storage.connection() as connection:
         recorded = connection.execute(select(DbSetting.val).where(DbSetting.key == REPOSITORY_UUID_KEY)).scalar_one()
     assert recorded == storage.get_repository().uuid
 
@@ -208,7 +208,7 @@ def test_profile_without_folder_needs_filepath() -> None:
 
 def test_get_info_counts_entities(storage: SqliteDosStorageBackend) -> None:
     """``get_info`` counts the rows of each entity table and includes the repository's figures."""
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(insert(DbUser), [{'email': 'a@b.c'}, {'email': 'd@e.f'}])
     info = storage.get_info(detailed=True)
     assert json.loads(json.dumps(info)) == info
@@ -231,11 +231,11 @@ def test_get_info_counts_entities(storage: SqliteDosStorageBackend) -> None:
 
 def test_full_maintenance_vacuums_the_database(storage: SqliteDosStorageBackend, profile: Profile) -> None:
     """Full maintenance VACUUMs: the space of deleted rows is returned and the write-ahead log is emptied."""
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(
             insert(DbUser), [{'email': f'{index}@x', 'institution': 'x' * 1000} for index in range(2000)]
         )
-    with storage.transaction(write=True) as connection:
+    with storage.connection(write=True) as connection:
         connection.execute(text('DELETE FROM db_dbuser'))
     path = SqliteDosStorageBackend.database_file(profile)
     report = storage.maintain(full=True)

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import inspect
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from provstore.exceptions import ConfigError, IncompatibleStorageError, PluginNotFoundError, StorageError
 from provstore.options import Option
 from provstore.repository import MaintenanceReport
-from provstore.storage import StorageBackend
+from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from provstore.config import Profile
     from provstore.repository import AbstractRepositoryBackend
+    from provstore.storage.entities import Direction
+    from provstore_psql_dos.entities import EntitySql
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -65,7 +69,14 @@ def repository_options(default_location: str) -> tuple[Option, ...]:
     )
 
 
-class DosStorageBackend(StorageBackend):
+class _ThreadState(threading.local):
+    """The transaction block a thread has open on one storage: its connection, and whether it writes."""
+
+    connection: Connection | None = None
+    write: bool = False
+
+
+class DosStorageBackend(StorageBackend, EntityStorage):
     """A SQL database with the tables of aiida-core plus a file repository: the base of ``psql_dos`` and ``sqlite_dos``.
 
     Subclasses implement how to reach their database: :meth:`version_profile` (cheap, without SQLAlchemy),
@@ -75,6 +86,11 @@ class DosStorageBackend(StorageBackend):
     The schema is created and migrated by alembic (:mod:`provstore_psql_dos.migrations`), in one transaction. The
     repository's uuid is kept in ``db_dbsetting`` under ``repository|uuid``; a storage whose database and
     repository do not belong together refuses to open.
+
+    Transactions are per thread: a :meth:`transaction` (or :meth:`connection`) block holds one connection for the
+    thread that opened it, every entity method that thread calls inside runs on it, and blocks nested inside are
+    savepoints. Outside a block, each entity method runs in a short transaction of its own. The statements of the
+    entity methods are in :mod:`provstore_psql_dos.entities`, the same rows and results on both dialects.
     """
 
     # -- what a backend says about its database ---------------------------------------------------------------
@@ -249,6 +265,7 @@ class DosStorageBackend(StorageBackend):
         :raises IncompatibleStorageError: if its schema version is not :meth:`version_head`.
         """
         super().__init__(profile)
+        self._thread = _ThreadState()
         self._repository = self.make_repository(profile)
         self._engine = self._create_engine(profile, pooled=True)
         try:
@@ -263,7 +280,7 @@ class DosStorageBackend(StorageBackend):
 
         from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
 
-        with self.transaction() as connection:
+        with self.connection() as connection:
             recorded = connection.execute(
                 select(DbSetting.val).where(DbSetting.key == REPOSITORY_UUID_KEY)
             ).scalar_one_or_none()
@@ -286,25 +303,260 @@ class DosStorageBackend(StorageBackend):
         self.check_open()
         return self._engine
 
-    @contextlib.contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Connection]:
-        """Yield a connection inside a transaction, committed when the block ends and rolled back if it raises.
+    # -- transactions -----------------------------------------------------------------------------------------
 
-        :param write: the transaction will write. On SQLite it then starts with ``BEGIN IMMEDIATE``, taking the
-            write lock (waiting for it up to the busy timeout) before reading anything.
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in a write transaction, committed when the outermost block ends, rolled back on an exception.
+
+        The outermost block holds one connection for this thread (on SQLite its transaction starts with
+        ``BEGIN IMMEDIATE``, taking the write lock first); every entity method called inside uses it. Nested blocks
+        are savepoints: an exception inside one undoes only that block. A read-only storage gives a read
+        transaction, in which every write raises :class:`ReadOnlyStorageError`.
+
+        :raises StorageError: if the transaction cannot be committed (a foreign key that points nowhere, say).
+        """
+        self.check_open()
+        with self._block(write=not self.read_only):
+            yield
+
+    @contextlib.contextmanager
+    def connection(self, write: bool = False) -> Iterator[Connection]:
+        """Yield the SQLAlchemy connection of a transaction block, for SQL of one's own (the lifecycle, tests).
+
+        The block behaves as a :meth:`transaction` block and shares the thread's open block, if any (as a savepoint).
+
+        :param write: the block will write. On SQLite an outermost write block starts with ``BEGIN IMMEDIATE``,
+            taking the write lock (waiting for it up to the busy timeout) before reading anything.
         :raises ReadOnlyStorageError: if ``write`` and the storage is read-only.
+        :raises StorageError: if ``write`` inside a block of this thread that does not write, or if the transaction
+            cannot be committed.
         """
         if write:
             self.check_writable()
         else:
             self.check_open()
-        with transaction(self._engine, write=write) as connection:
+        with self._block(write) as connection:
             yield connection
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread has a :meth:`transaction` (or :meth:`connection`) block open on this storage."""
+        return self._thread.connection is not None
+
+    @contextlib.contextmanager
+    def _block(self, write: bool) -> Iterator[Connection]:
+        """Yield the connection of the thread's block: a savepoint in the open one, else a new transaction."""
+        state = self._thread
+        if state.connection is not None:
+            if write and not state.write:
+                raise StorageError(
+                    f'Cannot write to the storage of profile {self._profile.name!r} inside a transaction block that '
+                    'was opened to read only (connection() without write=True)'
+                )
+            with state.connection.begin_nested():
+                yield state.connection
+            return
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
+
+        from provstore_psql_dos.engine import WRITE_OPTION  # noqa: PLC0415
+
+        with self._engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE_OPTION: True})
+            committing = False
+            try:
+                # NOTE: SQLAlchemy's context manager also rolls back after a failed COMMIT: SQLite keeps a transaction
+                # open when a deferred foreign key fails it, and the pooled connection must not keep it.
+                with connection.begin():
+                    state.connection, state.write = connection, write
+                    try:
+                        yield connection
+                    finally:
+                        state.connection, state.write = None, False
+                    committing = True
+            except DBAPIError as exc:
+                if not committing:
+                    raise
+                raise StorageError(
+                    f'The transaction on {self.describe_database(self._profile)} was rolled back: {_one_line(exc)}'
+                ) from exc
+
+    @contextlib.contextmanager
+    def _run(self, write: bool, what: str) -> Iterator[tuple[Connection, EntitySql]]:
+        """Yield a connection (a savepoint of the thread's block, else a transaction of its own) and the statements.
+
+        :param what: what is done, for the message of a :class:`StorageError` a database error becomes.
+        """
+        if write:
+            self.check_writable()
+        else:
+            self.check_open()
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
+
+        try:
+            with self._block(write) as connection:
+                yield connection, self._sql
+        except DBAPIError as exc:
+            raise StorageError(f'Cannot {what}: {_one_line(exc)}') from exc
+
+    @functools.cached_property
+    def _sql(self) -> EntitySql:
+        """The entity statements for this storage's dialect."""
+        from provstore_psql_dos.entities import entity_sql  # noqa: PLC0415 - lazy: SQLAlchemy only when used
+
+        return entity_sql(self._engine.dialect)
 
     def get_repository(self) -> AbstractRepositoryBackend:
         """Return the repository backend holding the files of this storage's nodes."""
         self.check_open()
         return self._repository
+
+    # -- entities ---------------------------------------------------------------------------------------------
+
+    def insert_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
+        """Insert rows (without ``id``) and return their new ids, in order.
+
+        Columns a row omits get aiida-core's defaults (:data:`provstore_psql_dos.entities.INSERT_DEFAULTS`). Rows go
+        10,000 to a statement (fewer on SQLite when its limit of bind parameters says so).
+
+        :raises StorageError: for an unknown entity or column, a missing or unsuitable value, or if the database
+            refuses the rows (a uuid already there, say).
+        """
+        entity = _entity(entity)
+        if not rows:
+            self.check_writable()
+            return []
+        with self._run(True, f'insert {len(rows)} rows into {entity.value}') as (connection, sql):
+            return sql.insert_rows(connection, entity, rows)
+
+    def update_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
+        """Set the given columns of rows identified by their ``id``; ``mtime`` (nodes, comments) is now unless given.
+
+        :raises StorageError: for an unknown entity or column, an unsuitable value, or an id with no row (then
+            nothing is updated).
+        """
+        entity = _entity(entity)
+        with self._run(True, f'update {len(rows)} rows of {entity.value}') as (connection, sql):
+            sql.update_rows(connection, entity, rows)
+
+    def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
+        """Return every row whose ``column`` is one of ``values`` (in no particular order), with one query.
+
+        :raises StorageError: for an unknown entity or column, a JSON column, or a value that does not suit it.
+        """
+        entity = _entity(entity)
+        with self._run(False, f'look up rows of {entity.value} by {column!r}') as (connection, sql):
+            return sql.get_rows(connection, entity, column, values)
+
+    def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
+        """Iterate over every row of an entity table by ascending id, one query per batch (keyset pagination).
+
+        Outside a transaction block each batch is read in a short transaction of its own.
+
+        :raises StorageError: for an unknown entity or a batch size that is not a positive integer.
+        """
+        entity = _entity(entity)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
+        return self._iter_rows(entity, batch_size)
+
+    def _iter_rows(self, entity: EntityType, batch_size: int) -> Iterator[Row]:
+        after = 0
+        while True:
+            with self._run(False, f'read rows of {entity.value}') as (connection, sql):
+                batch = sql.iter_batch(connection, entity, after, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1]['id']
+
+    def count_rows(self, entity: EntityType) -> int:
+        """Return the number of rows of an entity table."""
+        entity = _entity(entity)
+        with self._run(False, f'count rows of {entity.value}') as (connection, sql):
+            return sql.count_rows(connection, entity)
+
+    def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
+        """Delete rows by id in one statement; rows that refer to them go as the schema's ON DELETE rules say.
+
+        :raises StorageError: for an unknown entity, an id that is not an integer, or if the database refuses (a
+            node still linked as an input, say: then when the transaction commits).
+        """
+        entity = _entity(entity)
+        with self._run(True, f'delete rows of {entity.value}') as (connection, sql):
+            sql.delete_rows(connection, entity, ids)
+
+    def patch_node_json(
+        self,
+        node_id: int,
+        column: Literal['attributes', 'extras'],
+        set_keys: Mapping[str, Any],
+        delete_keys: Sequence[str],
+    ) -> None:
+        """Delete ``delete_keys``, then set ``set_keys``, of a node's JSON column in one UPDATE; set its ``mtime`` now.
+
+        Keys other processes set meanwhile are kept. A key both deleted and set ends up set; values are stored as
+        given (``None`` as JSON null; a dict replaces the value that was there, nothing is merged).
+
+        :raises StorageError: for another column, a key that is not a string, a value that is not JSON, a node that
+            does not exist or whose column holds something else than a JSON object.
+        """
+        with self._run(True, f'change the {column} of node {node_id}') as (connection, sql):
+            sql.patch_node_json(connection, node_id, column, set_keys, delete_keys)
+
+    def get_links(
+        self, node_ids: Sequence[int], direction: Direction, link_types: Sequence[str] | None = None
+    ) -> list[Row]:
+        """Return the link rows ending at (``incoming``) or starting from (``outgoing``) any of ``node_ids``.
+
+        :param link_types: only links of these types; ``None`` for every type.
+        :raises StorageError: for a direction that is neither ``incoming`` nor ``outgoing``.
+        """
+        if direction not in ('incoming', 'outgoing'):
+            raise StorageError(f"The direction of links must be 'incoming' or 'outgoing', not {direction!r}")
+        with self._run(False, f'read {direction} links') as (connection, sql):
+            return sql.get_links(connection, node_ids, direction == 'incoming', link_types)
+
+    def add_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
+        """Add nodes to a group in one statement; nodes already in it are skipped.
+
+        :raises StorageError: if the group or one of the nodes does not exist (then nothing is added).
+        """
+        with self._run(True, f'add nodes to group {group_id}') as (connection, sql):
+            sql.add_group_nodes(connection, group_id, node_ids)
+
+    def remove_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
+        """Remove nodes from a group in one statement; nodes not in it are ignored.
+
+        :raises StorageError: if the group does not exist.
+        """
+        with self._run(True, f'remove nodes from group {group_id}') as (connection, sql):
+            sql.remove_group_nodes(connection, group_id, node_ids)
+
+    def traverse(
+        self,
+        start: Sequence[int],
+        forward: Sequence[str],
+        backward: Sequence[str],
+        max_depth: int | None = None,
+    ) -> set[int]:
+        """Return every node reachable from ``start`` (included, if it exists), with one recursive query.
+
+        :param forward: link types followed from source to target.
+        :param backward: link types followed from target to source.
+        :param max_depth: stop after this many steps; ``None`` for no limit.
+        """
+        with self._run(False, 'traverse the graph') as (connection, sql):
+            return sql.traverse(connection, start, forward, backward, max_depth)
+
+    def delete_nodes(self, node_ids: Sequence[int]) -> None:
+        """Delete nodes with their group memberships, links in and out, comments and logs, in one transaction.
+
+        Inside a transaction block this is part of it (a savepoint). Repository objects are left for maintenance.
+        """
+        with self._run(True, f'delete {len(node_ids)} nodes') as (connection, sql):
+            sql.delete_nodes(connection, node_ids)
 
     def _close(self) -> None:
         """Close every pooled database connection and the repository's handles."""
@@ -322,7 +574,7 @@ class DosStorageBackend(StorageBackend):
             select(func.count()).select_from(Base.metadata.tables[table]).scalar_subquery().label(entity)
             for entity, table in ENTITY_TABLES.items()
         ]
-        with self.transaction() as connection:
+        with self.connection() as connection:
             row = connection.execute(select(*counts)).one()
         return {
             'backend': self.name,
@@ -369,6 +621,22 @@ def transaction(engine: Engine, write: bool = False) -> Iterator[Connection]:
             connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             yield connection
+
+
+def _entity(entity: Any) -> EntityType:
+    """Return ``entity`` as an :class:`EntityType`, or raise :class:`StorageError` naming it and the known ones."""
+    try:
+        return EntityType(entity)
+    except ValueError:
+        known = ', '.join(member.value for member in EntityType)
+        raise StorageError(f'Unknown entity type {entity!r}; the entity types are: {known}') from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """Return the first line of a database error's message (the driver's, without SQLAlchemy's statement dump)."""
+    original = getattr(exc, 'orig', None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
 
 
 def absolute_folder(value: str, where: str, option: str) -> Path:

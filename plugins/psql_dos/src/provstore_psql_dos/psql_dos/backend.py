@@ -267,7 +267,7 @@ class PsqlDosStorageBackend(DosStorageBackend):
     def _database_size(self) -> int:
         from sqlalchemy import text  # noqa: PLC0415 - lazy: drivers only when used
 
-        with self.transaction() as connection:
+        with self.connection() as connection:
             return int(connection.execute(text('SELECT pg_database_size(current_database())')).scalar_one())
 
     def _maintain_database(self, full: bool, dry_run: bool) -> tuple[list[str], dict[str, Any]]:

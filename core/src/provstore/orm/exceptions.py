@@ -1,0 +1,41 @@
+"""The errors of the ORM. Each message names the entity and what is wrong with it.
+
+Link rule violations raise :class:`provstore.orm.links.LinkValidationError`.
+"""
+
+from __future__ import annotations
+
+from provstore.exceptions import ProvstoreError
+
+__all__ = [
+    'EntityError',
+    'ModificationNotAllowedError',
+    'MultipleObjectsError',
+    'NotExistentError',
+    'StoringNotAllowedError',
+    'UniquenessError',
+]
+
+
+class EntityError(ProvstoreError):
+    """Base class of the ORM's errors."""
+
+
+class NotExistentError(EntityError, LookupError):
+    """No stored entity matches what was asked for."""
+
+
+class MultipleObjectsError(EntityError, LookupError):
+    """More than one stored entity matches what was asked for exactly one of."""
+
+
+class ModificationNotAllowedError(EntityError):
+    """The change is not allowed on this entity (stored, sealed or referenced); nothing was written."""
+
+
+class StoringNotAllowedError(EntityError):
+    """The entity cannot be stored as it is (a bare node, an unstored source or user, ...); nothing was written."""
+
+
+class UniquenessError(EntityError):
+    """Another stored entity already has the value that must be unique (an email, a label); nothing was written."""
