@@ -1,7 +1,6 @@
 """Fixtures of the ORM's tests: a storage to work in, on every backend.
 
-``storage`` is parametrized over ``memory`` (an in-memory reference of the entity interface, see
-``memory_storage.py``), ``sqlite_dos`` and ``psql_dos``: each test runs once per backend. The real backends get a
+``storage`` is parametrized over ``sqlite_dos`` and ``psql_dos``: each test runs once per backend, on a
 real profile, made with the CLI's ``create_profile`` in the test's own configuration folder and loaded by the
 manager, so that the storage is also the default one. ``psql_dos`` needs a PostgreSQL server at ``$PGHOST:$PGPORT``
 (default ``127.0.0.1:5432``) that lets role ``$PGUSER`` (default ``postgres``) in without a password and create
@@ -14,14 +13,11 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_storage import MemoryStorage
 from orm_helpers import EMAIL, open_storage
 
-from provstore.config import Profile
 from provstore.manager import get_manager
 from provstore.storage import EntityStorage
 
@@ -29,8 +25,7 @@ PG_HOST = os.environ.get('PGHOST', '127.0.0.1')
 PG_PORT = int(os.environ.get('PGPORT', '5432'))
 PG_USER = os.environ.get('PGUSER', 'postgres')
 
-BACKENDS = ['memory', 'sqlite_dos', 'psql_dos']
-REAL_BACKENDS = ['sqlite_dos', 'psql_dos']
+BACKENDS = ['sqlite_dos', 'psql_dos']
 
 
 def _pg_connect(database: str = 'postgres') -> Any:
@@ -87,20 +82,13 @@ def make_profile(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=BACKENDS)
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EntityStorage]:
-    """Yield an empty storage: in memory, or the storage of a new profile that is also the loaded default one."""
-    backend = request.param
-    if backend == 'memory':
-        profile = Profile(name='memory', storage_backend=MemoryStorage.name, default_user_email=EMAIL)
-        memory = MemoryStorage(profile, tmp_path / 'memory-repository')
-        yield memory
-        memory.close()
-        return
-    with make_profile(request, backend) as name:
+def storage(request: pytest.FixtureRequest) -> Iterator[EntityStorage]:
+    """Yield the empty storage of a new profile that is also the loaded default one."""
+    with make_profile(request, request.param) as name:
         yield open_storage(name)
 
 
-@pytest.fixture(params=REAL_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def profile_name(request: pytest.FixtureRequest) -> Iterator[str]:
     """Yield the name of a new profile on each real backend, loaded by nobody (for tests running other processes)."""
     with make_profile(request, request.param) as name:

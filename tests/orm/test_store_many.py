@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_storage import MemoryStorage
 from orm_helpers import EMAIL, counts, object_count
 
-from provstore.config import Profile
 from provstore.orm import (
     CalcJobNode,
     Data,
@@ -146,10 +143,16 @@ def test_duplicate_and_stored_uuids_are_refused(storage: EntityStorage) -> None:
     assert counts(storage) == before and object_count(storage) == objects
 
 
-def test_nodes_made_for_another_storage_are_refused(storage: EntityStorage, tmp_path: Path) -> None:
+def test_nodes_made_for_another_storage_are_refused(storage: EntityStorage) -> None:
     """A batch never mixes storages: nodes made for another storage are refused, nothing is written."""
-    profile = Profile(name='other', storage_backend=MemoryStorage.name, default_user_email=EMAIL)
-    other = MemoryStorage(profile, tmp_path / 'other-repository')
+    from provstore.cli.profile import create_profile
+    from provstore.manager import Manager
+
+    create_profile('other', 'sqlite_dos', {}, email=EMAIL)
+    other_manager = Manager()
+    other_manager.load_profile('other')
+    other = other_manager.get_profile_storage()
+    assert isinstance(other, EntityStorage)
     with pytest.raises(StoringNotAllowedError, match='was made for another storage than the one given'):
         store_nodes([Int(1, storage=other)], storage)
     with pytest.raises(StoringNotAllowedError, match='the nodes were made for different storages'):
@@ -160,7 +163,7 @@ def test_nodes_made_for_another_storage_are_refused(storage: EntityStorage, tmp_
     with pytest.raises(StoringNotAllowedError, match='which is stored in another storage'):
         target.store()
     assert counts(storage)['node'] == 0
-    other.close()
+    other_manager.unload_profile()
 
 
 @pytest.mark.parametrize('storage', ['sqlite_dos', 'psql_dos'], indirect=True)
