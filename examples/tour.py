@@ -1,78 +1,162 @@
 """A guided tour of provstore, run by the README's first command (``tox -e demo``).
 
-It uses only the public API, and picks its repository backend by name through the plugin registry, as an
-application does: run it with ``--backend sandbox`` or any other installed repository backend.
+It makes a throw-away profile with the real ``provstore quickstart`` in a temporary configuration folder
+(``$PROVSTORE_PATH``), stores a small provenance graph with files through the ORM, and looks at it with the real
+``provstore`` commands, printed as you would type them. Nothing outside the temporary folder is touched; pass
+``--keep`` to keep it and explore further.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from provstore.registry import get_registry, get_repository_backend
-from provstore.repository import Repository
+PROFILE = 'tour'
 
 
-def write_calculation_folder(folder: Path) -> Path:
-    """Write the kind of folder a simulation leaves behind: inputs, outputs and a repeated pseudopotential."""
-    (folder / 'inputs').mkdir(parents=True)
-    (folder / 'outputs').mkdir()
-    (folder / 'inputs' / 'aiida.in').write_text('&control\n  calculation = "scf"\n/\n')
-    (folder / 'inputs' / 'Si.upf').write_text('<UPF version="2.0.1"> silicon </UPF>\n' * 200)
-    (folder / 'outputs' / 'aiida.out').write_text('total energy = -15.84 Ry\n' * 50)
-    (folder / 'outputs' / 'Si.upf').write_text('<UPF version="2.0.1"> silicon </UPF>\n' * 200)
-    return folder
+def provstore_command() -> list[str]:
+    """Return how to run the ``provstore`` console script of this Python (``python -m provstore.cli`` without one)."""
+    script = shutil.which('provstore', path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, '-m', 'provstore.cli']
+
+
+def run(*args: str) -> str:
+    """Run ``provstore ARGS`` as a user would, print the command and what it printed, and return its output.
+
+    :raises SystemExit: with the command's exit code, after printing its error, if it fails.
+    """
+    print(f'\n$ provstore {shlex.join(args)}', flush=True)
+    result = subprocess.run([*provstore_command(), *args], capture_output=True, text=True, timeout=120, check=False)
+    print(result.stdout.rstrip('\n'))
+    if result.stderr.strip():
+        print(result.stderr.rstrip('\n'), file=sys.stderr)
+    if result.returncode != 0:
+        raise SystemExit(f'the tour stopped: `provstore {shlex.join(args)}` exited with {result.returncode}')
+    return result.stdout
+
+
+def write_inputs(folder: Path) -> tuple[Path, Path]:
+    """Write what a simulation starts from and leaves behind: a structure file and an output folder."""
+    folder.mkdir(parents=True)
+    structure = folder / 'Si.cif'
+    structure.write_text('data_Si\n_cell_length_a 5.43\n_symmetry_space_group_name_H-M "F d -3 m"\nSi 0 0 0\n')
+    retrieved = folder / 'retrieved'
+    (retrieved / 'pseudo').mkdir(parents=True)
+    (retrieved / 'aiida.out').write_text('iteration #  1\niteration #  2\n!    total energy = -15.84 Ry\nJOB DONE.\n')
+    (retrieved / 'data-file.xml').write_text('<qes:espresso><output><etot>-7.92</etot></output></qes:espresso>\n')
+    (retrieved / 'pseudo' / 'Si.upf').write_text('<UPF version="2.0.1"> silicon </UPF>\n' * 20)
+    return structure, retrieved
+
+
+def store_graph(folder: Path) -> dict[str, tuple[int, str]]:
+    """Store a workflow that ran one calculation, with its inputs, outputs and files, in one transaction.
+
+    :return: the pk and uuid of each stored node, by role.
+    """
+    from provstore.orm import (  # noqa: PLC0415 - imported once $PROVSTORE_PATH points at the tour's folder
+        CalcJobNode,
+        Dict,
+        Float,
+        FolderData,
+        LinkType,
+        SinglefileData,
+        WorkChainNode,
+        store_nodes,
+    )
+
+    structure_file, retrieved_folder = write_inputs(folder)
+    parameters = Dict({'ecutwfc': 30.0, 'kpoints': [4, 4, 4], 'calculation': 'scf'}, label='scf parameters')
+    structure = SinglefileData(structure_file, label='silicon')
+
+    workflow = WorkChainNode(label='silicon energy', process_type='aiida.workflows:quantumespresso.pw.base')
+    workflow.set_process_label('PwBaseWorkChain')
+    workflow.base.links.add_incoming(parameters, LinkType.INPUT_WORK, 'parameters')
+    workflow.base.links.add_incoming(structure, LinkType.INPUT_WORK, 'structure')
+
+    calculation = CalcJobNode(label='scf', process_type='aiida.calculations:quantumespresso.pw')
+    calculation.set_process_label('PwCalculation')
+    calculation.set_process_state('finished')
+    calculation.set_exit_status(0)
+    calculation.base.links.add_incoming(parameters, LinkType.INPUT_CALC, 'parameters')
+    calculation.base.links.add_incoming(structure, LinkType.INPUT_CALC, 'structure')
+    calculation.base.links.add_incoming(workflow, LinkType.CALL_CALC, 'iteration_01')
+
+    retrieved = FolderData(retrieved_folder)
+    retrieved.base.links.add_incoming(calculation, LinkType.CREATE, 'retrieved')
+    energy = Float(-15.84, label='total energy (Ry)')
+    energy.base.links.add_incoming(calculation, LinkType.CREATE, 'energy')
+
+    store_nodes([parameters, structure, workflow, calculation, retrieved, energy])
+    energy.base.links.add_incoming(workflow, LinkType.RETURN, 'energy')
+    workflow.set_process_state('finished')
+    workflow.set_exit_status(0)
+    calculation.seal()
+    workflow.seal()
+    nodes = {
+        'parameters': parameters,
+        'structure': structure,
+        'workflow': workflow,
+        'calculation': calculation,
+        'retrieved': retrieved,
+        'energy': energy,
+    }
+    return {role: (node.pk, node.uuid) for role, node in nodes.items() if node.pk is not None}
+
+
+def tour(folder: Path) -> None:
+    """Walk through a profile: create it, store a graph, list, show, read files, plan a delete, and sum it up."""
+    started = time.perf_counter()
+    print(f'== A throw-away configuration folder: PROVSTORE_PATH={folder / "config"}')
+    run('quickstart', '--name', PROFILE, '--email', 'tour@example.org')
+
+    print('\n== Storing a small provenance graph with files, through the ORM (one transaction, files in bulk):')
+    from provstore.manager import get_manager  # noqa: PLC0415 - imported once $PROVSTORE_PATH is set
+
+    manager = get_manager()
+    manager.load_profile(PROFILE)
+    try:
+        stored = store_graph(folder / 'simulation')
+    finally:
+        manager.unload_profile()
+    print('   Dict + SinglefileData -> CalcJobNode (called by a WorkChainNode) -> FolderData + Float')
+    print('   ' + ', '.join(f'{role}: pk {pk}' for role, (pk, _) in stored.items()))
+
+    print('\n== Looking at it with the provstore command (a pk, a uuid or a short uuid prefix names a node):')
+    run('node', 'list')
+    run('node', 'show', str(stored['calculation'][0]))
+    retrieved = stored['retrieved'][1][:8]
+    retrieved = f'uuid:{retrieved}' if retrieved.isdigit() else retrieved  # digits only would read as a pk
+    run('node', 'repo', 'ls', retrieved)
+    run('node', 'repo', 'cat', retrieved, 'aiida.out')
+
+    print('\n== Deleting keeps the graph consistent: what would go with the structure (nothing is deleted):')
+    run('node', 'delete', str(stored['structure'][0]), '--dry-run')
+    run('storage', 'info')
+    print(f'\nDone in {time.perf_counter() - started:.1f} s.')
 
 
 def main() -> None:
-    """Walk through the plugin registry and the file repository."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--backend', default='disk_objectstore', help='repository backend to use, by name')
+    """Run the tour in a temporary configuration folder, removed afterwards unless ``--keep``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--keep', action='store_true', help='keep the temporary folder and its profile')
     args = parser.parse_args()
-
-    print('== Installed plugins (from the `provstore` entry-point group)')
-    for record in get_registry().plugins:
-        provides = ', '.join(f'{kind.value}:{name}' for kind, names in record.provides.items() for name in names)
-        print(f'   {record.name:<18} {record.distribution} {record.version:<8} {record.status.value:<8} {provides}')
-
-    with tempfile.TemporaryDirectory(prefix='provstore-tour-') as workdir:
-        work = Path(workdir)
-        backend_class = get_repository_backend(args.backend)
-        print(f'\n== Repository backend {backend_class.name!r}: {(backend_class.__doc__ or "").splitlines()[0]}')
-        backend = backend_class(filepath=str(work / 'repository'))
-        backend.initialise()
-
-        repository = Repository(backend)
-        repository.put_object_from_tree(write_calculation_folder(work / 'calculation'))
-        repository.put_object_from_bytes(b'{"converged": true}', 'outputs/results.json')
-        print('   stored a calculation folder; the tree as a node would keep it (aiida-core repository_metadata):')
-        print('   ' + json.dumps(repository.serialize(), indent=1).replace('\n', '\n   '))
-
-        files = repository.get_file_keys()
-        print(f'\n== {len(files)} files, {len(set(files))} distinct keys ({backend.key_format} keys)')
-        for dirpath, _, filenames in repository.walk():
-            for name in filenames:
-                size = len(repository.get_object_content(dirpath / name))
-                print(f'   {dirpath / name!s:<24} {size:>6} bytes')
-        print(f'   tree hash: {repository.hash()}')
-
-        report = backend.maintain(dry_run=True, live=False)
-        print('\n== Maintenance, dry run (changes nothing):')
-        for step in report.steps or ('nothing to do',):
-            print(f'   - {step}')
-        backend.maintain(live=False)
-        print(f'   after full maintenance: {json.dumps(backend.get_info(detailed=True), sort_keys=True)}')
-
-        restored = work / 'restored'
-        repository.copy_tree(restored)
-        same = (restored / 'inputs' / 'Si.upf').read_bytes() == (
-            work / 'calculation' / 'inputs' / 'Si.upf'
-        ).read_bytes()
-        print(f'\n== Copied the tree back out to a folder: byte-identical = {same}')
-        backend.erase()
-    print('\nDone. Next: `provstore plugins list`, `provstore plugins show disk_objectstore`.')
+    folder = Path(tempfile.mkdtemp(prefix='provstore-tour-'))
+    os.environ['PROVSTORE_PATH'] = str(folder / 'config')  # for this process and the commands it runs
+    os.environ.pop('PROVSTORE_PROFILE', None)
+    try:
+        tour(folder)
+    finally:
+        if args.keep:
+            print(f'\nKept: export PROVSTORE_PATH={shlex.quote(str(folder / "config"))}; provstore node list')
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -64,10 +64,9 @@ def test_storing_writes_all_files_in_one_bulk_write(
     node.base.repository.create_directory('empty')
     sandbox = node._sandbox
     assert sandbox is not None
-    sandbox_folder = Path(sandbox.filepath)  # type: ignore[attr-defined]
     node.store()
     assert count_bulk_writes() == 1
-    assert not sandbox_folder.exists()
+    assert not sandbox.is_initialised
     loaded = reload(node)
     assert loaded.base.repository.list_object_names() == ['empty', 'sub']
     assert loaded.base.repository.list_object_names('sub') == [f'file{index}.txt' for index in range(5)]

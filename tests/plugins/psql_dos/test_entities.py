@@ -295,10 +295,13 @@ def test_insert_refuses_bad_rows(storage: DosStorageBackend, entity: EntityType,
 
 
 def test_insert_refused_by_the_database(storage: DosStorageBackend, user: int) -> None:
-    """Rows the database refuses are a StorageError: a unique value at once, a dangling key when committing."""
+    """Rows the database refuses are a StorageError: a unique value at once, a dangling key when committing.
+
+    One row outside a block is one statement, which PostgreSQL runs in autocommit: its dangling key is refused at once.
+    """
     with pytest.raises(StorageError, match=r'Cannot insert 2 rows into user: .*(?i:unique)'):
         storage.insert_rows(E.USER, [{'email': 'twice@x'}, {'email': 'twice@x'}])
-    with pytest.raises(StorageError, match=r'was rolled back: .*(?i:foreign key)'):
+    with pytest.raises(StorageError, match=r'(was rolled back|Cannot insert 1 rows into node): .*(?i:foreign key)'):
         storage.insert_rows(E.NODE, [{'user_id': user + 1000}])
     with pytest.raises(StorageError, match=r'was rolled back: .*(?i:foreign key)'), storage.transaction():
         nodes(storage, user, 3)
@@ -445,6 +448,114 @@ def test_count_and_delete_rows(storage: DosStorageBackend, user: int) -> None:
     storage.delete_rows(E.NODE, [])
     with pytest.raises(StorageError, match=r"The ids of rows to delete from db_dbnode must be integers, got str 'x'"):
         storage.delete_rows(E.NODE, ['x'])
+
+
+# -- rows: find by prefix -------------------------------------------------------------------------------------
+
+
+def test_find_rows_by_text_prefix(storage: DosStorageBackend, user: int) -> None:
+    """A text prefix is exact (case-sensitive, wildcards are plain characters); rows come newest first."""
+    kinds = ['data.core.int.Int.', 'data.core.dict.Dict.', 'data.a_b%c.X.', 'data.aXbYc.X.', 'Data.core.int.Int.']
+    ids = storage.insert_rows(E.NODE, [{'user_id': user, 'node_type': kind, 'label': 'ü'} for kind in kinds])
+    ids += nodes(storage, user, 1, node_type='process.workflow.W.', label='\U0010ffff\U0010ffffx')
+
+    def found(prefix: str, **kwargs: Any) -> list[int]:
+        return [row['id'] for row in storage.find_rows(E.NODE, 'node_type', prefix, **kwargs)]
+
+    assert found('data.core.') == [ids[1], ids[0]]
+    assert found('data.a_b%') == [ids[2]]
+    assert found('data.a_') == [ids[2]]
+    assert found('Data.') == [ids[4]]
+    assert found('data.core.int.Int.') == [ids[0]]
+    assert found('data.core.int.Int.x') == []
+    assert found('') == ids[::-1]
+    assert found('', limit=2) == ids[:-3:-1]
+    assert found('data', limit=0) == []
+    assert found('data', equal={'label': 'ü', 'process_type': None}) == [ids[3], ids[2], ids[1], ids[0]]
+    assert found('data', equal={'id': ids[1]}) == [ids[1]]
+    labels = [row['id'] for row in storage.find_rows(E.NODE, 'label', '\U0010ffff')]
+    assert labels == [ids[5]]
+    assert [row['id'] for row in storage.find_rows(E.NODE, 'label', 'ü')] == ids[4::-1]
+    assert set(storage.find_rows(E.NODE, 'label', 'ü', limit=1)[0]) == set(node_row(storage, ids[0]))
+
+
+def test_find_rows_by_uuid_prefix(storage: DosStorageBackend, user: int) -> None:
+    """A uuid prefix is hex digits, any case, dashes ignored; from one digit up to the whole uuid."""
+    uuids = ['0000abcd-0000-4000-8000-000000000000', '0000abce-0000-4000-8000-000000000000']
+    uuids += ['0000abcd-ffff-4fff-bfff-ffffffffffff', 'ffffffff-ffff-4fff-bfff-ffffffffffff']
+    ids = storage.insert_rows(E.NODE, [{'user_id': user, 'uuid': value} for value in uuids])
+
+    def found(prefix: str, **kwargs: Any) -> list[int]:
+        return [row['id'] for row in storage.find_rows(E.NODE, 'uuid', prefix, **kwargs)]
+
+    assert found('0000ABCD') == [ids[2], ids[0]]
+    assert found('0000abc') == [ids[2], ids[1], ids[0]]
+    assert found('0000abcd-f') == found('0000abcdf') == [ids[2]]
+    assert found(uuids[3]) == found(uuids[3].replace('-', '').upper()) == [ids[3]]
+    assert found('f') == [ids[3]]
+    assert found('') == ids[::-1]
+    assert found('0', limit=1) == [ids[2]]
+    assert found('1') == []
+    assert found('0', equal={'uuid': uuids[1]}) == [ids[1]]
+    assert [row['id'] for row in storage.find_rows(E.USER, 'email', 'user@')] == [user]
+
+
+@pytest.mark.parametrize(
+    ('column', 'prefix', 'options', 'message'),
+    [
+        ('colour', 'x', {}, r"Table db_dbnode \(node\) has no column 'colour'"),
+        ('user_id', '1', {}, r"Column 'user_id' of db_dbnode is not text or a uuid: rows cannot be found by a prefix"),
+        ('ctime', '2020', {}, r"Column 'ctime' of db_dbnode is not text or a uuid"),
+        ('attributes', 'x', {}, r"Column 'attributes' of db_dbnode is not text or a uuid"),
+        (
+            'uuid',
+            'abcg',
+            {},
+            r"A uuid prefix of db_dbnode.uuid must be at most 32 hex digits \(dashes allowed\), got 'abcg'",
+        ),
+        ('uuid', 'a' * 33, {}, r'must be at most 32 hex digits'),
+        ('uuid', 'a%', {}, r"got 'a%'"),
+        ('label', 1, {}, r'A prefix of db_dbnode.label must be a string, got int'),
+        ('label', 'x', {'limit': -1}, r'The limit of rows must be a non-negative integer or None, got -1'),
+        ('label', 'x', {'limit': True}, r'The limit of rows must be a non-negative integer or None, got True'),
+        ('label', 'x', {'equal': {'extras': {}}}, r"Column 'extras' of db_dbnode holds JSON: rows cannot be looked up"),
+        ('label', 'x', {'equal': {'user_id': 'me'}}, r"where 'user_id' is a value: it must be an integer, got str"),
+        ('label', 'x', {'equal': {'shape': 1}}, r"Table db_dbnode \(node\) has no column 'shape'"),
+    ],
+)
+def test_find_rows_refusals(storage: DosStorageBackend, column: str, prefix: Any, options: Any, message: str) -> None:
+    """Unknown columns, columns without prefixes, bad prefixes, limits and values are one-line StorageErrors."""
+    with pytest.raises(StorageError, match=message):
+        storage.find_rows(E.NODE, column, prefix, **options)
+
+
+def test_find_rows_is_answered_by_an_index(
+    storage: DosStorageBackend, user: int, statements: list[tuple[Any, str, Any]]
+) -> None:
+    """The database plans each prefix query on an index of the column (uuid: a range on the unique index)."""
+    nodes(storage, user, 20, node_type='data.core.int.Int.')
+    statements.clear()
+    storage.find_rows(E.NODE, 'uuid', 'abcd', limit=5)
+    storage.find_rows(E.NODE, 'node_type', 'data.a_b%', limit=5)
+    storage.find_rows(E.NODE, 'label', 'relax')
+    queries = [(sql, parameters) for _, sql, parameters in statements if 'db_dbnode' in sql]
+    assert len(queries) == 3
+    with storage.connection() as connection:
+        if storage.name == 'psql_dos':
+            connection.exec_driver_sql('SET LOCAL enable_seqscan = off')
+            plans = [
+                '\n'.join(row[0] for row in connection.exec_driver_sql(f'EXPLAIN {sql}', parameters))
+                for sql, parameters in queries
+            ]
+            expected = ['Index Cond: ((uuid >= ', 'ix_pat_db_dbnode_node_type', 'ix_pat_db_dbnode_label']
+        else:
+            plans = [
+                str(connection.exec_driver_sql(f'EXPLAIN QUERY PLAN {sql}', parameters).fetchall())
+                for sql, parameters in queries
+            ]
+            expected = ['(uuid>? AND uuid<?)', '(node_type>? AND node_type<?)', '(label>? AND label<?)']
+    for plan, wanted in zip(plans, expected, strict=True):
+        assert wanted in plan, plan
 
 
 # -- transactions ---------------------------------------------------------------------------------------------

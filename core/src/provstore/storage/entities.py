@@ -79,6 +79,26 @@ class EntityStorage(abc.ABC):
         """Return every row whose ``column`` is one of ``values`` (in no particular order)."""
 
     @abc.abstractmethod
+    def find_rows(
+        self,
+        entity: EntityType,
+        column: str,
+        prefix: str,
+        limit: int | None = None,
+        equal: Mapping[str, Any] | None = None,
+    ) -> list[Row]:
+        """Return the rows whose ``column`` starts with ``prefix``, newest (highest id) first, found through an index.
+
+        For a uuid column ``prefix`` is leading hex digits of the uuid (case and dashes ignored); for a text column
+        it is compared exactly (case-sensitive; ``%`` and ``_`` are plain characters). ``''`` matches every row.
+
+        :param limit: return at most this many rows; ``None`` for all.
+        :param equal: also require these (non-JSON) columns to equal these values, e.g. ``{'label': 'relax'}``.
+        :raises StorageError: for an unknown column, a column that is neither text nor uuid, a uuid prefix that is
+            not hex digits, or a limit that is not a non-negative integer.
+        """
+
+    @abc.abstractmethod
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
         """Iterate over every row of an entity table by ascending id, in batches: constant memory."""
 

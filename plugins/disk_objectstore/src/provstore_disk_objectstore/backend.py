@@ -92,8 +92,7 @@ def _pack_new_objects(container: Container, handles: list[BinaryIO]) -> list[str
             handle.seek(start)
         else:
             hashes.append(None)
-    known = list(dict.fromkeys(key for key in hashes if key is not None))
-    stored = {key for key, exists in zip(known, container.has_objects(known), strict=True) if exists}
+    stored = _stored_keys(container, list(dict.fromkeys(key for key in hashes if key is not None)))
     to_write: list[int] = []
     for index, key in enumerate(hashes):
         if key is None or key not in stored:
@@ -101,6 +100,7 @@ def _pack_new_objects(container: Container, handles: list[BinaryIO]) -> list[str
             if key is not None:
                 stored.add(key)
     pending: list[Any] = [handles[index] for index in to_write]
+    _end_read_snapshot(container)  # NOTE: the query above began one; the index is written from a fresh one
     written = container.add_streamed_objects_to_pack(pending) if pending else []
     keys = [key or '' for key in hashes]
     for index, key in zip(to_write, written, strict=True):
@@ -108,6 +108,51 @@ def _pack_new_objects(container: Container, handles: list[BinaryIO]) -> list[str
             raise RepositoryError(f'stream {index} of the batch changed while it was written: expected {hashes[index]}')
         keys[index] = key
     return keys
+
+
+_KEYS_PER_QUERY = 900
+"""Keys looked up in the pack index per query (SQLite's old limit of bind parameters is 999)."""
+
+
+def _stored_keys(container: Container, keys: list[str]) -> set[str]:
+    """Return those of ``keys`` the container holds, packed or loose.
+
+    NOTE: ``Container.has_objects`` closes and reopens its connection to the pack index whenever a key is missing
+    (to see objects packed meanwhile), which costs milliseconds on every bulk write of new content. Here the caller
+    holds the pack lock and has just ended the read snapshot, so one query of the index and a look for loose files
+    suffice; an object packed by nobody else meanwhile cannot be missed. A disk-objectstore without those parts
+    is asked through ``has_objects``.
+    """
+    get_session = getattr(container, '_get_operation_session', None)
+    loose_path = getattr(container, '_get_loose_path_from_hashkey', None)
+    if get_session is None or loose_path is None:  # pragma: no cover - another version of disk-objectstore
+        return {key for key, exists in zip(keys, container.has_objects(keys), strict=True) if exists}
+    from disk_objectstore.database import Obj  # noqa: PLC0415 - see DiskObjectStoreRepositoryBackend
+    from sqlalchemy import select  # noqa: PLC0415
+
+    session = get_session()
+    stored: set[str] = set()
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[start : start + _KEYS_PER_QUERY]
+        stored.update(session.execute(select(Obj.hashkey).where(Obj.hashkey.in_(chunk))).scalars())
+    stored.update(key for key in keys if key not in stored and os.path.isfile(loose_path(key)))
+    return stored
+
+
+def _end_read_snapshot(container: Container) -> None:
+    """End the read transaction the container's session to its pack index holds, if any.
+
+    A rollback of the session costs microseconds; closing the container (its public way to do the same) disposes
+    of its engine and makes the next query open and set up a new SQLite connection: about 5 ms for every bulk write,
+    most of what storing one node with a few files costs. The session only reads between disk-objectstore's own
+    committed writes, so the rollback discards nothing. A disk-objectstore without that session is closed instead.
+    """
+    if not hasattr(container, '_operation_session'):
+        container.close()  # pragma: no cover - another version of disk-objectstore
+        return
+    session = container._operation_session
+    if session is not None:
+        session.rollback()
 
 
 @contextmanager
@@ -214,8 +259,8 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
             # NOTE: the pack index is SQLite in WAL mode and disk-objectstore keeps a read transaction open after
             # every query. Writing to the index from a snapshot older than another process's commit fails with
             # "database is locked" (measured: a bulk write after another process packed), and reads from it miss
-            # newer objects. Closing the sessions ends the snapshot; the container reopens them on next use.
-            container.close()
+            # newer objects. Ending that transaction ends the snapshot.
+            _end_read_snapshot(container)
         return container
 
     @contextmanager

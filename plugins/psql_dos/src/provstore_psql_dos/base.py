@@ -345,8 +345,13 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         return self._thread.connection is not None
 
     @contextlib.contextmanager
-    def _block(self, write: bool) -> Iterator[Connection]:
-        """Yield the connection of the thread's block: a savepoint in the open one, else a new transaction."""
+    def _block(self, write: bool, single: bool = False) -> Iterator[Connection]:
+        """Yield the connection of the thread's block: a savepoint in the open one, else a new transaction.
+
+        :param single: the caller runs one statement. Inside a block it then needs no savepoint when it reads, or
+            writes on SQLite (a failed statement undoes itself there and leaves the transaction open); outside a
+            block on PostgreSQL it runs in autocommit: one round trip to the server instead of three.
+        """
         state = self._thread
         if state.connection is not None:
             if write and not state.write:
@@ -354,6 +359,9 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                     f'Cannot write to the storage of profile {self._profile.name!r} inside a transaction block that '
                     'was opened to read only (connection() without write=True)'
                 )
+            if single and (not write or self._sqlite):
+                yield state.connection
+                return
             with state.connection.begin_nested():
                 yield state.connection
             return
@@ -364,6 +372,9 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         with self._engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE_OPTION: True})
+            if single and not self._sqlite:
+                # NOTE: one statement is atomic by itself: BEGIN and COMMIT would only add round trips.
+                connection.execution_options(isolation_level='AUTOCOMMIT')
             committing = False
             try:
                 # NOTE: SQLAlchemy's context manager also rolls back after a failed COMMIT: SQLite keeps a transaction
@@ -383,10 +394,11 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                 ) from exc
 
     @contextlib.contextmanager
-    def _run(self, write: bool, what: str) -> Iterator[tuple[Connection, EntitySql]]:
+    def _run(self, write: bool, what: str, single: bool = False) -> Iterator[tuple[Connection, EntitySql]]:
         """Yield a connection (a savepoint of the thread's block, else a transaction of its own) and the statements.
 
         :param what: what is done, for the message of a :class:`StorageError` a database error becomes.
+        :param single: the work is one statement (see :meth:`_block`).
         """
         if write:
             self.check_writable()
@@ -395,10 +407,15 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
 
         try:
-            with self._block(write) as connection:
+            with self._block(write, single) as connection:
                 yield connection, self._sql
         except DBAPIError as exc:
             raise StorageError(f'Cannot {what}: {_one_line(exc)}') from exc
+
+    @functools.cached_property
+    def _sqlite(self) -> bool:
+        """Whether the database is SQLite."""
+        return bool(self._engine.dialect.name == 'sqlite')
 
     @functools.cached_property
     def _sql(self) -> EntitySql:
@@ -427,7 +444,8 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         if not rows:
             self.check_writable()
             return []
-        with self._run(True, f'insert {len(rows)} rows into {entity.value}') as (connection, sql):
+        single = self._sql.one_insert_statement(entity, len(rows))
+        with self._run(True, f'insert {len(rows)} rows into {entity.value}', single) as (connection, sql):
             return sql.insert_rows(connection, entity, rows)
 
     def update_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
@@ -446,8 +464,29 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         :raises StorageError: for an unknown entity or column, a JSON column, or a value that does not suit it.
         """
         entity = _entity(entity)
-        with self._run(False, f'look up rows of {entity.value} by {column!r}') as (connection, sql):
+        with self._run(False, f'look up rows of {entity.value} by {column!r}', single=True) as (connection, sql):
             return sql.get_rows(connection, entity, column, values)
+
+    def find_rows(
+        self,
+        entity: EntityType,
+        column: str,
+        prefix: str,
+        limit: int | None = None,
+        equal: Mapping[str, Any] | None = None,
+    ) -> list[Row]:
+        """Return the rows whose ``column`` starts with ``prefix``, highest id first, with one indexed query.
+
+        A uuid prefix is hex digits (case and dashes ignored); a text prefix is compared exactly. ``''`` matches all.
+
+        :param limit: at most this many rows; ``None`` for all.
+        :param equal: also require these columns to equal these values.
+        :raises StorageError: for an unknown entity or column, a column that is neither text nor uuid, a bad prefix,
+            value or limit.
+        """
+        entity = _entity(entity)
+        with self._run(False, f'find rows of {entity.value} by a prefix of {column!r}') as (connection, sql):
+            return sql.find_rows(connection, entity, column, prefix, limit=limit, equal=equal)
 
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
         """Iterate over every row of an entity table by ascending id, one query per batch (keyset pagination).
@@ -464,7 +503,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
     def _iter_rows(self, entity: EntityType, batch_size: int) -> Iterator[Row]:
         after = 0
         while True:
-            with self._run(False, f'read rows of {entity.value}') as (connection, sql):
+            with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
                 batch = sql.iter_batch(connection, entity, after, batch_size)
             yield from batch
             if len(batch) < batch_size:
@@ -474,7 +513,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""
         entity = _entity(entity)
-        with self._run(False, f'count rows of {entity.value}') as (connection, sql):
+        with self._run(False, f'count rows of {entity.value}', single=True) as (connection, sql):
             return sql.count_rows(connection, entity)
 
     def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
@@ -502,7 +541,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         :raises StorageError: for another column, a key that is not a string, a value that is not JSON, a node that
             does not exist or whose column holds something else than a JSON object.
         """
-        with self._run(True, f'change the {column} of node {node_id}') as (connection, sql):
+        with self._run(True, f'change the {column} of node {node_id}', single=True) as (connection, sql):
             sql.patch_node_json(connection, node_id, column, set_keys, delete_keys)
 
     def get_links(
@@ -515,7 +554,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         """
         if direction not in ('incoming', 'outgoing'):
             raise StorageError(f"The direction of links must be 'incoming' or 'outgoing', not {direction!r}")
-        with self._run(False, f'read {direction} links') as (connection, sql):
+        with self._run(False, f'read {direction} links', single=True) as (connection, sql):
             return sql.get_links(connection, node_ids, direction == 'incoming', link_types)
 
     def add_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
@@ -547,7 +586,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         :param backward: link types followed from target to source.
         :param max_depth: stop after this many steps; ``None`` for no limit.
         """
-        with self._run(False, 'traverse the graph') as (connection, sql):
+        with self._run(False, 'traverse the graph', single=True) as (connection, sql):
             return sql.traverse(connection, start, forward, backward, max_depth)
 
     def delete_nodes(self, node_ids: Sequence[int]) -> None:

@@ -13,11 +13,13 @@ which takes the write lock before anything is read. A deferred transaction that 
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 __all__ = [
@@ -51,8 +53,8 @@ def create_postgresql_engine(
     """Return an engine on a PostgreSQL database, through psycopg 3.
 
     :param pooled: keep a small pool of connections (:data:`POOL_SIZE` plus :data:`POOL_MAX_OVERFLOW`), each
-        checked with a ping before use, so that a restarted server is reconnected to transparently; otherwise open
-        a connection for each use.
+        checked before use (:func:`_refuse_closed_connection`), so that a restarted server is reconnected to
+        transparently; otherwise open a connection for each use.
     """
     url = URL.create(
         'postgresql+psycopg',
@@ -64,10 +66,35 @@ def create_postgresql_engine(
     )
     connect_args = {'connect_timeout': CONNECT_TIMEOUT, 'application_name': 'provstore'}
     if pooled:
-        return create_engine(
-            url, connect_args=connect_args, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW, pool_pre_ping=True
-        )
+        engine = create_engine(url, connect_args=connect_args, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW)
+        event.listen(engine, 'checkout', _refuse_closed_connection)
+        return engine
     return create_engine(url, connect_args=connect_args, poolclass=NullPool)
+
+
+def _refuse_closed_connection(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """Refuse a pooled connection that the server has closed; the pool then replaces it with a new one.
+
+    A server ending a connection (restarting, or ``pg_terminate_backend``) sends a last message and closes the
+    socket, so the socket of the idle connection turns readable: a poll of it, without a round trip, does what a
+    ``SELECT 1`` per checkout (SQLAlchemy's ``pool_pre_ping``) would, at a fraction of a millisecond less per
+    transaction.
+
+    :raises DisconnectionError: for a closed connection, or one with something to read while idle.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError('the connection is closed')
+    if _readable(dbapi_connection.fileno()):
+        raise DisconnectionError('the server sent something to an idle connection: it has closed it')
+
+
+def _readable(descriptor: int) -> bool:
+    """Return whether the socket ``descriptor`` has something to read, or is closed, without waiting."""
+    if hasattr(select, 'poll'):
+        poller = select.poll()
+        poller.register(descriptor, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([descriptor], [], [], 0)[0])  # pragma: no cover - Windows has no poll
 
 
 def create_sqlite_engine(path: Path, pooled: bool = True) -> Engine:
@@ -91,6 +118,11 @@ def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> 
     try:
         cursor.execute(f'PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}')
         cursor.execute('PRAGMA journal_mode = WAL')
+        # NOTE: in WAL mode, synchronous=NORMAL syncs the log at checkpoints instead of at every commit: a commit is
+        # still atomic and survives a crash of the application (the operating system holds the log), but the last
+        # transactions before a power loss or a crash of the operating system may be lost (never half-applied: the
+        # database stays consistent). The trade saves about 1 ms per commit, most of what storing one node costs.
+        cursor.execute('PRAGMA synchronous = NORMAL')
         cursor.execute('PRAGMA foreign_keys = ON')
     finally:
         cursor.close()

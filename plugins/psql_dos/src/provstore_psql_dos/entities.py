@@ -309,6 +309,36 @@ def _shown(values: Sequence[Any], limit: int = 10) -> str:
     return ', '.join(str(value) for value in values[:limit]) + (', ...' if len(values) > limit else '')
 
 
+_HEX_DIGITS = frozenset('0123456789abcdef')
+
+
+def _uuid_bounds(prefix: str, where: str) -> tuple[str, str]:
+    """Return the lowest and highest dashed uuids starting with the hex digits of ``prefix`` (dashes ignored).
+
+    :raises StorageError: naming ``where``, if ``prefix`` has characters other than hex digits and dashes, or more
+        than 32 digits.
+    """
+    digits = prefix.replace('-', '').lower()
+    if not _HEX_DIGITS.issuperset(digits) or len(digits) > 32:
+        raise StorageError(f'A uuid prefix of {where} must be at most 32 hex digits (dashes allowed), got {prefix!r}')
+
+    def dashed(value: str) -> str:
+        return f'{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}'
+
+    return dashed(digits.ljust(32, '0')), dashed(digits.ljust(32, 'f'))
+
+
+def _successor(prefix: str) -> str | None:
+    """Return the smallest string above every string starting with ``prefix`` (by code point), ``None`` if none is."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000  # surrogates are not characters of stored text
+    return stripped[:-1] + chr(following)
+
+
 # -- the statements -------------------------------------------------------------------------------------------------
 
 
@@ -341,6 +371,10 @@ class EntitySql(abc.ABC):
     @abc.abstractmethod
     def list_parameter(self, values: Sequence[Any]) -> Any:
         """Return the value of a list parameter used by :meth:`id_set` or :meth:`string_in`."""
+
+    @abc.abstractmethod
+    def starts_with(self, column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        """Return the condition the text ``column`` starts with ``prefix`` (non-empty), exactly, using its index."""
 
     def _bind_forms(self) -> dict[Kind, Callable[[Any], Any]]:
         """Return, for the kinds the dialect's statements bind differently, a function checking and converting."""
@@ -387,6 +421,10 @@ class EntitySql(abc.ABC):
     def _rows_per_insert(self, info: TableInfo) -> int:
         """Return how many rows of ``info``'s table one INSERT statement carries."""
         return ROWS_PER_STATEMENT
+
+    def one_insert_statement(self, entity: EntityType, count: int) -> bool:
+        """Return whether :meth:`insert_rows` surely inserts ``count`` rows of ``entity`` with one statement."""
+        return count == 1
 
     def _plan(self, info: TableInfo) -> list[tuple[str, Callable[[Any], Any], Callable[[], Any] | None, bool]]:
         """Return, per column but ``id``: its name, its converter, its default (or ``None``), whether it is nullable.
@@ -520,6 +558,57 @@ class EntitySql(abc.ABC):
             return []
         table = info.table
         statement = select(table).where(self.in_values(table.c[column], kind, checked))
+        return [dict(row._mapping) for row in connection.execute(statement)]
+
+    def find_rows(
+        self,
+        connection: Connection,
+        entity: EntityType,
+        column: str,
+        prefix: str,
+        *,
+        limit: int | None,
+        equal: Mapping[str, Any] | None,
+    ) -> list[Row]:
+        """Return the rows whose ``column`` starts with ``prefix`` and whose ``equal`` columns match, by descending id.
+
+        A uuid prefix becomes a range of uuids (the unique index on the column answers it on both dialects); a text
+        prefix becomes :meth:`starts_with`.
+
+        :raises StorageError: for an unknown column, a column that is neither text nor uuid, a JSON column in
+            ``equal``, a value that does not suit its column, or a bad ``limit``.
+        """
+        info = table_info(entity)
+        table = info.table
+        kind = info.check_column(column)
+        if not isinstance(prefix, str):
+            raise StorageError(f'A prefix of {info.name}.{column} must be a string, got {type(prefix).__name__}')
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise StorageError(f'The limit of rows must be a non-negative integer or None, got {limit!r}')
+        conditions: list[ColumnElement[bool]] = []
+        if kind == 'uuid':
+            low, high = _uuid_bounds(prefix, f'{info.name}.{column}')
+            conditions.append(table.c[column].between(low, high))
+        elif kind != 'str':
+            raise StorageError(
+                f'Column {column!r} of {info.name} is not text or a uuid: rows cannot be found by a prefix of it'
+            )
+        elif prefix:
+            conditions.append(self.starts_with(table.c[column], prefix))
+        for name, value in (equal or {}).items():
+            equal_kind = info.check_column(name)
+            if equal_kind == 'json':
+                raise StorageError(f'Column {name!r} of {info.name} holds JSON: rows cannot be looked up by it')
+            if value is None:
+                conditions.append(table.c[name].is_(None))
+                continue
+            try:
+                conditions.append(table.c[name] == _check_value(equal_kind, value))
+            except _BadValueError as exc:
+                raise StorageError(f'Finding rows of {info.name} where {name!r} is a value: it {exc}') from None
+        if limit == 0:
+            return []
+        statement = select(table).where(*conditions).order_by(table.c.id.desc()).limit(limit)
         return [dict(row._mapping) for row in connection.execute(statement)]
 
     def iter_batch(self, connection: Connection, entity: EntityType, after: int, batch_size: int) -> list[Row]:
@@ -715,6 +804,12 @@ class PostgresEntitySql(EntitySql):
     def list_parameter(self, values: Sequence[Any]) -> Any:
         return list(values)
 
+    def starts_with(self, column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        # NOTE: LIKE with its wildcards (and the escape character, PostgreSQL's default backslash) escaped: a fixed
+        # prefix, which the ix_pat_* indexes (varchar_pattern_ops) answer whatever the database's collation.
+        escaped = prefix.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
+        return column.like(bindparam(None, escaped + '%', type_=Text()))
+
     def _bind_forms(self) -> dict[Kind, Callable[[Any], Any]]:
         # NOTE: a time goes into the JSON document in ISO form, with its UTC offset: the server reads it exactly.
         return {'time': lambda value: _as_time(value).isoformat()}
@@ -839,6 +934,13 @@ class SqliteEntitySql(EntitySql):
     def list_parameter(self, values: Sequence[Any]) -> Any:
         return json.dumps(list(values))
 
+    def starts_with(self, column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        # NOTE: a range, not LIKE: SQLite's LIKE ignores the case of ASCII letters and then cannot use the index;
+        # text compares by code point (BINARY collation), so the range holds exactly the strings with the prefix.
+        successor = _successor(prefix)
+        at_least = column >= bindparam(None, prefix, type_=Text())
+        return at_least if successor is None else at_least & (column < bindparam(None, successor, type_=Text()))
+
     def _bind_forms(self) -> dict[Kind, Callable[[Any], Any]]:
         # NOTE: JSON is written as text here (bound as text below), so that None stays SQL NULL as on PostgreSQL.
         return {'json': _dump_json}
@@ -854,6 +956,9 @@ class SqliteEntitySql(EntitySql):
     def _rows_per_insert(self, info: TableInfo) -> int:
         # NOTE: one bind parameter per value: a statement carries at most max_parameters of them.
         return max(1, min(ROWS_PER_STATEMENT, self.max_parameters // len(info.kinds)))
+
+    def one_insert_statement(self, entity: EntityType, count: int) -> bool:
+        return count <= self._rows_per_insert(table_info(entity))
 
     def _insert_chunk(self, connection: Connection, info: TableInfo, rows: list[dict[str, Any]]) -> list[int]:
         # NOTE: SQLAlchemy sends the rows as one multi-row INSERT (its "insertmanyvalues", one page of len(rows)).

@@ -1,8 +1,9 @@
 """The files of a node: a :class:`~provstore.repository.Repository` tree with the node's mutability rules.
 
-While the node is unstored its files live in a ``sandbox`` repository backend of its own (found through the plugin
-registry, created when the first file is written). Storing the node copies them into the profile's repository in
-one batch write and saves the tree as the node's ``repository_metadata``. After that the files are immutable.
+While the node is unstored its files live in a sandbox of its own (:class:`~provstore.orm.nodes.sandbox.NodeSandbox`,
+created when the first file is written: small files in memory, the others in a ``sandbox`` repository backend).
+Storing the node copies them into the profile's repository in one batch write and saves the tree as the node's
+``repository_metadata``. After that the files are immutable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from provstore.orm.exceptions import ModificationNotAllowedError
-from provstore.registry import get_repository_backend
+from provstore.orm.nodes.sandbox import SANDBOX_BACKEND, NodeSandbox
 from provstore.repository import File, Repository
 
 if TYPE_CHECKING:
@@ -24,17 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = ['SANDBOX_BACKEND', 'NodeRepository', 'make_sandbox']
 
-SANDBOX_BACKEND = 'sandbox'
-"""The name of the repository backend that holds the files of unstored nodes."""
-
 PathLike = str | PurePosixPath
 
 
 def make_sandbox() -> AbstractRepositoryBackend:
-    """Return a new, initialised ``sandbox`` repository backend in a temporary folder of its own."""
-    backend = get_repository_backend(SANDBOX_BACKEND)()
-    backend.initialise()
-    return backend
+    """Return a new sandbox for the files of an unstored node (small ones in memory, the others in a folder)."""
+    return NodeSandbox()
 
 
 class NodeRepository:

@@ -6,7 +6,8 @@ The order makes a crash at any moment harmless:
    obeys the rules of the provenance graph (counting the links already stored);
 2. the files of all nodes go into the profile's repository, in bulk (a crash now leaves only unreferenced
    objects, which maintenance removes);
-3. one transaction inserts the node rows and then the link rows, in batches;
+3. one transaction inserts the node rows and then the link rows, in batches (nodes without links that fit in
+   one :meth:`~provstore.storage.EntityStorage.insert_rows` call need no more: that call is atomic);
 4. only after the commit do the node objects become stored.
 """
 
@@ -65,21 +66,44 @@ def store_nodes(nodes: Iterable[Node], storage: EntityStorage | None = None) -> 
     for node in pending:
         node._check_storable()
     links, node_types, stored_sources = _pending_links(pending, storage)
-    if links:
+    backend = storage.get_repository()
+    if links and (not stored_sources or _has_files_to_write(pending, backend)):
+        # NOTE: checked before any file is written; links from stored nodes are checked (again) in the transaction.
         validate_links(links, node_types, fetch_stored_links(storage, stored_sources, [], _types(links)))
     default_user: list[User] = []  # looked up once, and only when a node has no user
     references = [_references(node, storage, default_user) for node in pending]
 
-    backend = storage.get_repository()
     metadata = _write_files(pending, backend)
     now = utc_now()
     rows = [
         node._row_to_insert(user_id, computer_id, now, tree)
         for node, (user_id, computer_id), tree in zip(pending, references, metadata, strict=True)
     ]
+    if not links and len(rows) <= ROWS_PER_INSERT:
+        # NOTE: one insert_rows call is atomic by itself: an enclosing block would only cost round trips.
+        pks = storage.insert_rows(EntityType.NODE, rows)
+    else:
+        pks = _insert_with_links(
+            storage, rows, pending, links=links, node_types=node_types, stored_sources=stored_sources
+        )
+    for node, row, pk in zip(pending, rows, pks, strict=True):
+        node._mark_stored(storage, row, pk, backend)
+    return nodes
+
+
+def _insert_with_links(
+    storage: EntityStorage,
+    rows: list[dict[str, Any]],
+    pending: Sequence[Node],
+    *,
+    links: list[Link],
+    node_types: dict[object, str],
+    stored_sources: list[int],
+) -> list[int]:
+    """Insert the node rows, then the link rows, in one transaction; return the nodes' pks."""
     with storage.transaction():
         if stored_sources:
-            # NOTE: counted again inside the transaction: another process may have linked the sources meanwhile.
+            # NOTE: counted inside the transaction: another process may have linked the sources meanwhile.
             validate_links(links, node_types, fetch_stored_links(storage, stored_sources, [], _types(links)))
         pks: list[int] = []
         for chunk in _chunks(rows, ROWS_PER_INSERT):
@@ -96,9 +120,7 @@ def store_nodes(nodes: Iterable[Node], storage: EntityStorage | None = None) -> 
         ]
         for chunk in _chunks(link_rows, ROWS_PER_INSERT):
             storage.insert_rows(EntityType.LINK, chunk)
-    for node, row, pk in zip(pending, rows, pks, strict=True):
-        node._mark_stored(storage, row, pk, backend)
-    return nodes
+    return pks
 
 
 def _common_storage(nodes: Sequence[Node], storage: EntityStorage | None) -> EntityStorage:
@@ -167,6 +189,14 @@ def _pending_links(nodes: Sequence[Node], storage: EntityStorage) -> tuple[list[
 
 def _types(links: Sequence[Link]) -> list[Any]:
     return [link.link_type for link in links]
+
+
+def _has_files_to_write(nodes: Sequence[Node], target: AbstractRepositoryBackend) -> bool:
+    """Whether a node of ``nodes`` has files that are not in ``target`` yet."""
+    return any(
+        node._repository is not None and node._repository.backend is not target and not node._repository.is_empty()
+        for node in nodes
+    )
 
 
 def _write_files(nodes: Sequence[Node], target: AbstractRepositoryBackend) -> list[dict[str, Any]]:

@@ -97,8 +97,8 @@ class PostgresParameters:
 class PsqlDosStorageBackend(DosStorageBackend):
     """A PostgreSQL database plus a file repository (disk_objectstore by default): the backend for large profiles.
 
-    Each open storage keeps a small pool of connections (5, plus up to 5 more under load), each pinged before
-    use, so a restarted server is reconnected to without errors.
+    Each open storage keeps a small pool of connections (5, plus up to 5 more under load), each checked before
+    use (a poll of its socket, no round trip), so a restarted server is reconnected to without errors.
     """
 
     name: ClassVar[str] = 'psql_dos'
