@@ -1,0 +1,300 @@
+"""Steps W1-W3 of the benchmark workload on the reference, aiida-core 2.9.4, run with aiida-core's own interpreter.
+
+aiida-core lives in a virtual environment of its own (never in provstore's)::
+
+    python3.11 -m venv /work/aiida-venv && /work/aiida-venv/bin/pip install aiida-core==2.9.4
+    /work/aiida-venv/bin/python benchmarks/reference/aiida_steps.py --backend sqlite_dos --steps W1
+
+``run.py --reference`` does this for you. Each variant runs in a throw-away aiida profile (``core.sqlite_dos``, or
+``core.psql_dos`` on a fresh database on 127.0.0.1:5432, dropped afterwards) in a temporary ``$AIIDA_PATH``, in a
+worker subprocess of its own; one JSON line per variant, the same keys as provstore's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import workload
+from workload import StepPlan, Timer, emit, rate, result, untimed_chunks
+
+SYSTEM = 'aiida-core'
+
+PLANS = (
+    StepPlan('W1', 'one_by_one', 'w1-one'),
+    StepPlan('W1', 'transaction', 'w1-transaction'),
+    StepPlan('W1', 'rows', 'w1-rows'),
+    StepPlan('W2', 'one_by_one', 'w2-one'),
+    StepPlan('W2', 'read_back', 'w2-one'),
+    StepPlan('W3', 'one_by_one', 'w3-one'),
+)
+"""The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path)."""
+
+W1_ROWS_BATCH = 10_000
+"""Rows per ``bulk_insert`` call in W1's ``rows`` variant."""
+
+POSTGRES = {'host': '127.0.0.1', 'port': 5432, 'user': 'postgres'}
+
+
+# -- the worker ------------------------------------------------------------------------------------------------------
+
+
+def run_w1(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Store W1's Dict nodes: one by one (a commit each), in one transaction, or as prepared rows (bulk_insert)."""
+    from aiida.manage import get_manager  # noqa: PLC0415 - after the profile is loaded
+    from aiida.orm import Dict, User  # noqa: PLC0415
+    from aiida.orm.entities import EntityTypes  # noqa: PLC0415
+
+    storage = get_manager().get_profile_storage()
+    sizes = workload.counts('W1', args.scale, args.one_by_one_count)
+    count = sizes['one_by_one'] if variant == 'one_by_one' else sizes['nodes']
+    user = User.collection.get_default()
+    attributes = workload.dict_attributes(count)
+    timer = Timer()
+    with timer:
+        if variant == 'one_by_one':
+            for chunk in untimed_chunks(attributes, 1000, timer):
+                for values in chunk:
+                    Dict(values).store()
+        elif variant == 'transaction':
+            with storage.transaction():
+                for chunk in untimed_chunks(attributes, 1000, timer):
+                    for values in chunk:
+                        Dict(values).store()
+        elif variant == 'rows':
+            with storage.transaction():
+                for chunk in untimed_chunks(attributes, W1_ROWS_BATCH, timer):
+                    rows = [_node_row('data.core.dict.Dict.', values, user.pk) for values in chunk]
+                    storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+        else:
+            raise SystemExit(f'W1 has no variant {variant!r} on the reference')
+    return result(
+        SYSTEM,
+        args,
+        'W1',
+        variant,
+        timer.seconds,
+        nodes=count,
+        nodes_per_s=rate(count, timer.seconds),
+    )
+
+
+def _node_row(node_type: str, attributes: dict[str, Any], user_id: int) -> dict[str, Any]:
+    from aiida.common import timezone  # noqa: PLC0415
+
+    now = timezone.now()
+    return {
+        'uuid': str(uuid.uuid4()),
+        'node_type': node_type,
+        'process_type': None,
+        'label': '',
+        'description': '',
+        'ctime': now,
+        'mtime': now,
+        'attributes': attributes,
+        'extras': {},
+        'repository_metadata': {},
+        'user_id': user_id,
+    }
+
+
+def run_w2(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Store W2's FolderData nodes with five files each, one by one; or read 400 of them back."""
+    import io  # noqa: PLC0415
+
+    from aiida.orm import FolderData, QueryBuilder, load_node  # noqa: PLC0415
+
+    sizes = workload.counts('W2', args.scale)
+    plan = workload.W2Plan.make(sizes['files'])
+    if variant == 'read_back':
+        nodes = sizes['read_back']
+        query = QueryBuilder().append(FolderData, project='id').order_by({FolderData: {'id': 'asc'}}).limit(nodes)
+        pks = [pk for (pk,) in query.all()]
+        files = 0
+        size = 0
+        timer = Timer()
+        with timer:
+            for pk in pks:
+                node = load_node(pk)
+                for folder, _, names in node.base.repository.walk():
+                    for name in names:
+                        size += len(node.base.repository.get_object_content(str(folder / name), 'rb'))
+                        files += 1
+        return result(
+            SYSTEM,
+            args,
+            'W2',
+            variant,
+            timer.seconds,
+            nodes=nodes,
+            files=files,
+            bytes=size,
+            mb_per_s=rate(size / workload.MB, timer.seconds),
+            files_per_s=rate(files, timer.seconds),
+        )
+    if variant != 'one_by_one':
+        raise SystemExit(f'W2 has no variant {variant!r} on the reference')
+    nodes = sizes['nodes']
+    contents = (plan.node_files(index) for index in range(nodes))
+    timer = Timer()
+    with timer:
+        for chunk in untimed_chunks(contents, 10, timer):
+            for files in chunk:
+                node = FolderData()
+                for path, content in files:
+                    node.base.repository.put_object_from_filelike(io.BytesIO(content), path)
+                node.store()
+    files = sizes['files']
+    size = plan.total_bytes(nodes)
+    return result(
+        SYSTEM,
+        args,
+        'W2',
+        variant,
+        timer.seconds,
+        nodes=nodes,
+        files=files,
+        bytes=size,
+        mb_per_s=rate(size / workload.MB, timer.seconds),
+        files_per_s=rate(files, timer.seconds),
+    )
+
+
+def run_w3(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Store W3's graph node by node: low-level process nodes, links added with ``add_incoming``."""
+    from aiida.common.links import LinkType  # noqa: PLC0415
+    from aiida.orm import CalculationNode, Int, WorkflowNode  # noqa: PLC0415
+
+    if variant != 'one_by_one':
+        raise SystemExit(f'W3 has no variant {variant!r} on the reference')
+    sizes = workload.counts('W3', args.scale)
+    timer = Timer()
+    with timer:
+        for calculations in workload.w3_calculations(sizes['workflows']):
+            workflow = WorkflowNode().store()
+            for item in calculations:
+                first = Int(item.inputs[0]).store()
+                second = Int(item.inputs[1]).store()
+                calculation = CalculationNode()
+                calculation.base.attributes.set('x', item.x)
+                calculation.base.links.add_incoming(first, LinkType.INPUT_CALC, 'left')
+                calculation.base.links.add_incoming(second, LinkType.INPUT_CALC, 'right')
+                calculation.base.links.add_incoming(workflow, LinkType.CALL_CALC, 'CALL')
+                calculation.store()
+                output = Int(item.output)
+                output.base.links.add_incoming(calculation, LinkType.CREATE, 'result')
+                output.store()
+    nodes = sizes['nodes']
+    return result(
+        SYSTEM,
+        args,
+        'W3',
+        variant,
+        timer.seconds,
+        nodes=nodes,
+        calculations=sizes['calculations'],
+        workflows=sizes['workflows'],
+        nodes_per_s=rate(nodes, timer.seconds),
+    )
+
+
+RUNNERS = {'W1': run_w1, 'W2': run_w2, 'W3': run_w3}
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run one variant in the aiida profile ``args.profile`` (of ``$AIIDA_PATH``) and print its JSON line."""
+    from aiida import load_profile  # noqa: PLC0415
+
+    load_profile(args.profile)
+    emit(RUNNERS[args.steps](args.worker, args))
+
+
+# -- the driver: profiles --------------------------------------------------------------------------------------------
+
+
+class Profiles:
+    """Throw-away aiida profiles in a temporary ``$AIIDA_PATH``; databases dropped and files removed afterwards."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.folder = tempfile.mkdtemp(prefix='aiida-bench-')
+        self.tag = uuid.uuid4().hex[:8]
+        self.databases: dict[str, str] = {}
+        # NOTE: aiida-core reads $AIIDA_PATH when it is imported: set it before the first import.
+        os.environ['AIIDA_PATH'] = self.folder
+
+    def make(self, key: str) -> dict[str, str]:
+        """Create the profile ``key`` (and its database) and return the environment that selects it."""
+        from aiida.manage.configuration import create_profile, get_config  # noqa: PLC0415
+
+        name = key.replace('-', '_')
+        if self.backend == 'psql_dos':
+            database = f'aiida_bench_{self.tag}_{name}'
+            _admin(f'CREATE DATABASE {database}')
+            self.databases[key] = database
+            storage_config: dict[str, Any] = {
+                'database_engine': 'postgresql_psycopg',
+                'database_hostname': POSTGRES['host'],
+                'database_port': POSTGRES['port'],
+                'database_username': POSTGRES['user'],
+                'database_password': '',
+                'database_name': database,
+                'repository_uri': Path(self.folder, f'{name}-repository').as_uri(),
+            }
+            storage_backend = 'core.psql_dos'
+        else:
+            storage_config = {'filepath': str(Path(self.folder, f'{name}-storage'))}
+            storage_backend = 'core.sqlite_dos'
+        create_profile(
+            get_config(create=True),
+            name=key,
+            email='bench@example.com',
+            storage_backend=storage_backend,
+            storage_config=storage_config,
+        )
+        return {'AIIDA_PATH': self.folder}
+
+    def drop(self, key: str) -> None:
+        """Drop the profile's database (psql_dos); its files go with the temporary folder."""
+        database = self.databases.pop(key, None)
+        if database is not None:
+            _admin(f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
+
+    def close(self) -> None:
+        """Drop what is left and remove the temporary folder."""
+        for key in list(self.databases):
+            self.drop(key)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _admin(statement: str) -> None:
+    """Run ``statement`` on the server's maintenance database, outside a transaction."""
+    import psycopg  # noqa: PLC0415 - aiida-core's interpreter has it
+
+    with psycopg.connect(dbname='postgres', autocommit=True, **POSTGRES) as connection:  # type: ignore[arg-type]
+        connection.execute(statement)
+
+
+def main() -> int:
+    """Run the driver, or one worker when ``--worker`` is given."""
+    args = workload.build_parser(__doc__.splitlines()[0]).parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+    profiles = Profiles(args.backend)
+    try:
+        return workload.run_driver(args, PLANS, profiles.make, profiles.drop)
+    finally:
+        profiles.close()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

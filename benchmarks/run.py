@@ -1,0 +1,182 @@
+"""Run steps W1-W3 of the benchmark workload on provstore (and, with ``--reference``, on aiida-core in the same run).
+
+    python benchmarks/run.py --backend sqlite_dos|psql_dos|both --steps W1,W2,W3 --scale 1.0 [--reference]
+
+Standard output gets one JSON line per step variant (``system``, ``backend``, ``workload``, ``variant``, ``scale``,
+``seconds``, the rate, ``peak_rss_mb``); standard error gets the progress and, at the end, the table of ratios
+(reference time / provstore time for the same work). ``--save`` also writes both to ``benchmarks/results/``.
+See README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+STEPS = ('W1', 'W2', 'W3')
+BACKENDS = ('sqlite_dos', 'psql_dos')
+DEFAULT_AIIDA_PYTHON = '/work/aiida-venv/bin/python'
+
+RATE_KEYS = {'W1': 'nodes_per_s', 'W2': 'files_per_s', 'W3': 'nodes_per_s'}
+"""The rate each step's ratio is computed from (per unit of work, so differing counts compare fairly)."""
+
+COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
+    ('W1', 'one_by_one', 'one_by_one', '>= 5x'),
+    ('W1', 'transaction', 'transaction', ''),
+    ('W1', 'batch', 'transaction', '>= 20,000/s sqlite, 10,000/s psql'),
+    ('W1', 'rows', 'rows', ''),
+    ('W2', 'one_by_one', 'one_by_one', ''),
+    ('W2', 'batch', 'one_by_one', '>= 10x'),
+    ('W2', 'read_back', 'read_back', ''),
+    ('W3', 'one_by_one', 'one_by_one', ''),
+    ('W3', 'batch', 'one_by_one', '>= 10x'),
+)
+"""(step, provstore variant, reference variant, target of issue 4). aiida-core has no batch store of ORM nodes: the
+batch variants are compared with its fastest ORM path (``store()`` in one transaction for W1, ``store()`` per node
+for W2 and W3)."""
+
+PUBLISHED: dict[tuple[str, str, str], float] = {
+    ('sqlite_dos', 'W1', 'one_by_one'): 146,
+    ('sqlite_dos', 'W1', 'transaction'): 681,
+    ('sqlite_dos', 'W1', 'rows'): 9855,
+    ('sqlite_dos', 'W2', 'one_by_one'): 185,
+    ('sqlite_dos', 'W2', 'read_back'): 178,
+    ('sqlite_dos', 'W3', 'one_by_one'): 51,
+    ('psql_dos', 'W1', 'one_by_one'): 151,
+    ('psql_dos', 'W1', 'transaction'): 435,
+    ('psql_dos', 'W1', 'rows'): 4450,
+    ('psql_dos', 'W2', 'one_by_one'): 138,
+    ('psql_dos', 'W2', 'read_back'): 179,
+    ('psql_dos', 'W3', 'one_by_one'): 39,
+}
+"""aiida-core 2.9.4's rates from ``shared/bench/REFERENCE.md`` (another run, another day): used for the ratios only
+when the reference was not run in this run, and marked so."""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Return the command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--backend', choices=(*BACKENDS, 'both'), default='both')
+    parser.add_argument('--steps', default=','.join(STEPS), help='comma-separated steps (default: W1,W2,W3)')
+    parser.add_argument('--scale', type=float, default=1.0, help='1.0 = the sizes of WORKLOAD.md (default)')
+    parser.add_argument(
+        '--one-by-one-count', type=int, default=None, help='nodes W1 stores one by one (default: 20,000 x scale)'
+    )
+    parser.add_argument('--variants', default='', help='comma-separated variants to run (default: all)')
+    parser.add_argument('--reference', action='store_true', help='also run aiida-core 2.9.4 (separate virtualenv)')
+    parser.add_argument(
+        '--aiida-python',
+        default=os.environ.get('PROVSTORE_BENCH_AIIDA_PYTHON', DEFAULT_AIIDA_PYTHON),
+        help=f'the interpreter of the virtualenv with aiida-core (default: {DEFAULT_AIIDA_PYTHON})',
+    )
+    parser.add_argument('--save', action='store_true', help='write the lines and the table to benchmarks/results/')
+    args = parser.parse_args(argv)
+    steps = [step.strip().upper() for step in args.steps.split(',') if step.strip()]
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown or not steps:
+        parser.error(f'unknown step(s) {", ".join(unknown) or "(none)"}; the steps are {", ".join(STEPS)}')
+    args.step_list = steps
+    args.backend_list = list(BACKENDS) if args.backend == 'both' else [args.backend]
+    if args.reference and not Path(args.aiida_python).exists():
+        parser.error(
+            f'--reference needs aiida-core 2.9.4 in a virtualenv of its own: no interpreter at {args.aiida_python} '
+            '(python3.11 -m venv /work/aiida-venv && /work/aiida-venv/bin/pip install aiida-core==2.9.4)'
+        )
+    return args
+
+
+def run_driver(
+    python: str, script: Path, backend: str, step: str, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], bool]:
+    """Run one driver for one step on one backend; echo and return its JSON lines, and whether it succeeded."""
+    command = [python, str(script), '--backend', backend, '--steps', step, '--scale', str(args.scale)]
+    if args.one_by_one_count is not None:
+        command += ['--one-by-one-count', str(args.one_by_one_count)]
+    if args.variants:
+        command += ['--variants', args.variants]
+    print(f'# {script.name} {backend} {step}', file=sys.stderr, flush=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    records = []
+    for line in process.stdout:
+        if line.startswith('{'):
+            records.append(json.loads(line))
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    if process.wait() != 0:
+        print(f'# {script.name} {backend} {step} failed with status {process.returncode}', file=sys.stderr)
+    return records, process.returncode == 0
+
+
+def ratio_table(records: list[dict[str, Any]], backends: list[str], reference_run: bool) -> str:
+    """Return the Markdown table of ratios (reference time / provstore time for the same work) per step variant."""
+    found = {(record['system'], record['backend'], record['workload'], record['variant']): record for record in records}
+    lines = [
+        '| backend | step | provstore variant | provstore rate | reference variant | reference rate | ratio | target |',
+        '|---|---|---|---|---|---|---|---|',
+    ]
+    for backend in backends:
+        for step, ours, theirs, target in COMPARISONS:
+            mine = found.get(('provstore', backend, step, ours))
+            if mine is None:
+                continue
+            key = RATE_KEYS[step]
+            unit = key.replace('_per_s', '/s')
+            reference = found.get(('aiida-core', backend, step, theirs))
+            if reference is not None:
+                theirs_rate: float | None = reference[key]
+                source = theirs
+            elif not reference_run and (backend, step, theirs) in PUBLISHED:
+                theirs_rate = PUBLISHED[(backend, step, theirs)]
+                source = f'{theirs} (REFERENCE.md)'
+            else:
+                theirs_rate, source = None, f'{theirs} (not run)'
+            ratio = f'{mine[key] / theirs_rate:.1f}x' if theirs_rate else '-'
+            shown = f'{theirs_rate:,.0f} {unit}' if theirs_rate else '-'
+            lines.append(
+                f'| {backend} | {step} | {ours} | {mine[key]:,.0f} {unit} | {source} | {shown} | {ratio} | {target} |'
+            )
+    return '\n'.join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return 0 if every driver produced its lines."""
+    args = parse_args(argv)
+    records: list[dict[str, Any]] = []
+    succeeded = True
+    for backend in args.backend_list:
+        for step in args.step_list:
+            drivers = [(sys.executable, HERE / 'provstore_steps.py')]
+            if args.reference:
+                drivers.append((args.aiida_python, HERE / 'reference' / 'aiida_steps.py'))
+            for python, script in drivers:
+                lines, ok = run_driver(python, script, backend, step, args)
+                records += lines
+                succeeded = succeeded and ok
+    table = ratio_table(records, args.backend_list, args.reference)
+    print(table, file=sys.stderr)
+    if args.save:
+        stamp = datetime.date.today().isoformat()
+        scale = f'{args.scale:g}'
+        folder = HERE / 'results'
+        folder.mkdir(exist_ok=True)
+        base = folder / f'{stamp}-scale{scale}'
+        Path(f'{base}.jsonl').write_text(''.join(json.dumps(record) + '\n' for record in records))
+        Path(f'{base}.md').write_text(
+            f'# Benchmark W1-W3, scale {scale}, {stamp}\n\n'
+            f'Ratio = reference time / provstore time for the same work (from the rates).\n\n{table}\n'
+        )
+        print(f'# saved {base}.jsonl and .md', file=sys.stderr)
+    return 0 if succeeded else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
