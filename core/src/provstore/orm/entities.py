@@ -112,6 +112,9 @@ def clean_json_object(values: Mapping[str, Any], what: str) -> dict[str, Any]:
     for key, value in values.items():
         if type(key) is not str or not key or '.' in key:
             clean_json_key(key, what)
+        if type(value) in _PLAIN_SCALARS:
+            cleaned[key] = value  # NOTE: most values: no call (storing many nodes spends its time here)
+            continue
         try:
             cleaned[key] = _clean_plain(value)
         except _NotPlainJsonError:
@@ -141,7 +144,7 @@ def _clean_plain(value: Any) -> Any:
                 raise _NotPlainJsonError
         return {key: _clean_plain(item) for key, item in value.items()}
     if kind is list or kind is tuple:
-        return [_clean_plain(item) for item in value]
+        return [item if type(item) in _PLAIN_SCALARS else _clean_plain(item) for item in value]
     raise _NotPlainJsonError
 
 

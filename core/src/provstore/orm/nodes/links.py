@@ -19,14 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 from provstore.orm.entities import Entity, check_writable
 from provstore.orm.exceptions import ModificationNotAllowedError, MultipleObjectsError, NotExistentError
-from provstore.orm.links import Link, LinkType, LinkValidationError, validate_links
+from provstore.orm.links import LINK_RULES, Degree, Link, LinkType, LinkValidationError, validate_links
 from provstore.orm.node_classes import nodes_from_rows
 from provstore.storage import EntityStorage, EntityType, Row
 
 if TYPE_CHECKING:
     from provstore.orm.nodes.node import Node
 
-__all__ = ['LinkManager', 'LinkTriple', 'NodeLinks', 'as_link_type', 'fetch_stored_links', 'node_key']
+__all__ = [
+    'LinkManager',
+    'LinkTriple',
+    'NodeLinks',
+    'as_link_type',
+    'fetch_stored_links',
+    'node_key',
+    'source_links_matter',
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,15 @@ def as_link_type(value: LinkType | str) -> LinkType:
 def node_key(node: Node) -> object:
     """How links being validated name a node: its pk once stored, its uuid before."""
     return node.pk if node.pk is not None else node.uuid
+
+
+def source_links_matter(link_type: LinkType, target: Node) -> bool:
+    """Whether the stored links leaving the source can conflict with a new ``link_type`` link to ``target``.
+
+    They cannot when ``target`` is unstored and the type allows a source one link per (target, label)
+    (``UNIQUE_TRIPLE``): no stored link reaches a new node. Then the look-up is skipped (one query less per link).
+    """
+    return target.pk is not None or LINK_RULES[link_type].outdegree is not Degree.UNIQUE_TRIPLE
 
 
 def fetch_stored_links(
@@ -183,7 +200,7 @@ class NodeLinks:
         """Check ``link`` against the node's pending links and, for stored ends, the links already stored."""
         target = self._node
         known = [Link(node_key(other), link.target, kind, label) for other, kind, label in target._pending_links]
-        sources = [source.pk] if source.pk is not None else []
+        sources = [source.pk] if source.pk is not None and source_links_matter(link.link_type, target) else []
         targets = [target.pk] if target.pk is not None else []
         if sources or targets:
             storage = target.storage if target.pk is not None else source.storage

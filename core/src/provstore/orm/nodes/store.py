@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from provstore.orm.entities import check_writable, get_entity_storage, utc_now
 from provstore.orm.exceptions import StoringNotAllowedError
 from provstore.orm.links import Link, validate_links
-from provstore.orm.nodes.links import fetch_stored_links, node_key
+from provstore.orm.nodes.links import fetch_stored_links, node_key, source_links_matter
 from provstore.orm.users import User, get_default_user
 from provstore.repository import CHUNK_SIZE
 from provstore.storage import EntityStorage, EntityType
@@ -162,7 +162,8 @@ def _references(node: Node, storage: EntityStorage, default_user: list[User]) ->
 
 
 def _pending_links(nodes: Sequence[Node], storage: EntityStorage) -> tuple[list[Link], dict[object, str], list[int]]:
-    """Return the pending links of ``nodes``, the node types of their ends and the pks of stored sources."""
+    """Return the pending links of ``nodes``, the node types of their ends and the pks of the stored sources whose
+    stored links matter (:func:`~provstore.orm.nodes.links.source_links_matter`)."""
     in_batch = {id(node) for node in nodes}
     links: list[Link] = []
     node_types: dict[object, str] = {}
@@ -179,7 +180,8 @@ def _pending_links(nodes: Sequence[Node], storage: EntityStorage) -> tuple[list[
                     raise StoringNotAllowedError(
                         f'{target!r} has an incoming link from {source!r}, which is stored in another storage'
                     )
-                stored_sources[source.pk] = None
+                if source_links_matter(link_type, target):
+                    stored_sources[source.pk] = None
             link = Link(node_key(source), node_key(target), link_type, label)
             node_types[link.source] = source.node_type
             node_types[link.target] = target.node_type
