@@ -985,7 +985,10 @@ class SqliteEntitySql(EntitySql):
         if processors is None:
             dialect = _sqlite_dialect()
             processors = [
-                (column, None if kind == 'json' else info.table.c[column].type.bind_processor(dialect))
+                (
+                    column,
+                    None if kind == 'json' else info.table.c[column].type.dialect_impl(dialect).bind_processor(dialect),
+                )
                 for column, kind in info.kinds.items()
             ]
             self._processors[info.name] = processors
