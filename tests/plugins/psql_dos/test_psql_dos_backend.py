@@ -102,12 +102,16 @@ def test_pool(storage: PsqlDosStorageBackend) -> None:
 
 
 def test_connections_survive_a_server_restart(storage: PsqlDosStorageBackend, psql_options: dict[str, Any]) -> None:
-    """Pooled connections killed by the server (as a restart does) are replaced transparently on next use."""
+    """Pooled connections killed by the server (as a restart does) are replaced transparently on next use.
+
+    The kill waits until the server processes have ended (a restart has ended them all before the server accepts
+    connections again): only then are the pooled connections closed.
+    """
     with storage.connection() as connection:
         before = connection.execute(text('SELECT pg_backend_pid()')).scalar_one()
     with connect() as admin:
         killed = admin.execute(
-            'SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity '
+            'SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity '
             'WHERE datname = %s AND pid <> pg_backend_pid()',
             (psql_options['database_name'],),
         ).fetchone()
