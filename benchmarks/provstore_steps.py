@@ -1,4 +1,4 @@
-"""Steps W1-W3 of the benchmark workload on provstore: one backend, each variant in a fresh profile.
+"""Steps W1-W4 of the benchmark workload on provstore: one backend, each variant in a fresh profile.
 
 Run through ``run.py``; on its own::
 
@@ -15,14 +15,16 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workload
-from workload import StepPlan, Timer, emit, rate, result, untimed_chunks
+from workload import NODE_TYPES, StepPlan, Timer, emit, rate, result, untimed_chunks
 
 SYSTEM = 'provstore'
 
@@ -36,8 +38,17 @@ PLANS = (
     StepPlan('W2', 'batch', 'w2-batch'),
     StepPlan('W3', 'one_by_one', 'w3-one'),
     StepPlan('W3', 'batch', 'w3-batch'),
+    StepPlan('W4', 'populate', 'w4', setup=True),
+    StepPlan('W4a', 'plain', 'w4'),
+    StepPlan('W4b', 'iterall', 'w4'),
+    StepPlan('W4c', 'join', 'w4'),
+    StepPlan('W4d', 'ancestors', 'w4'),
+    StepPlan('W4e', 'from_workflows', 'w4'),
+    StepPlan('W4e', 'from_all', 'w4'),
+    StepPlan('W4a', 'indexed', 'w4'),
 )
-"""The variants provstore runs, in order, with the profile each runs in."""
+"""The variants provstore runs, in order, with the profile each runs in. W4's variants share one profile, populated
+once; W4a ``indexed`` comes last, since declaring the indexed path changes the profile for whatever runs after it."""
 
 W1_BATCH = 10_000
 """Dict nodes per ``store_nodes`` call (and rows per ``insert_rows`` call) in W1's batch variants."""
@@ -89,7 +100,7 @@ def run_w1(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     return result(SYSTEM, args, 'W1', variant, timer.seconds, nodes=count, **_nodes_rate(count, timer))
 
 
-def _node_row(node_type: str, attributes: dict[str, Any], user_id: int | None) -> dict[str, Any]:
+def _node_row(node_type: str, attributes: dict[str, Any], user_id: int | None, label: str = '') -> dict[str, Any]:
     from provstore.orm.entities import utc_now  # noqa: PLC0415
 
     now = utc_now()
@@ -97,7 +108,7 @@ def _node_row(node_type: str, attributes: dict[str, Any], user_id: int | None) -
         'uuid': str(uuid.uuid4()),
         'node_type': node_type,
         'process_type': None,
-        'label': '',
+        'label': label,
         'description': '',
         'ctime': now,
         'mtime': now,
@@ -255,17 +266,182 @@ def run_w3(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-RUNNERS = {'W1': run_w1, 'W2': run_w2, 'W3': run_w3}
+# -- W4: queries over a populated profile ------------------------------------------------------------------------------
+
+INDEXED_PATHS = ('attributes.a',)
+"""The JSON path W4a's ``indexed`` variant declares indexed."""
+
+EXPORT_FORWARD = ('create', 'return', 'call_calc', 'call_work')
+EXPORT_BACKWARD = ('input_calc', 'create', 'input_work', 'call_calc', 'call_work')
+"""aiida-core's default export traversal rules (``GraphTraversalRules.EXPORT``), for the fallback of
+:func:`export_closure`: the link types followed from source to target, and from target to source."""
+
+
+def declare_indexed_paths(storage: Any, paths: Sequence[str]) -> tuple[str, list[str]]:
+    """Declare the node JSON paths ``paths`` (``attributes.a``) indexed on ``storage``.
+
+    :return: the API used, and the names of the indexes (if it says them).
+
+    TODO(W4a indexed): the one place to adapt to the lead engineer's API for indexed JSON paths once it settles on
+    main. Tried in order: ``storage.declare_indexed_paths([...])``, then ``EntityStorage.add_json_index(EntityType.NODE,
+    'attributes', ('a',))`` (what the work in progress declares).
+
+    :raises NotImplementedError: if the storage has neither (the variant is then reported as unavailable).
+    """
+    from provstore.storage import EntityType  # noqa: PLC0415
+
+    declare = getattr(storage, 'declare_indexed_paths', None)
+    if declare is not None:
+        names = declare(list(paths))
+        return 'storage.declare_indexed_paths', [str(name) for name in names or []]
+    add_json_index = getattr(storage, 'add_json_index', None)
+    if add_json_index is None:
+        raise NotImplementedError('the storage has neither declare_indexed_paths() nor add_json_index() yet')
+    names = []
+    for path in paths:
+        field, *keys = path.split('.')
+        names.append(str(add_json_index(EntityType.NODE, field, tuple(keys))))
+    return 'EntityStorage.add_json_index', names
+
+
+def export_closure(storage: Any, pks: Sequence[int]) -> tuple[int, str]:
+    """Return the size of the export closure of ``pks`` (aiida-core's default export rules) and the API used.
+
+    TODO(W4e): the one place to adapt to the lead engineer's ``provstore.orm.get_nodes_export`` once it lands on
+    main. Until then this falls back to the storage's own traversal with the export rules, marked ``api: traverse``.
+    """
+    import provstore.orm  # noqa: PLC0415
+
+    get_nodes_export = getattr(provstore.orm, 'get_nodes_export', None)
+    if get_nodes_export is None:
+        return len(storage.traverse(list(pks), EXPORT_FORWARD, EXPORT_BACKWARD)), 'EntityStorage.traverse'
+    found = get_nodes_export(list(pks))
+    nodes = found.get('nodes', found) if isinstance(found, dict) else getattr(found, 'nodes', found)
+    return len(nodes), 'orm.get_nodes_export'
+
+
+def analyze(storage: Any) -> None:
+    """Refresh the database's planner statistics after populating (PostgreSQL's autovacuum would, some time later)."""
+    with storage.connection(write=True) as connection:
+        connection.exec_driver_sql('ANALYZE')
+
+
+def populate_w4(variant: str, args: argparse.Namespace) -> None:
+    """Fill W4's profile as fast as provstore allows (raw rows, one transaction); prints no line (not measured)."""
+    from provstore.orm import get_default_user  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+    from provstore.storage import EntityType  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    sizes = workload.counts('W4', args.scale)
+    user_id = get_default_user(storage).pk
+    timer = Timer()
+    with timer, storage.transaction():
+        for chunk in untimed_chunks(workload.w4_dict_attributes(sizes['dicts']), W1_BATCH, timer):
+            storage.insert_rows(EntityType.NODE, [_node_row(NODE_TYPES['dict'], values, user_id) for values in chunk])
+        for part in workload.w4_graph(sizes['workflows']):
+            rows = [_node_row(NODE_TYPES[kind], attributes, user_id, label) for kind, attributes, label in part.nodes]
+            ids = storage.insert_rows(EntityType.NODE, rows)
+            links = [
+                {'input_id': ids[source], 'output_id': ids[target], 'label': label, 'type': link_type}
+                for source, target, link_type, label in part.links
+            ]
+            storage.insert_rows(EntityType.LINK, links)
+    analyze(storage)
+    print(f'# W4 populated on {args.backend}: {sizes["nodes"]:,} nodes in {timer.seconds:.1f} s', file=sys.stderr)
+
+
+def run_w4(step: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one W4 query: untimed set-up, one warm-up, then the median of 5 timed runs."""
+    from provstore.orm import CalculationNode, Data, Dict, Node, QueryBuilder, WorkflowNode  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    expected = workload.w4_expected(args.scale)
+    figures: dict[str, Any] = {}
+    query: Callable[[], int]
+    if step == 'W4a':
+        filters = {'attributes.a': {'>': workload.W4A_THRESHOLD}}
+        if variant == 'indexed':
+            try:
+                started = time.perf_counter()
+                figures['api'], names = declare_indexed_paths(storage, INDEXED_PATHS)
+                figures['index_seconds'] = round(time.perf_counter() - started, 3)
+            except NotImplementedError as exception:
+                return result(SYSTEM, args, step, variant, 0.0, ms=None, unavailable=str(exception))
+            plan = QueryBuilder().append(Dict, filters=filters).explain()
+            figures['plan_uses_index'] = any(name in plan for name in names) if names else None
+        elif variant != 'plain':
+            raise SystemExit(f'W4a has no variant {variant!r}')
+
+        def query() -> int:
+            return QueryBuilder().append(Dict, filters=filters).count()
+
+    elif step == 'W4b':
+
+        def query() -> int:
+            builder = QueryBuilder().append(Dict, project=[f'attributes.{key}' for key in workload.W4B_KEYS])
+            return sum(1 for _ in builder.iterall(batch_size=workload.W4B_BATCH))
+
+    elif step == 'W4c':
+
+        def query() -> int:
+            builder = QueryBuilder()
+            builder.append(CalculationNode, tag='c', filters={'attributes.x': workload.W4C_X})
+            builder.append(Data, with_outgoing='c', project='id')
+            return len(builder.all(flat=True))
+
+    elif step == 'W4d':
+        (target,) = QueryBuilder().append(Node, filters={'label': workload.W4D_LABEL}, project='id').all(flat=True)
+
+        def query() -> int:
+            builder = QueryBuilder()
+            builder.append(Node, filters={'id': target}, tag='n')
+            builder.append(Node, with_descendants='n', project='id')
+            return len(builder.all(flat=True))
+
+    elif step == 'W4e':
+        start_class = WorkflowNode if variant == 'from_workflows' else Node
+        starts = QueryBuilder().append(start_class, project='id').all(flat=True)
+        figures['starting_nodes'] = len(starts)
+
+        def query() -> int:
+            size, figures['api'] = export_closure(storage, starts)
+            return size
+
+    else:
+        raise SystemExit(f'no step {step!r}')
+    median, runs, rows = workload.repeat_ms(query, args.repeats)
+    expect = expected[f'W4e_{variant}' if step == 'W4e' else step]
+    figures.update(rows=rows, expected_rows=expect)
+    if step == 'W4b':
+        figures['rows_per_s'] = rate(rows, median / 1000)
+    return result(SYSTEM, args, step, variant, median / 1000, ms=median, ms_runs=runs, **figures)
+
+
+def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
+    return lambda variant, args: run_w4(step, variant, args)
+
+
+RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] = {
+    'W1': run_w1,
+    'W2': run_w2,
+    'W3': run_w3,
+    'W4': populate_w4,
+    **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
+}
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Run one variant in the profile ``args.profile`` (of ``$PROVSTORE_PATH``) and print its JSON line."""
+    """Run one variant in the profile ``args.profile`` (of ``$PROVSTORE_PATH``) and print its JSON line (if any)."""
     from provstore.manager import get_manager  # noqa: PLC0415
 
     manager = get_manager()
     manager.load_profile(args.profile)
     try:
-        emit(RUNNERS[args.steps](args.worker, args))
+        record = RUNNERS[args.steps](args.worker, args)
+        if record is not None:
+            emit(record)
     finally:
         manager.unload_profile()
 

@@ -1,10 +1,11 @@
-"""Run steps W1-W3 of the benchmark workload on provstore (and, with ``--reference``, on aiida-core in the same run).
+"""Run steps W1-W4 of the benchmark workload on provstore (and, with ``--reference``, on aiida-core in the same run).
 
-    python benchmarks/run.py --backend sqlite_dos|psql_dos|both --steps W1,W2,W3 --scale 1.0 [--reference]
+    python benchmarks/run.py --backend sqlite_dos|psql_dos|both --steps W1,W2,W3,W4 --scale 1.0 [--reference]
 
 Standard output gets one JSON line per step variant (``system``, ``backend``, ``workload``, ``variant``, ``scale``,
-``seconds``, the rate, ``peak_rss_mb``); standard error gets the progress and, at the end, the table of ratios
-(reference time / provstore time for the same work). ``--save`` also writes both to ``benchmarks/results/``.
+``seconds``, the rate or, for W4a-W4e, ``ms``, ``peak_rss_mb``); standard error gets the progress and, at the end,
+the table of ratios (reference time / provstore time for the same work). ``--save`` also writes both to
+``benchmarks/results/``.
 See README.md beside this file.
 """
 
@@ -21,12 +22,18 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-STEPS = ('W1', 'W2', 'W3')
+sys.path.insert(0, str(HERE))
+
+from workload import GROUPS, STEPS, parse_steps  # noqa: E402 - after the path is set
+
 BACKENDS = ('sqlite_dos', 'psql_dos')
 DEFAULT_AIIDA_PYTHON = '/work/aiida-venv/bin/python'
 
 RATE_KEYS = {'W1': 'nodes_per_s', 'W2': 'files_per_s', 'W3': 'nodes_per_s'}
 """The rate each step's ratio is computed from (per unit of work, so differing counts compare fairly)."""
+
+TIME_KEY = 'ms'
+"""W4a-W4e run the same queries over the same data on both systems: their ratio is computed from the median time."""
 
 COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W1', 'one_by_one', 'one_by_one', '>= 5x'),
@@ -38,10 +45,17 @@ COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W2', 'read_back', 'read_back', ''),
     ('W3', 'one_by_one', 'one_by_one', ''),
     ('W3', 'batch', 'one_by_one', '>= 10x'),
+    ('W4a', 'plain', 'plain', ''),
+    ('W4a', 'indexed', 'plain', ''),
+    ('W4b', 'iterall', 'iterall', ''),
+    ('W4c', 'join', 'join', ''),
+    ('W4d', 'ancestors', 'ancestors', ''),
+    ('W4e', 'from_workflows', 'from_workflows', ''),
+    ('W4e', 'from_all', 'from_all', ''),
 )
 """(step, provstore variant, reference variant, target of issue 4). aiida-core has no batch store of ORM nodes: the
 batch variants are compared with its fastest ORM path (``store()`` in one transaction for W1, ``store()`` per node
-for W2 and W3)."""
+for W2 and W3). It has no indexes on JSON paths either: W4a ``indexed`` is compared with its ``plain`` count."""
 
 PUBLISHED: dict[tuple[str, str, str], float] = {
     ('sqlite_dos', 'W1', 'one_by_one'): 146,
@@ -65,12 +79,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Return the command line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--backend', choices=(*BACKENDS, 'both'), default='both')
-    parser.add_argument('--steps', default=','.join(STEPS), help='comma-separated steps (default: W1,W2,W3)')
+    parser.add_argument(
+        '--steps', default='W1,W2,W3,W4', help='comma-separated steps; W4 stands for W4a-W4e (default: W1,W2,W3,W4)'
+    )
     parser.add_argument('--scale', type=float, default=1.0, help='1.0 = the sizes of WORKLOAD.md (default)')
     parser.add_argument(
         '--one-by-one-count', type=int, default=None, help='nodes W1 stores one by one (default: 20,000 x scale)'
     )
     parser.add_argument('--variants', default='', help='comma-separated variants to run (default: all)')
+    parser.add_argument(
+        '--repeats', type=int, default=5, help='timed runs of each W4 query, after one warm-up (default: 5)'
+    )
     parser.add_argument('--reference', action='store_true', help='also run aiida-core 2.9.4 (separate virtualenv)')
     parser.add_argument(
         '--aiida-python',
@@ -79,11 +98,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument('--save', action='store_true', help='write the lines and the table to benchmarks/results/')
     args = parser.parse_args(argv)
-    steps = [step.strip().upper() for step in args.steps.split(',') if step.strip()]
-    unknown = [step for step in steps if step not in STEPS]
-    if unknown or not steps:
-        parser.error(f'unknown step(s) {", ".join(unknown) or "(none)"}; the steps are {", ".join(STEPS)}')
-    args.step_list = steps
+    try:
+        steps = parse_steps(args.steps)
+    except SystemExit as error:
+        parser.error(str(error))
+    if args.repeats < 1:
+        parser.error('--repeats must be at least 1')
+    if not steps:
+        parser.error(f'no steps given; the steps are {", ".join((*STEPS, *GROUPS))}')
+    args.step_list = driver_runs(steps)
     args.backend_list = list(BACKENDS) if args.backend == 'both' else [args.backend]
     if args.reference and not Path(args.aiida_python).exists():
         parser.error(
@@ -91,6 +114,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             '(python3.11 -m venv /work/aiida-venv && /work/aiida-venv/bin/pip install aiida-core==2.9.4)'
         )
     return args
+
+
+def driver_runs(steps: list[str]) -> list[str]:
+    """Return the ``--steps`` of each driver run: W1, W2 and W3 one each; the W4 steps all in one (one profile)."""
+    runs = [step for step in steps if not step.startswith('W4')]
+    w4 = [step for step in steps if step.startswith('W4')]
+    return runs + ([','.join(w4)] if w4 else [])
 
 
 def run_driver(
@@ -102,6 +132,7 @@ def run_driver(
         command += ['--one-by-one-count', str(args.one_by_one_count)]
     if args.variants:
         command += ['--variants', args.variants]
+    command += ['--repeats', str(args.repeats)]
     print(f'# {script.name} {backend} {step}', file=sys.stderr, flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -120,31 +151,77 @@ def ratio_table(records: list[dict[str, Any]], backends: list[str], reference_ru
     """Return the Markdown table of ratios (reference time / provstore time for the same work) per step variant."""
     found = {(record['system'], record['backend'], record['workload'], record['variant']): record for record in records}
     lines = [
-        '| backend | step | provstore variant | provstore rate | reference variant | reference rate | ratio | target |',
+        '| backend | step | provstore variant | provstore | reference variant | reference | ratio | target / notes |',
         '|---|---|---|---|---|---|---|---|',
     ]
     for backend in backends:
-        for step, ours, theirs, target in COMPARISONS:
+        for comparison in COMPARISONS:
+            step, ours, theirs, _ = comparison
             mine = found.get(('provstore', backend, step, ours))
             if mine is None:
                 continue
-            key = RATE_KEYS[step]
-            unit = key.replace('_per_s', '/s')
             reference = found.get(('aiida-core', backend, step, theirs))
-            if reference is not None:
-                theirs_rate: float | None = reference[key]
-                source = theirs
-            elif not reference_run and (backend, step, theirs) in PUBLISHED:
-                theirs_rate = PUBLISHED[(backend, step, theirs)]
-                source = f'{theirs} (REFERENCE.md)'
+            if step in RATE_KEYS:
+                lines.append(_rate_line(backend, comparison, mine, reference, reference_run))
             else:
-                theirs_rate, source = None, f'{theirs} (not run)'
-            ratio = f'{mine[key] / theirs_rate:.1f}x' if theirs_rate else '-'
-            shown = f'{theirs_rate:,.0f} {unit}' if theirs_rate else '-'
-            lines.append(
-                f'| {backend} | {step} | {ours} | {mine[key]:,.0f} {unit} | {source} | {shown} | {ratio} | {target} |'
-            )
+                lines.append(_time_line(backend, comparison, mine, reference))
     return '\n'.join(lines)
+
+
+def _rate_line(
+    backend: str,
+    comparison: tuple[str, str, str, str],
+    mine: dict[str, Any],
+    reference: dict[str, Any] | None,
+    reference_run: bool,
+) -> str:
+    """A row of the table for a step measured by its rate: ratio = provstore rate / reference rate."""
+    step, ours, theirs, target = comparison
+    key = RATE_KEYS[step]
+    unit = key.replace('_per_s', '/s')
+    if reference is not None:
+        theirs_rate: float | None = reference[key]
+        source = theirs
+    elif not reference_run and (backend, step, theirs) in PUBLISHED:
+        theirs_rate = PUBLISHED[(backend, step, theirs)]
+        source = f'{theirs} (REFERENCE.md)'
+    else:
+        theirs_rate, source = None, f'{theirs} (not run)'
+    ratio = f'{mine[key] / theirs_rate:.1f}x' if theirs_rate else '-'
+    shown = f'{theirs_rate:,.0f} {unit}' if theirs_rate else '-'
+    return f'| {backend} | {step} | {ours} | {mine[key]:,.0f} {unit} | {source} | {shown} | {ratio} | {target} |'
+
+
+def _time_line(
+    backend: str, comparison: tuple[str, str, str, str], mine: dict[str, Any], reference: dict[str, Any] | None
+) -> str:
+    """A row of the table for a W4 query, measured by its median time: ratio = reference ms / provstore ms.
+
+    A variant provstore could not run (``ms`` null) shows why; rows that differ from the expected count are flagged.
+    """
+    step, ours, theirs, target = comparison
+    mine_ms = mine.get(TIME_KEY)
+    theirs_ms = reference.get(TIME_KEY) if reference is not None else None
+    source = theirs if reference is not None else f'{theirs} (not run)'
+    notes = [target] if target else []
+    for system, record in (('provstore', mine), ('aiida-core', reference)):
+        if record is not None and record.get('rows') != record.get('expected_rows') and record.get(TIME_KEY):
+            notes.append(f'{system} returned {record.get("rows")} rows, expected {record.get("expected_rows")}')
+    if mine_ms is None:
+        notes.append(f'provstore: {mine.get("unavailable", "not run")}')
+    ratio = f'{theirs_ms / mine_ms:.1f}x' if mine_ms and theirs_ms else '-'
+    mine_shown = _ms(mine_ms, mine)
+    theirs_shown = _ms(theirs_ms, reference)
+    return f'| {backend} | {step} | {ours} | {mine_shown} | {source} | {theirs_shown} | {ratio} | {"; ".join(notes)} |'
+
+
+def _ms(value: float | None, record: dict[str, Any] | None) -> str:
+    if not value or record is None:
+        return '-'
+    shown = f'{value:,.1f} ms'
+    if 'rows_per_s' in record:
+        shown += f' ({record["rows_per_s"]:,.0f} rows/s)'
+    return shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,8 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = folder / f'{stamp}-scale{scale}'
         Path(f'{base}.jsonl').write_text(''.join(json.dumps(record) + '\n' for record in records))
         Path(f'{base}.md').write_text(
-            f'# Benchmark W1-W3, scale {scale}, {stamp}\n\n'
-            f'Ratio = reference time / provstore time for the same work (from the rates).\n\n{table}\n'
+            f'# Benchmark {", ".join(args.step_list)}, scale {scale}, {stamp}\n\n'
+            'Ratio = reference time / provstore time for the same work (W1-W3 from the rates, W4 from the median '
+            f'times).\n\n{table}\n'
         )
         print(f'# saved {base}.jsonl and .md', file=sys.stderr)
     return 0 if succeeded else 1

@@ -1,4 +1,4 @@
-"""The benchmark workload (steps W1-W3 of ``shared/bench/WORKLOAD.md``), shared by provstore and the reference.
+"""The benchmark workload (steps W1-W4 of ``shared/bench/WORKLOAD.md``), shared by provstore and the reference.
 
 Standard library only: the reference driver imports this module with aiida-core's interpreter. Everything a step
 stores is generated here from :data:`SEED`, in the same order for both systems, so both store the same bytes.
@@ -17,6 +17,7 @@ import math
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -25,17 +26,23 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 __all__ = [
+    'NODE_TYPES',
     'SEED',
     'StepPlan',
     'Timer',
     'W2Plan',
+    'W4Chunk',
     'build_parser',
     'counts',
     'dict_attributes',
     'emit',
+    'repeat_ms',
     'run_driver',
     'untimed_chunks',
     'w3_calculations',
+    'w4_dict_attributes',
+    'w4_expected',
+    'w4_graph',
 ]
 
 T = TypeVar('T')
@@ -56,7 +63,34 @@ W3_CALCULATIONS_PER_WORKFLOW = 10
 W2_PATHS = ('file_0.dat', 'file_1.dat', 'file_2.dat', 'sub/file_3.dat', 'sub/deeper/file_4.dat')
 """Where the five files of a W2 node go: a small tree, so that reading back walks directories."""
 
-STEPS = ('W1', 'W2', 'W3')
+W4_DICT_NODES = 20_000
+W4A_THRESHOLD = 500_000
+"""W4a counts the Dict nodes whose attribute ``a`` (spread uniformly over [0, 1,000,000)) is above this: about half."""
+W4B_KEYS = ('a', 'x', 's')
+"""The attributes W4b projects: a number (int or float), a float and a string."""
+W4B_BATCH = 1000
+"""``iterall(batch_size=...)`` of W4b."""
+W4C_X = 7
+"""W4c selects the calculations whose attribute ``x`` (index % 100) equals this: 1 in 100 (one at scale 0.01 too)."""
+W4D_LABEL = 'w4d-target'
+"""The label of the output node W4d starts from: the output of the last calculation, the last node stored."""
+W4_GRAPH_CHUNK = 50
+"""Workflows per chunk of W4's graph when a driver populates the profile (2,050 nodes, 2,000 links)."""
+W4_REPEATS = 5
+W4_WARMUP = 1
+"""Each W4 query runs once untimed, then :data:`W4_REPEATS` times; the median is reported."""
+
+NODE_TYPES = {
+    'dict': 'data.core.dict.Dict.',
+    'int': 'data.core.int.Int.',
+    'calculation': 'process.calculation.CalculationNode.',
+    'workflow': 'process.workflow.WorkflowNode.',
+}
+"""aiida-core's ``node_type`` of the nodes W4 stores as raw rows (provstore uses the same strings)."""
+
+STEPS = ('W1', 'W2', 'W3', 'W4a', 'W4b', 'W4c', 'W4d', 'W4e')
+GROUPS = {'W4': ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')}
+"""Names that stand for several steps: ``W4`` runs W4a-W4e (in one profile, populated once)."""
 
 MB = 1024 * 1024
 
@@ -78,6 +112,17 @@ def counts(step: str, scale: float, one_by_one_count: int | None = None) -> dict
         workflows = max(1, round(W3_CALCULATIONS * scale / W3_CALCULATIONS_PER_WORKFLOW))
         calculations = workflows * W3_CALCULATIONS_PER_WORKFLOW
         return {'workflows': workflows, 'calculations': calculations, 'nodes': workflows + 4 * calculations}
+    if step.startswith('W4'):
+        graph = counts('W3', scale)
+        dicts = scaled(W4_DICT_NODES, scale)
+        return {
+            'dicts': dicts,
+            'workflows': graph['workflows'],
+            'calculations': graph['calculations'],
+            'graph_nodes': graph['nodes'],
+            'nodes': dicts + graph['nodes'],
+            'links': 4 * graph['calculations'],
+        }
     raise ValueError(f'unknown step {step!r}; the steps are {", ".join(STEPS)}')
 
 
@@ -174,6 +219,80 @@ def w3_calculations(workflows: int, seed: int = SEED) -> Iterator[list[W3Calcula
         yield calculations
 
 
+# -- W4: queries over a populated profile ---------------------------------------------------------------------------
+
+
+def w4_dict_attributes(count: int, seed: int = SEED) -> Iterator[dict[str, Any]]:
+    """Yield the attributes of W4's ``count`` Dict nodes: W1's 10 keys, from another seed.
+
+    ``a`` is a number spread uniformly over [0, 1,000,000): an int for three nodes in four, a float (``n + 0.5``) for
+    the fourth, so that :data:`W4A_THRESHOLD` selects about half and both kinds of JSON number are compared.
+    """
+    for index, values in enumerate(dict_attributes(count, seed + 4)):
+        if index % 4 == 3:
+            values['a'] += 0.5
+        yield values
+
+
+@dataclass(frozen=True)
+class W4Chunk:
+    """Some workflows of W4's graph as rows to insert: nodes, then the links between them.
+
+    ``nodes`` holds ``(kind, attributes, label)`` (``kind`` a key of :data:`NODE_TYPES`); ``links`` holds
+    ``(input, output, link type, label)`` with ``input`` and ``output`` indexes into ``nodes``.
+    """
+
+    nodes: list[tuple[str, dict[str, Any], str]]
+    links: list[tuple[int, int, str, str]]
+
+
+def w4_graph(workflows: int, chunk: int = W4_GRAPH_CHUNK, seed: int = SEED) -> Iterator[W4Chunk]:
+    """Yield W3's graph (the same calculations, inputs and outputs), ``chunk`` workflows at a time, as rows.
+
+    Per calculation: two ``Int`` inputs (``input_calc``, labels ``left`` and ``right``), the ``CalculationNode``
+    with attribute ``x``, called by its workflow (``call_calc``, ``CALL``), and one ``Int`` output (``create``,
+    ``result``). The output of the very last calculation is labelled :data:`W4D_LABEL`.
+    """
+    last = workflows * W3_CALCULATIONS_PER_WORKFLOW - 1
+    graph = w3_calculations(workflows, seed)
+    while batch := list(itertools.islice(graph, chunk)):
+        nodes: list[tuple[str, dict[str, Any], str]] = []
+        links: list[tuple[int, int, str, str]] = []
+        for calculations in batch:
+            workflow = len(nodes)
+            nodes.append(('workflow', {}, ''))
+            for item in calculations:
+                first = len(nodes)
+                nodes += [
+                    ('int', {'value': item.inputs[0]}, ''),
+                    ('int', {'value': item.inputs[1]}, ''),
+                    ('calculation', {'x': item.x}, ''),
+                    ('int', {'value': item.output}, W4D_LABEL if item.index == last else ''),
+                ]
+                links += [
+                    (first, first + 2, 'input_calc', 'left'),
+                    (first + 1, first + 2, 'input_calc', 'right'),
+                    (workflow, first + 2, 'call_calc', 'CALL'),
+                    (first + 2, first + 3, 'create', 'result'),
+                ]
+        yield W4Chunk(nodes, links)
+
+
+def w4_expected(scale: float) -> dict[str, int]:
+    """Return the number of rows each W4 query must return at ``scale`` (both systems are checked against it)."""
+    sizes = counts('W4', scale)
+    above = sum(1 for values in w4_dict_attributes(sizes['dicts']) if values['a'] > W4A_THRESHOLD)
+    selected = sum(1 for index in range(sizes['calculations']) if index % 100 == W4C_X)
+    return {
+        'W4a': above,
+        'W4b': sizes['dicts'],
+        'W4c': 2 * selected,
+        'W4d': 3,  # the calculation that created it and its two inputs: traversals follow create and input_calc
+        'W4e_from_workflows': sizes['graph_nodes'],
+        'W4e_from_all': sizes['nodes'],
+    }
+
+
 # -- measuring -----------------------------------------------------------------------------------------------------
 
 
@@ -200,6 +319,24 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def repeat_ms(
+    function: Callable[[], T], repeats: int = W4_REPEATS, warmup: int = W4_WARMUP
+) -> tuple[float, list[float], T]:
+    """Call ``function`` ``warmup`` times untimed, then ``repeats`` times timed.
+
+    :return: the median time in ms, every timed run in ms, and the result of the last call.
+    """
+    for _ in range(warmup):
+        function()
+    runs: list[float] = []
+    value: T
+    for _ in range(repeats):
+        started = time.perf_counter()
+        value = function()
+        runs.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(runs), 3), [round(run, 3) for run in runs], value
 
 
 def untimed_chunks(items: Iterator[T], size: int, timer: Timer) -> Iterator[list[T]]:
@@ -257,37 +394,48 @@ def rate(count: float, seconds: float) -> float:
 class StepPlan:
     """One variant of a step as a system runs it: its name and the key of the profile it runs in.
 
-    Variants sharing a profile key run in the same profile, in order (W2's read-back reads what W2 stored).
+    Variants sharing a profile key run in the same profile, in order (W2's read-back reads what W2 stored). A
+    ``setup`` plan (W4's population) prints no line and runs whenever a selected plan shares its profile, whatever
+    ``--variants`` says.
     """
 
     step: str
     variant: str
     profile: str
+    setup: bool = False
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
     """Return the command line parser shared by the drivers (their worker mode adds hidden options)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--backend', choices=('sqlite_dos', 'psql_dos'), required=True)
-    parser.add_argument('--steps', default=','.join(STEPS), help='comma-separated steps (default: W1,W2,W3)')
+    parser.add_argument('--steps', default='W1,W2,W3,W4', help='comma-separated steps (default: W1,W2,W3,W4)')
     parser.add_argument('--scale', type=float, default=1.0)
     parser.add_argument('--one-by-one-count', type=int, default=None, help='nodes W1 stores one by one')
     parser.add_argument('--variants', default='', help='comma-separated variants to run (default: all)')
+    parser.add_argument('--repeats', type=int, default=W4_REPEATS, help='timed runs of each W4 query (default: 5)')
     parser.add_argument('--worker', default='', help=argparse.SUPPRESS)
     parser.add_argument('--profile', default='', help=argparse.SUPPRESS)
     return parser
 
 
 def parse_steps(text: str) -> list[str]:
-    """Return the steps named in ``text`` (``W1,W3``), checked.
+    """Return the steps named in ``text`` (``W1,W3``, ``W4`` for W4a-W4e), checked, in the order of :data:`STEPS`.
 
     :raises SystemExit: for an unknown step.
     """
-    steps = [step.strip().upper() for step in text.split(',') if step.strip()]
-    unknown = [step for step in steps if step not in STEPS]
+    names = {step.lower(): step for step in (*STEPS, *GROUPS)}
+    wanted: set[str] = set()
+    unknown: list[str] = []
+    for name in (part.strip() for part in text.split(',') if part.strip()):
+        step = names.get(name.lower())
+        if step is None:
+            unknown.append(name)
+        else:
+            wanted.update(GROUPS.get(step, (step,)))
     if unknown:
-        raise SystemExit(f'unknown step(s) {", ".join(unknown)}; the steps are {", ".join(STEPS)}')
-    return steps
+        raise SystemExit(f'unknown step(s) {", ".join(unknown)}; the steps are {", ".join((*STEPS, *GROUPS))}')
+    return [step for step in STEPS if step in wanted]
 
 
 def run_driver(
@@ -305,7 +453,11 @@ def run_driver(
     """
     steps = parse_steps(args.steps)
     wanted = {variant.strip() for variant in args.variants.split(',') if variant.strip()}
-    selected = [plan for plan in plans if plan.step in steps and (not wanted or plan.variant in wanted)]
+    chosen = [
+        plan for plan in plans if plan.step in steps and not plan.setup and (not wanted or plan.variant in wanted)
+    ]
+    needed = {plan.profile for plan in chosen}
+    selected = [plan for plan in plans if plan in chosen or (plan.setup and plan.profile in needed)]
     status = 0
     made: dict[str, dict[str, str]] = {}
     try:
@@ -325,6 +477,8 @@ def run_driver(
                 plan.variant,
                 '--profile',
                 plan.profile,
+                '--repeats',
+                str(args.repeats),
             ]
             if args.one_by_one_count is not None:
                 command += ['--one-by-one-count', str(args.one_by_one_count)]

@@ -1,4 +1,4 @@
-"""Steps W1-W3 of the benchmark workload on the reference, aiida-core 2.9.4, run with aiida-core's own interpreter.
+"""Steps W1-W4 of the benchmark workload on the reference, aiida-core 2.9.4, run with aiida-core's own interpreter.
 
 aiida-core lives in a virtual environment of its own (never in provstore's)::
 
@@ -18,13 +18,14 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import workload
-from workload import StepPlan, Timer, emit, rate, result, untimed_chunks
+from workload import NODE_TYPES, StepPlan, Timer, emit, rate, result, untimed_chunks
 
 SYSTEM = 'aiida-core'
 
@@ -35,8 +36,16 @@ PLANS = (
     StepPlan('W2', 'one_by_one', 'w2-one'),
     StepPlan('W2', 'read_back', 'w2-one'),
     StepPlan('W3', 'one_by_one', 'w3-one'),
+    StepPlan('W4', 'populate', 'w4', setup=True),
+    StepPlan('W4a', 'plain', 'w4'),
+    StepPlan('W4b', 'iterall', 'w4'),
+    StepPlan('W4c', 'join', 'w4'),
+    StepPlan('W4d', 'ancestors', 'w4'),
+    StepPlan('W4e', 'from_workflows', 'w4'),
+    StepPlan('W4e', 'from_all', 'w4'),
 )
-"""The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path)."""
+"""The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path), and no
+indexes on JSON paths (W4a runs ``plain`` only). W4's variants share one profile, populated once."""
 
 W1_ROWS_BATCH = 10_000
 """Rows per ``bulk_insert`` call in W1's ``rows`` variant."""
@@ -87,7 +96,7 @@ def run_w1(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-def _node_row(node_type: str, attributes: dict[str, Any], user_id: int) -> dict[str, Any]:
+def _node_row(node_type: str, attributes: dict[str, Any], user_id: int, label: str = '') -> dict[str, Any]:
     from aiida.common import timezone  # noqa: PLC0415
 
     now = timezone.now()
@@ -95,7 +104,7 @@ def _node_row(node_type: str, attributes: dict[str, Any], user_id: int) -> dict[
         'uuid': str(uuid.uuid4()),
         'node_type': node_type,
         'process_type': None,
-        'label': '',
+        'label': label,
         'description': '',
         'ctime': now,
         'mtime': now,
@@ -206,15 +215,124 @@ def run_w3(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-RUNNERS = {'W1': run_w1, 'W2': run_w2, 'W3': run_w3}
+# -- W4: queries over a populated profile ------------------------------------------------------------------------------
+
+
+def populate_w4(variant: str, args: argparse.Namespace) -> None:
+    """Fill W4's profile as fast as aiida-core allows: ``bulk_insert`` of prepared rows, one transaction (not timed).
+
+    The pks of a chunk's nodes are looked up by uuid after its insert: ``bulk_insert`` does not promise to return
+    them in the order of the rows.
+    """
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.orm import Node, QueryBuilder, User  # noqa: PLC0415
+    from aiida.orm.entities import EntityTypes  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    storage = get_manager().get_profile_storage()
+    sizes = workload.counts('W4', args.scale)
+    user_id = User.collection.get_default().pk
+    timer = Timer()
+    with timer, storage.transaction():
+        for chunk in untimed_chunks(workload.w4_dict_attributes(sizes['dicts']), W1_ROWS_BATCH, timer):
+            rows = [_node_row(NODE_TYPES['dict'], values, user_id) for values in chunk]
+            storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+        for part in workload.w4_graph(sizes['workflows']):
+            rows = [_node_row(NODE_TYPES[kind], attributes, user_id, label) for kind, attributes, label in part.nodes]
+            storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+            uuids = [row['uuid'] for row in rows]
+            query = QueryBuilder().append(Node, filters={'uuid': {'in': uuids}}, project=['uuid', 'id'])
+            pks = {str(node_uuid): pk for node_uuid, pk in query.iterall(batch_size=10_000)}
+            ids = [pks[node_uuid] for node_uuid in uuids]
+            links = [
+                {'input_id': ids[source], 'output_id': ids[target], 'label': label, 'type': link_type}
+                for source, target, link_type, label in part.links
+            ]
+            storage.bulk_insert(EntityTypes.LINK, links)
+    session = storage.get_session()
+    session.execute(text('ANALYZE'))
+    session.commit()
+    print(f'# W4 populated on {args.backend}: {sizes["nodes"]:,} nodes in {timer.seconds:.1f} s', file=sys.stderr)
+
+
+def run_w4(step: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one W4 query: untimed set-up, one warm-up, then the median of 5 timed runs."""
+    from aiida.orm import CalculationNode, Data, Dict, Node, QueryBuilder, WorkflowNode  # noqa: PLC0415
+    from aiida.tools.graph.graph_traversers import get_nodes_export  # noqa: PLC0415
+
+    expected = workload.w4_expected(args.scale)
+    figures: dict[str, Any] = {}
+    query: Callable[[], int]
+    if step == 'W4a':
+        if variant != 'plain':
+            raise SystemExit(f'W4a has no variant {variant!r} on the reference')
+
+        def query() -> int:
+            filters = {'attributes.a': {'>': workload.W4A_THRESHOLD}}
+            return int(QueryBuilder().append(Dict, filters=filters).count())
+
+    elif step == 'W4b':
+
+        def query() -> int:
+            builder = QueryBuilder().append(Dict, project=[f'attributes.{key}' for key in workload.W4B_KEYS])
+            return sum(1 for _ in builder.iterall(batch_size=workload.W4B_BATCH))
+
+    elif step == 'W4c':
+
+        def query() -> int:
+            builder = QueryBuilder()
+            builder.append(CalculationNode, tag='c', filters={'attributes.x': workload.W4C_X})
+            builder.append(Data, with_outgoing='c', project='id')
+            return len(builder.all(flat=True))
+
+    elif step == 'W4d':
+        (target,) = QueryBuilder().append(Node, filters={'label': workload.W4D_LABEL}, project='id').all(flat=True)
+
+        def query() -> int:
+            builder = QueryBuilder()
+            builder.append(Node, filters={'id': target}, tag='n')
+            builder.append(Node, with_descendants='n', project='id')
+            return len(builder.all(flat=True))
+
+    elif step == 'W4e':
+        start_class = WorkflowNode if variant == 'from_workflows' else Node
+        starts = QueryBuilder().append(start_class, project='id').all(flat=True)
+        figures.update(starting_nodes=len(starts), api='get_nodes_export')
+
+        def query() -> int:
+            return len(get_nodes_export(starting_pks=starts, get_links=False)['nodes'])
+
+    else:
+        raise SystemExit(f'no step {step!r}')
+    median, runs, rows = workload.repeat_ms(query, args.repeats)
+    expect = expected[f'W4e_{variant}' if step == 'W4e' else step]
+    figures.update(rows=rows, expected_rows=expect)
+    if step == 'W4b':
+        figures['rows_per_s'] = rate(rows, median / 1000)
+    return result(SYSTEM, args, step, variant, median / 1000, ms=median, ms_runs=runs, **figures)
+
+
+def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
+    return lambda variant, args: run_w4(step, variant, args)
+
+
+RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] = {
+    'W1': run_w1,
+    'W2': run_w2,
+    'W3': run_w3,
+    'W4': populate_w4,
+    **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
+}
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Run one variant in the aiida profile ``args.profile`` (of ``$AIIDA_PATH``) and print its JSON line."""
+    """Run one variant in the aiida profile ``args.profile`` (of ``$AIIDA_PATH``) and print its JSON line (if any)."""
     from aiida import load_profile  # noqa: PLC0415
 
     load_profile(args.profile)
-    emit(RUNNERS[args.steps](args.worker, args))
+    record = RUNNERS[args.steps](args.worker, args)
+    if record is not None:
+        emit(record)
 
 
 # -- the driver: profiles --------------------------------------------------------------------------------------------
