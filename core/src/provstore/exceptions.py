@@ -11,6 +11,7 @@ __all__ = [
     'ProfileLockedError',
     'ProfileNotFoundError',
     'ProvstoreError',
+    'QueryError',
     'ReadOnlyStorageError',
     'RepositoryError',
     'StorageError',
@@ -47,6 +48,10 @@ class ProfileNotFoundError(ConfigError, LookupError):
 
 class StorageError(ProvstoreError):
     """A storage backend operation failed."""
+
+
+class QueryError(ProvstoreError, ValueError):
+    """A query names an unknown field, operator or relationship, or gives a value that does not suit it."""
 
 
 class IncompatibleStorageError(StorageError):

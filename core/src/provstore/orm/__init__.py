@@ -46,10 +46,13 @@ from provstore.orm.nodes import (
     load_node_class,
     store_nodes,
 )
+from provstore.orm.querybuilder import QueryBuilder, QueryError
+from provstore.orm.traversal import EXPORT_RULES, get_nodes_export
 from provstore.orm.users import User, UserCollection, get_default_user
 
 __all__ = [
     'DELETE_RULES',
+    'EXPORT_RULES',
     'AuthInfo',
     'AuthInfoCollection',
     'Bool',
@@ -84,6 +87,8 @@ __all__ = [
     'NodeCollection',
     'NotExistentError',
     'ProcessNode',
+    'QueryBuilder',
+    'QueryError',
     'SinglefileData',
     'StoringNotAllowedError',
     'Str',
@@ -96,6 +101,7 @@ __all__ = [
     'delete_nodes',
     'get_default_user',
     'get_nodes_delete',
+    'get_nodes_export',
     'load_node_class',
     'store_nodes',
 ]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from provstore.repository import AbstractRepositoryBackend
+    from provstore.storage.query import Query
 
 __all__ = ['Direction', 'EntityStorage', 'EntityType', 'Row']
 
@@ -160,3 +161,41 @@ class EntityStorage(abc.ABC):
 
         Repository objects are left for maintenance.
         """
+
+    # -- queries ----------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def run_query(self, query: Query, batch_size: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of ``query``, one value per projection (see :class:`~provstore.storage.query.Query`).
+
+        :param batch_size: rows fetched from the database at a time; ``None`` for all at once. Iterating holds a
+            connection of its own (or the thread's open transaction): writes in the loop are allowed.
+        :raises QueryError: for what the backend cannot answer, with a message naming it.
+        """
+
+    @abc.abstractmethod
+    def count_query(self, query: Query) -> int:
+        """Return the number of rows ``query`` gives."""
+
+    @abc.abstractmethod
+    def query_sql(self, query: Query, inline: bool = False) -> str:
+        """Return the SQL of ``query`` (``inline``: with the values written in, for reading only)."""
+
+    @abc.abstractmethod
+    def explain_query(self, query: Query) -> str:
+        """Return the database's plan for ``query``."""
+
+    @abc.abstractmethod
+    def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
+        """Create (if missing) the index that serves filters on a JSON path, e.g. ``node``, ``attributes``, ``('a',)``.
+
+        :return: the name of the index.
+        """
+
+    @abc.abstractmethod
+    def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
+        """Return the JSON paths with an index, as ``(entity, field, path)``."""
+
+    @abc.abstractmethod
+    def drop_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> None:
+        """Drop the index of a JSON path (nothing happens if there is none)."""

@@ -17,7 +17,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from provstore.exceptions import ConfigError, IncompatibleStorageError, PluginNotFoundError, StorageError
+from provstore.exceptions import (
+    ConfigError,
+    IncompatibleStorageError,
+    PluginNotFoundError,
+    QueryError,
+    StorageError,
+)
 from provstore.options import Option
 from provstore.repository import MaintenanceReport
 from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
@@ -28,7 +34,9 @@ if TYPE_CHECKING:
     from provstore.config import Profile
     from provstore.repository import AbstractRepositoryBackend
     from provstore.storage.entities import Direction
+    from provstore.storage.query import Query
     from provstore_psql_dos.entities import EntitySql
+    from provstore_psql_dos.querybuilder import QueryCompiler
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -597,6 +605,129 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         with self._run(True, f'delete {len(node_ids)} nodes') as (connection, sql):
             sql.delete_nodes(connection, node_ids)
 
+    # -- queries ----------------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _compiler(self) -> QueryCompiler:
+        from provstore_psql_dos.querybuilder import QueryCompiler  # noqa: PLC0415 - lazy: SQLAlchemy only when used
+
+        return QueryCompiler(self._sql)
+
+    def run_query(self, query: Query, batch_size: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of ``query``, fetched ``batch_size`` at a time (a server-side cursor on PostgreSQL).
+
+        The rows come from one snapshot: the thread's open transaction if there is one, else a read transaction on
+        a connection of the iteration's own, so that the loop may write through the storage meanwhile.
+
+        :raises QueryError: for a query the database refuses (a value it cannot take), naming the problem.
+        """
+        self.check_open()
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
+        ):
+            raise QueryError(f'The batch size must be a positive integer or None, got {batch_size!r}')
+        compiled = self._compiler.compile(query)
+        return self._iter_query(compiled.statement, compiled.convert, batch_size)
+
+    def _iter_query(self, statement: Any, convert: Any, batch_size: int | None) -> Iterator[tuple[Any, ...]]:
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
+
+        with contextlib.ExitStack() as stack:
+            connection = self._thread.connection
+            if connection is None:
+                connection = stack.enter_context(self._engine.connect())
+                stack.enter_context(connection.begin())
+            try:
+                if batch_size is None:
+                    result = connection.execute(statement)
+                else:
+                    result = connection.execution_options(yield_per=batch_size).execute(statement)
+                for row in result:
+                    yield convert(row)
+            except DBAPIError as exc:
+                raise QueryError(f'The database refused the query: {_one_line(exc)}') from exc
+
+    def count_query(self, query: Query) -> int:
+        """Return the number of rows of ``query``, counted by the database."""
+        from sqlalchemy import func, select  # noqa: PLC0415 - lazy: drivers only when used
+
+        statement = self._compiler.compile(query).statement.order_by(None)
+        counted = select(func.count()).select_from(statement.subquery('counted'))
+        with self._run(False, 'count the rows of a query', single=True) as (connection, _):
+            return int(connection.execute(counted).scalar_one())
+
+    def query_sql(self, query: Query, inline: bool = False) -> str:
+        """Return the SQL of ``query`` in this storage's dialect (``inline``: values written in, to read only)."""
+        statement = self._compiler.compile(query).statement
+        if inline:
+            try:
+                return str(statement.compile(self._engine, compile_kwargs={'literal_binds': True}))
+            except Exception:
+                pass
+        return str(statement.compile(self._engine))
+
+    def explain_query(self, query: Query) -> str:
+        """Return the database's plan of ``query``: ``EXPLAIN`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite."""
+        statement = self._compiler.compile(query).statement
+        compiled = statement.compile(self._engine, compile_kwargs={'render_postcompile': True})
+        prefix = 'EXPLAIN QUERY PLAN ' if self._sqlite else 'EXPLAIN '
+        with self._run(False, 'explain a query', single=True) as (connection, _):
+            if self._sqlite:
+                parameters: Any = tuple(compiled.params[name] for name in compiled.positiontup or ())
+                return '\n'.join(str(row[-1]) for row in connection.exec_driver_sql(prefix + str(compiled), parameters))
+            rows = connection.exec_driver_sql(prefix + str(compiled), compiled.params)
+            return '\n'.join(str(row[0]) for row in rows)
+
+    def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
+        """Create the index serving filters on a JSON path (nothing happens if it exists) and return its name.
+
+        The index is the expression the QueryBuilder writes for the path (``attributes -> 'a'`` on PostgreSQL,
+        ``json_extract(attributes, '$."a"')`` on SQLite), so equality, ranges and ``in`` on the path use it. On
+        PostgreSQL it is built without blocking writers (``CREATE INDEX CONCURRENTLY``). The path is recorded in the
+        database (``db_dbsetting``), so every process and :meth:`list_json_indexes` know it.
+
+        :raises QueryError: for an entity without that JSON field, or a key that cannot be queried.
+        """
+        from provstore_psql_dos.querybuilder import json_index_ddl, json_index_name  # noqa: PLC0415
+
+        table, field, path = _json_path(entity, field, path)
+        self.check_writable()
+        ddl = json_index_ddl(self._engine.dialect.name, table, field, path)
+        if self._sqlite:
+            with self.connection(write=True) as connection:
+                connection.exec_driver_sql(ddl)
+                connection.exec_driver_sql(f'ANALYZE {table}')
+        else:
+            with self._engine.connect() as plain:
+                autocommit = plain.execution_options(isolation_level='AUTOCOMMIT')
+                autocommit.exec_driver_sql(ddl.replace('CREATE INDEX', 'CREATE INDEX CONCURRENTLY', 1))
+                autocommit.exec_driver_sql(f'ANALYZE {table}')
+        item = [EntityType(entity).value, field, list(path)]
+        with self.connection(write=True) as connection:
+            recorded = _recorded_json_indexes(connection)
+            if item not in recorded:
+                _record_json_indexes(connection, [*recorded, item])
+        return json_index_name(table, field, path)
+
+    def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
+        """Return the JSON paths that have an index, as ``(entity, field, path)``."""
+        with self.connection() as connection:
+            recorded = _recorded_json_indexes(connection)
+        return [(EntityType(entity), field, tuple(path)) for entity, field, path in recorded]
+
+    def drop_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> None:
+        """Drop the index of a JSON path and forget it (nothing happens if there is none)."""
+        from provstore_psql_dos.querybuilder import json_index_name  # noqa: PLC0415
+
+        table, field, path = _json_path(entity, field, path)
+        name = json_index_name(table, field, path)
+        with self.connection(write=True) as connection:
+            connection.exec_driver_sql(f'DROP INDEX IF EXISTS {name}')
+            recorded = _recorded_json_indexes(connection)
+            item = [EntityType(entity).value, field, list(path)]
+            if item in recorded:
+                _record_json_indexes(connection, [other for other in recorded if other != item])
+
     def _close(self) -> None:
         """Close every pooled database connection and the repository's handles."""
         self._engine.dispose()
@@ -669,6 +800,52 @@ def _entity(entity: Any) -> EntityType:
     except ValueError:
         known = ', '.join(member.value for member in EntityType)
         raise StorageError(f'Unknown entity type {entity!r}; the entity types are: {known}') from None
+
+
+JSON_INDEXES_KEY = 'provstore|json_indexes'
+"""The ``db_dbsetting`` row listing the JSON paths with an index: ``[[entity, field, [keys...]], ...]``."""
+
+
+def _json_path(entity: Any, field: str, path: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
+    """Return the table, field and keys of a JSON path to index, checked.
+
+    :raises QueryError: for an entity without that JSON field, an empty path, or a key that cannot be queried.
+    """
+    from provstore.storage.query import FIELDS  # noqa: PLC0415
+    from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
+
+    try:
+        entity = EntityType(entity)
+    except ValueError:
+        raise QueryError(f'Unknown entity {entity!r}') from None
+    if FIELDS.get(entity, {}).get(field) != 'json':
+        raise QueryError(f'{entity.value} has no JSON field {field!r}')
+    keys = tuple(path)
+    if not keys or not all(isinstance(key, str) and key and '"' not in key and '\x00' not in key for key in keys):
+        raise QueryError(
+            f'Cannot index the JSON path {field}.{".".join(map(str, keys))}: give non-empty keys without "'
+        )
+    return TABLES[entity], field, keys
+
+
+def _recorded_json_indexes(connection: Connection) -> list[Any]:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
+
+    value = connection.execute(select(DbSetting.val).where(DbSetting.key == JSON_INDEXES_KEY)).scalar_one_or_none()
+    return list(value) if isinstance(value, list) else []
+
+
+def _record_json_indexes(connection: Connection, items: list[Any]) -> None:
+    from sqlalchemy import delete, insert  # noqa: PLC0415
+
+    from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
+
+    connection.execute(delete(DbSetting).where(DbSetting.key == JSON_INDEXES_KEY))
+    connection.execute(
+        insert(DbSetting).values(key=JSON_INDEXES_KEY, val=items, description='JSON paths with an index (provstore)')
+    )
 
 
 def _one_line(exc: BaseException) -> str:

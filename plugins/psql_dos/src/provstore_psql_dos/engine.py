@@ -22,6 +22,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
+from provstore_psql_dos.jsonsemantics import SQLITE_FUNCTIONS
+
 __all__ = [
     'BUSY_TIMEOUT',
     'POOL_MAX_OVERFLOW',
@@ -126,6 +128,8 @@ def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> 
         cursor.execute('PRAGMA foreign_keys = ON')
     finally:
         cursor.close()
+    for name, (arguments, function) in SQLITE_FUNCTIONS.items():
+        dbapi_connection.create_function(name, arguments, function, deterministic=True)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

@@ -1,0 +1,741 @@
+"""The QueryBuilder's compiler: a checked :class:`~provstore.storage.query.Query` to one SQL statement.
+
+Both dialects get the same semantics; the SQL differs where the databases do:
+
+* A JSON value is ``column -> 'a' -> 'b'`` (``jsonb``) on PostgreSQL and ``json_extract(column, '$."a"."b"')`` on
+  SQLite, with the keys written into the SQL as literals, so that an index declared on the path
+  (:func:`json_index_ddl`) is the very same expression and serves the filter.
+* Comparisons are typed without CASE wrappers: on PostgreSQL a number range is a ``jsonb`` range bounded by the
+  type order of ``jsonb`` (numbers sort below booleans), on SQLite ``json_extract`` with a ``json_type`` test.
+* A negation is ``NOT COALESCE(filter, false)``: the exact complement, rows without the key included.
+* Lists are one bind parameter (a PostgreSQL array, an SQLite JSON document read by ``json_each``).
+* ``with_ancestors``/``with_descendants`` are recursive queries over ``db_dblink`` that start from the rows of
+  the related entity and keep each (start, reached) pair once (``UNION``), so a diamond never doubles the work.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import operator as operator_module
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from provstore.exceptions import QueryError
+from provstore.storage import EntityType
+from provstore.storage.query import (
+    EDGE_FIELDS,
+    FIELDS,
+    Condition,
+    Filter,
+    Junction,
+    Negation,
+    OrderBy,
+    Projection,
+    Query,
+)
+from provstore_psql_dos.entities import TABLES, EntitySql
+from provstore_psql_dos.models import Base
+
+__all__ = ['CompiledQuery', 'QueryCompiler', 'json_index_ddl', 'json_index_name']
+
+JSONB = postgresql.JSONB()
+_NUMBER_TYPES = ('integer', 'real')
+_SQLITE_TYPES = {
+    'object': ('object',),
+    'array': ('array',),
+    'string': ('text',),
+    'number': _NUMBER_TYPES,
+    'boolean': ('true', 'false'),
+    'null': ('null',),
+}
+"""The names SQLite's ``json_type`` gives each JSON type."""
+
+
+_LENGTH_OPERATORS = {'of_length': '==', 'longer': '>', 'shorter': '<'}
+
+
+def _quote(text: str) -> str:
+    """``text`` as an SQL string literal (standard SQL: a quote is doubled, nothing else is special)."""
+    if '\x00' in text:
+        raise QueryError(f'A JSON key cannot hold a NUL character: {text!r}')
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sqlite_json_path(path: Sequence[str]) -> str:
+    """The SQLite JSON path of keys: ``('a', 'b')`` -> ``$."a"."b"``."""
+    return '$' + ''.join(f'."{key}"' for key in path)
+
+
+def json_index_name(table: str, field: str, path: Sequence[str]) -> str:
+    """The name of the index on a JSON path: readable, unique, at most 63 characters (PostgreSQL's limit)."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256(json.dumps([table, field, list(path)]).encode()).hexdigest()[:10]
+    readable = '_'.join(key for key in path if key.isidentifier())[:20]
+    return f'ix_provstore_{table.removeprefix("db_db")}_{field}_{readable}_{digest}'[:63]
+
+
+def json_index_ddl(dialect: str, table: str, field: str, path: Sequence[str]) -> str:
+    """The ``CREATE INDEX`` of a JSON path: the same expression the compiler writes for filters on it."""
+    name = json_index_name(table, field, path)
+    if dialect == 'postgresql':
+        expression = field + ''.join(f' -> {_quote(key)}' for key in path)
+    else:
+        expression = f'json_extract({field}, {_quote(sqlite_json_path(path))})'
+    return f'CREATE INDEX IF NOT EXISTS {name} ON {table} (({expression}))'
+
+
+@dataclass
+class _Sources:
+    """The tables of a query being compiled: an alias per entry, the edge of each join, the FROM and WHERE."""
+
+    aliases: list[FromClause] = field(default_factory=list)
+    edges: list[FromClause | None] = field(default_factory=list)
+    where: list[ColumnElement[bool]] = field(default_factory=list)
+    from_clause: Any = None
+
+    def of(self, query: Query, number: int, on_edge: bool) -> tuple[FromClause, dict[str, str]]:
+        """The table (or edge) of entry ``number`` and the kinds of its columns."""
+        entry = query.entries[number]
+        if not on_edge:
+            return self.aliases[number], dict(FIELDS[entry.entity])
+        edge = self.edges[number]
+        assert edge is not None and entry.join is not None and entry.join.edge is not None
+        return edge, dict(EDGE_FIELDS[entry.join.edge.kind])
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A statement and how to turn each of its result rows into the query's values."""
+
+    statement: Select[Any]
+    convert: Callable[[Sequence[Any]], tuple[Any, ...]]
+
+
+class QueryCompiler:
+    """Compile queries for one dialect."""
+
+    def __init__(self, sql: EntitySql) -> None:
+        self._sql = sql
+        self._postgres = sql.dialect == 'postgresql'
+
+    # -- JSON expressions ---------------------------------------------------------------------------------------
+
+    def _json(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """PostgreSQL: the ``jsonb`` value at ``path``."""
+        expression = column
+        for key in path:
+            expression = expression.op('->', return_type=JSONB)(literal_column(_quote(key)))
+        return type_coerce(expression, JSONB)
+
+    def _sqlite_parts(self, column: ColumnElement[Any], path: tuple[str, ...]) -> tuple[ColumnElement[Any], ...]:
+        """SQLite: ``json_extract`` and ``json_type`` of the value at ``path``."""
+        where: ColumnElement[Any] = literal_column(_quote(sqlite_json_path(path)))
+        return func.json_extract(column, where), func.json_type(column, where)
+
+    def _sqlite_json_text(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """SQLite: the JSON text of the value at ``path`` (NULL when missing)."""
+        value, kind = self._sqlite_parts(column, path)
+        return case(
+            (kind == 'true', literal('true')),
+            (kind == 'false', literal('false')),
+            (kind == 'null', literal('null')),
+            (kind.is_(None), None),
+            else_=func.json_quote(value),
+        )
+
+    # -- filters ------------------------------------------------------------------------------------------------
+
+    def filter(self, source: FromClause, kinds: dict[str, str], item: Filter) -> ColumnElement[bool]:
+        """The SQL condition of ``item`` on the columns of ``source``."""
+        if isinstance(item, Junction):
+            parts = [self.filter(source, kinds, sub) for sub in item.items]
+            if item.kind == 'and':
+                return and_(true(), *parts) if parts else true()
+            return or_(false(), *parts) if parts else false()
+        if isinstance(item, Negation):
+            return not_(func.coalesce(self.filter(source, kinds, item.item), false()))
+        column = source.c[item.field]
+        kind = kinds[item.field]
+        if kind == 'json':
+            if self._postgres:
+                return self._postgres_json(self._json(column, item.path), item)
+            return self._sqlite_json(column, item.path, item)
+        return self._column(column, kind, item)
+
+    def _column(self, column: ColumnElement[Any], kind: str, item: Condition) -> ColumnElement[bool]:
+        operator, value = item.operator, item.value
+        if kind == 'uuid' and operator in ('==', 'in'):
+            _check_uuids(value if operator == 'in' else [value])
+        if operator == '==':
+            return column.is_(None) if value is None else column == value
+        if operator == 'in':
+            values = list(value)
+            return self._sql.in_values(column, kind, values) if values else false()  # type: ignore[arg-type]
+        if operator == 'startswith':
+            return self._sql.starts_with(column if kind != 'uuid' else cast(column, Text), value)
+        text = cast(column, Text) if kind == 'uuid' else column
+        if operator == 'like':
+            return self._like(text, value, False)
+        if operator == 'ilike':
+            return self._like(text, value, True)
+        ordered = column.collate('C') if self._postgres and kind == 'str' else column
+        return _compare(ordered, operator, value)
+
+    def _like(self, text: ColumnElement[Any], pattern: str, fold: bool) -> ColumnElement[bool]:
+        if self._postgres:
+            return text.ilike(pattern) if fold else text.like(pattern)
+        # NOTE: SQLite's LIKE ignores the case of ASCII letters only; GLOB is exact, so LIKE becomes GLOB, and ILIKE
+        # a GLOB of both sides in lower case (all of Unicode, as PostgreSQL's ILIKE).
+        if fold:
+            return func.provstore_lower(text).op('GLOB')(_glob(pattern.lower()))
+        return text.op('GLOB')(_glob(pattern))
+
+    def _postgres_json(self, value: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:  # noqa: PLR0911 - one return per operator
+        operator, given = item.operator, item.value
+        typeof = func.jsonb_typeof(value)
+        as_text = value.op('#>>', return_type=Text())(literal_column("'{}'"))
+        if operator == '==':
+            return value == _jsonb(given)
+        if operator == 'in':
+            documents = [json.dumps(entry) for entry in given]
+            if not documents:
+                return false()
+            array = cast(bindparam(None, documents, type_=postgresql.ARRAY(Text())), postgresql.ARRAY(JSONB))
+            return value == any_(array)
+        if operator in ('>', '>=', '<', '<='):
+            if isinstance(given, str):
+                return and_(typeof == 'string', _compare(as_text.collate('C'), operator, given))
+            bound = _compare(value, operator, _jsonb(given))
+            if operator in ('>', '>='):
+                # NOTE: jsonb sorts numbers below booleans, arrays and objects: bounding the range there keeps it a
+                # plain range, which a btree index on the path answers without reading the rows.
+                return and_(bound, value < literal_column("'false'::jsonb"))
+            return and_(bound, typeof == 'number')
+        if operator in ('like', 'ilike'):
+            return and_(typeof == 'string', as_text.ilike(given) if operator == 'ilike' else as_text.like(given))
+        if operator == 'startswith':
+            return and_(typeof == 'string', self._sql.starts_with(as_text, given))
+        if operator == 'of_type':
+            return typeof == literal(given)
+        if operator in ('of_length', 'longer', 'shorter'):
+            length = case((typeof == 'array', func.jsonb_array_length(value)))
+            return _compare(length, _LENGTH_OPERATORS[operator], given)
+        if operator == 'contains':
+            return value.op('@>', return_type=Boolean())(_jsonb(given))
+        if operator == 'has_key':
+            return and_(typeof == 'object', value.op('?', return_type=Boolean())(bindparam(None, given, type_=Text())))
+        raise QueryError(f'Operator {operator!r} is not implemented on PostgreSQL')  # pragma: no cover
+
+    def _sqlite_json(  # noqa: PLR0911 - one return per operator
+        self, column: ColumnElement[Any], path: tuple[str, ...], item: Condition
+    ) -> ColumnElement[bool]:
+        operator, given = item.operator, item.value
+        value, kind = self._sqlite_parts(column, path)
+        where: ColumnElement[Any] = literal_column(_quote(sqlite_json_path(path)))
+        if operator == '==':
+            return self._sqlite_equal(value, kind, given)
+        if operator == 'in':
+            return self._sqlite_in(value, kind, list(given))
+        if operator in ('>', '>=', '<', '<='):
+            types = ('text',) if isinstance(given, str) else _NUMBER_TYPES
+            return and_(_compare(value, operator, given), kind.in_(types))
+        if operator in ('like', 'ilike'):
+            return and_(kind == 'text', self._like(value, given, operator == 'ilike'))
+        if operator == 'startswith':
+            return and_(kind == 'text', self._sql.starts_with(value, given))
+        if operator == 'of_type':
+            return kind.in_(_SQLITE_TYPES[given])
+        if operator in ('of_length', 'longer', 'shorter'):
+            length = func.json_array_length(column, where)
+            return and_(kind == 'array', _compare(length, _LENGTH_OPERATORS[operator], given))
+        if operator == 'contains':
+            wanted = 'array' if isinstance(given, list) else 'object'
+            return and_(kind == wanted, func.provstore_json_contains(value, json.dumps(given)) == 1)
+        if operator == 'has_key':
+            members = func.json_each(column, where).table_valued('key')
+            present = exists(select(literal(1)).select_from(members).where(members.c.key == given))
+            return and_(kind == 'object', present)
+        raise QueryError(f'Operator {operator!r} is not implemented on SQLite')  # pragma: no cover
+
+    def _sqlite_equal(self, value: ColumnElement[Any], kind: ColumnElement[Any], given: Any) -> ColumnElement[bool]:
+        if given is None:
+            return kind == 'null'
+        if isinstance(given, bool):
+            return kind == ('true' if given else 'false')
+        if isinstance(given, (int, float)):
+            return and_(value == given, kind.in_(_NUMBER_TYPES))
+        if isinstance(given, str):
+            return and_(value == given, kind == 'text')
+        wanted = 'array' if isinstance(given, list) else 'object'
+        return and_(kind == wanted, func.provstore_json_equal(value, json.dumps(given)) == 1)
+
+    def _sqlite_in(self, value: ColumnElement[Any], kind: ColumnElement[Any], given: list[Any]) -> ColumnElement[bool]:
+        numbers = [item for item in given if isinstance(item, (int, float)) and not isinstance(item, bool)]
+        strings = [item for item in given if isinstance(item, str)]
+        parts: list[ColumnElement[bool]] = []
+        for values, types in ((numbers, _NUMBER_TYPES), (strings, ('text',))):
+            if values:
+                parts.append(
+                    and_(self._sql.in_values(value, 'str' if types == ('text',) else 'int', values), kind.in_(types))
+                )
+        named = [name for flag, name in ((True, 'true'), (False, 'false')) if any(item is flag for item in given)]
+        named += ['null'] if any(item is None for item in given) else []
+        if named:
+            parts.append(kind.in_(named))
+        return or_(false(), *parts) if parts else false()
+
+    # -- projections --------------------------------------------------------------------------------------------
+
+    def projection(
+        self, source: FromClause, kinds: dict[str, str], projection: Projection
+    ) -> tuple[list[ColumnElement[Any]], Callable[[Sequence[Any]], Any]]:
+        """The SQL columns of a projection and the function making its value of them."""
+        if projection.field == '*':
+            if projection.func == 'count':
+                return [func.count(source.c[next(iter(kinds))])], _single(_number)
+            names = list(kinds)
+            columns: list[ColumnElement[Any]] = [source.c[name] for name in names]
+
+            def row(values: Sequence[Any]) -> Any:
+                if all(value is None for value in values):
+                    return None  # an outer join that found nothing
+                return dict(zip(names, values, strict=True))
+
+            return columns, row
+        column = source.c[projection.field]
+        kind = kinds[projection.field]
+        if projection.func is not None:
+            return [self._aggregate(column, kind, projection)], _single(_number)
+        if kind == 'json' and projection.path:
+            expression, convert = self._json_value(column, projection.path, projection.cast)
+            return [expression], _single(convert)
+        return [self._cast(column, kind, projection.cast)], _single(_identity)
+
+    def _json_value(
+        self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
+    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
+        if cast_to in (None, 'j'):
+            if self._postgres:
+                return self._json(column, path), _identity
+            return self._sqlite_json_text(column, path), _loads
+        return self._json_cast(column, path, cast_to), _bool if cast_to == 'b' else _identity
+
+    def _json_cast(  # noqa: PLR0911 - one return per cast and dialect
+        self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
+    ) -> ColumnElement[Any]:
+        """The value at ``path`` as a float, integer, text or boolean; NULL where the JSON value is of another type."""
+        if self._postgres:
+            value = self._json(column, path)
+            typeof = func.jsonb_typeof(value)
+            if cast_to == 'f':
+                return case((typeof == 'number', cast(value, Float())))
+            if cast_to == 'i':
+                return case((typeof == 'number', cast(func.trunc(cast(value, postgresql.NUMERIC())), BigInteger())))
+            if cast_to == 'b':
+                return case((typeof == 'boolean', cast(value, Boolean())))
+            return case((typeof == 'string', value.op('#>>', return_type=Text())(literal_column("'{}'")).collate('C')))
+        value, kind = self._sqlite_parts(column, path)
+        if cast_to == 'f':
+            return case((kind.in_(_NUMBER_TYPES), cast(value, Float())))
+        if cast_to == 'i':
+            return case((kind.in_(_NUMBER_TYPES), cast(value, Integer())))
+        if cast_to == 'b':
+            return case((kind == 'true', literal(1)), (kind == 'false', literal(0)))
+        return case((kind == 'text', value))
+
+    def _cast(self, column: ColumnElement[Any], kind: str, cast_to: str | None) -> ColumnElement[Any]:
+        if cast_to == 'f':
+            return cast(column, Float())
+        if cast_to == 'i' and kind != 'int':
+            return cast(column, BigInteger() if self._postgres else Integer())
+        if cast_to == 't' and kind != 'str':
+            return cast(column, Text())
+        return column
+
+    def _aggregate(self, column: ColumnElement[Any], kind: str, projection: Projection) -> ColumnElement[Any]:
+        name, path = projection.func, projection.path
+        if kind == 'json' and path:
+            if name == 'count' and projection.cast is None:
+                present = self._json(column, path) if self._postgres else self._sqlite_parts(column, path)[1]
+                return func.count(present)
+            value = self._json_cast(column, path, projection.cast or 'f')
+        elif kind == 'json':
+            if name != 'count':
+                raise QueryError(f'{name}() of a whole JSON column means nothing; give a path and a cast')
+            value = column
+        else:
+            value = self._cast(column, kind, projection.cast)
+            if self._postgres and kind == 'str' and projection.cast in (None, 't'):
+                value = value.collate('C')
+            if kind == 'bool' and name == 'sum':
+                value = cast(value, Integer())
+        if name == 'sum' and kind in ('str', 'uuid', 'time') and projection.cast not in ('f', 'i'):
+            raise QueryError(f'sum() of the text field {projection.field!r} means nothing')
+        aggregate: ColumnElement[Any] = getattr(func, name or 'count')(value)
+        return aggregate
+
+    # -- ordering -----------------------------------------------------------------------------------------------
+
+    def order(self, source: FromClause, kinds: dict[str, str], order: OrderBy) -> list[ColumnElement[Any]]:
+        """The sort keys of ``order`` (directions are added by the caller)."""
+        column = source.c[order.field]
+        kind = kinds[order.field]
+        if kind == 'json' and order.path and order.cast not in (None, 'j'):
+            return [self._json_cast(column, order.path, 't' if order.cast == 'd' else order.cast)]
+        if kind == 'json' and order.path:
+            return self._json_sort_keys(column, order.path)
+        if kind == 'json':
+            raise QueryError(f'Cannot order by the whole JSON column {order.field!r}: give a path')
+        key = self._cast(column, kind, order.cast)
+        if self._postgres and kind == 'str' and order.cast in (None, 't'):
+            key = key.collate('C')
+        return [key]
+
+    def _json_sort_keys(self, column: ColumnElement[Any], path: tuple[str, ...]) -> list[ColumnElement[Any]]:
+        """Sort keys of JSON values of any type: null, booleans, numbers, strings, arrays, objects; then the value."""
+        ranks = ('null', 'boolean', 'number', 'string', 'array', 'object')
+        if self._postgres:
+            value = self._json(column, path)
+            typeof = func.jsonb_typeof(value)
+            rank = case(*((typeof == name, index) for index, name in enumerate(ranks)))
+            number = case(
+                (typeof == 'number', cast(value, Float())),
+                (typeof == 'boolean', case((value == literal_column("'true'::jsonb"), 1.0), else_=0.0)),
+            )
+            text = case((typeof == 'string', value.op('#>>', return_type=Text())(literal_column("'{}'")).collate('C')))
+            return [rank, number, text]
+        value, kind = self._sqlite_parts(column, path)
+        names = {'null': ('null',), 'boolean': ('false', 'true'), 'number': _NUMBER_TYPES, 'string': ('text',)}
+        rank = case(*((kind.in_(names.get(name, (name,))), index) for index, name in enumerate(ranks)))
+        number = case((kind.in_(_NUMBER_TYPES), cast(value, Float())), (kind == 'true', 1.0), (kind == 'false', 0.0))
+        text = case((kind == 'text', value))
+        return [rank, number, text]
+
+    # -- the statement ------------------------------------------------------------------------------------------
+
+    def compile(self, query: Query) -> CompiledQuery:
+        """Return the statement of ``query`` and its row converter."""
+        try:
+            return self._compile(query)
+        except RecursionError:
+            raise QueryError('The query nests too deeply to compile; flatten its and/or filters') from None
+
+    def _compile(self, query: Query) -> CompiledQuery:
+        sources = self._sources(query)
+        columns: list[ColumnElement[Any]] = []
+        makers: list[tuple[slice, Callable[[Sequence[Any]], Any]]] = []
+        grouped: list[ColumnElement[Any]] = []
+        aggregated = any(projection.func is not None for _, _, projection in query.projections)
+        for number, on_edge, projection in query.projections:
+            source, kinds = sources.of(query, number, on_edge)
+            parts, make = self.projection(source, kinds, projection)
+            makers.append((slice(len(columns), len(columns) + len(parts)), make))
+            columns.extend(parts)
+            if aggregated and projection.func is None:
+                grouped.extend(parts)
+        if not columns:
+            raise QueryError('The query projects nothing')
+        statement = select(*columns).select_from(sources.from_clause)
+        if sources.where:
+            statement = statement.where(*sources.where)
+        if grouped:
+            statement = statement.group_by(*grouped)
+        statement = self._order_and_limit(statement, query, sources, len(columns))
+
+        def convert(row: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(make(row[where]) for where, make in makers)
+
+        return CompiledQuery(statement, convert)
+
+    def _sources(self, query: Query) -> _Sources:
+        """The FROM clause of ``query``: every entry joined to the one it relates to, and the WHERE conditions."""
+        tables = Base.metadata.tables
+        sources = _Sources()
+        for number, entry in enumerate(query.entries):
+            alias = tables[TABLES[entry.entity]].alias(f'{entry.entity.value}_{number}')
+            sources.aliases.append(alias)
+            condition = self.filter(alias, dict(FIELDS[entry.entity]), entry.filter) if entry.filter else None
+            join = entry.join
+            if join is None:
+                sources.from_clause = alias
+                sources.edges.append(None)
+                sources.where.extend([condition] if condition is not None else [])
+                continue
+            edge, edge_on, entity_on = self._join(
+                number, entry.entity, join, alias, sources.aliases[join.target], query
+            )
+            sources.edges.append(edge)
+            if join.edge is not None and join.edge.filter is not None and edge is not None:
+                edge_condition = self.filter(edge, dict(EDGE_FIELDS[join.edge.kind]), join.edge.filter)
+                if join.outer:
+                    edge_on = and_(edge_on, edge_condition) if edge_on is not None else edge_condition
+                else:
+                    sources.where.append(edge_condition)
+            if condition is not None and join.outer:
+                # NOTE: the filters of an outer-joined entity decide what joins, not which rows are returned.
+                entity_on = and_(entity_on, condition)
+            elif condition is not None:
+                sources.where.append(condition)
+            if edge is None:
+                sources.from_clause = sources.from_clause.join(alias, entity_on, isouter=join.outer)
+            elif join.outer:
+                sources.from_clause = sources.from_clause.join(edge.join(alias, entity_on), edge_on, isouter=True)
+            else:
+                sources.from_clause = sources.from_clause.join(edge, edge_on).join(alias, entity_on)
+        return sources
+
+    def _order_and_limit(self, statement: Select[Any], query: Query, sources: _Sources, width: int) -> Select[Any]:
+        """``statement`` made distinct, ordered and limited as ``query`` says."""
+        keys: list[tuple[ColumnElement[Any], bool]] = []
+        for order in query.order_by:
+            entry = query.entries[order.entry]
+            alias = sources.aliases[order.entry]
+            keys.extend((key, order.descending) for key in self.order(alias, dict(FIELDS[entry.entity]), order))
+        if query.distinct:
+            statement = statement.distinct()
+        if query.distinct and keys:
+            # NOTE: a DISTINCT query can be ordered only by what it returns (PostgreSQL insists): the sort keys are
+            # returned too, by an inner query, and the outer one orders by them and returns the projections.
+            inner = statement.add_columns(*(key.label(f'sort_{index}') for index, (key, _) in enumerate(keys)))
+            inner_rows = inner.subquery('distinct_rows')
+            statement = select(*list(inner_rows.c)[:width])
+            keys = [(inner_rows.c[f'sort_{index}'], descending) for index, (_, descending) in enumerate(keys)]
+        if keys:
+            statement = statement.order_by(
+                *(key.desc().nulls_first() if descending else key.asc().nulls_last() for key, descending in keys)
+            )
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        if query.offset is not None:
+            statement = statement.offset(query.offset)
+        return statement
+
+    def _join(  # noqa: PLR0917 - private: the parts of one join
+        self,
+        number: int,
+        entity: EntityType,
+        join: Any,
+        alias: FromClause,
+        target: FromClause,
+        query: Query,
+    ) -> tuple[FromClause | None, ColumnElement[bool] | None, ColumnElement[bool]]:
+        """The edge (or None), the condition joining it to ``target``, and the condition joining ``alias``."""
+        tables = Base.metadata.tables
+        relationship = join.relationship
+        if relationship in ('with_incoming', 'with_outgoing'):
+            link = tables['db_dblink'].alias(f'link_{number}')
+            near, far = ('input_id', 'output_id') if relationship == 'with_incoming' else ('output_id', 'input_id')
+            return link, link.c[near] == target.c.id, alias.c.id == link.c[far]
+        if relationship in ('with_ancestors', 'with_descendants'):
+            reach = self._reach(number, join, query, relationship == 'with_ancestors')
+            return reach, reach.c.start_id == target.c.id, alias.c.id == reach.c.reached_id
+        if relationship == 'with_group' or (entity is EntityType.GROUP and relationship == 'with_node'):
+            member = tables['db_dbgroup_dbnodes'].alias(f'group_node_{number}')
+            if relationship == 'with_group':
+                return member, member.c.dbgroup_id == target.c.id, alias.c.id == member.c.dbnode_id
+            return member, member.c.dbnode_id == target.c.id, alias.c.id == member.c.dbgroup_id
+        mine, theirs = _FOREIGN_KEYS[(entity, relationship)]
+        return None, None, alias.c[mine] == target.c[theirs]
+
+    def _reach(self, number: int, join: Any, query: Query, forward: bool) -> FromClause:
+        """The pairs (start, reached) of a traversal from the rows of the joined entity, as a subquery.
+
+        Its columns: ``start_id``, ``reached_id``, ``depth`` (fewest steps), ``ancestor_id``, ``descendant_id``.
+        The recursion carries the depth only when something needs it (``max_depth``, or the edge's ``depth``): a
+        pair is then kept once per depth it is reached at; otherwise once.
+        """
+        tables = Base.metadata.tables
+        start_entry = query.entries[join.target]
+        start = tables['db_dbnode'].alias(f'start_{number}')
+        seed_where = (
+            self.filter(start, dict(FIELDS[EntityType.NODE]), start_entry.filter)
+            if start_entry.filter is not None
+            else true()
+        )
+        needs_depth = join.max_depth is not None or _uses_depth(join)
+        seed_columns = [start.c.id.label('start_id'), start.c.id.label('reached_id')]
+        if needs_depth:
+            seed_columns.append(literal(0, Integer()).label('depth'))
+        reach = select(*seed_columns).where(seed_where).cte(f'reach_{number}', recursive=True)
+        link = tables['db_dblink'].alias(f'step_{number}')
+        near, far = ('input_id', 'output_id') if forward else ('output_id', 'input_id')
+        # NOTE: the link type is compared as an expression (type || ''), so that the planner takes the index on
+        # input_id/output_id for each reached node rather than the index on type (which, with the statistics of a
+        # freshly loaded table, PostgreSQL otherwise scans for every step).
+        link_type = link.c.type.op('||', return_type=Text())(literal_column("''"))
+        step_columns: list[ColumnElement[Any]] = [reach.c.start_id, link.c[far]]
+        if needs_depth:
+            step_columns.append(reach.c.depth + 1)
+        step = (
+            select(*step_columns)
+            .select_from(reach.join(link, link.c[near] == reach.c.reached_id))
+            .where(self._sql.in_values(link_type, 'str', list(join.link_types)))
+        )
+        if join.max_depth is not None:
+            step = step.where(reach.c.depth < join.max_depth)
+        reach = reach.union(step)
+        if needs_depth:
+            pairs_select = select(
+                reach.c.start_id, reach.c.reached_id, func.min(reach.c.depth).label('depth')
+            ).group_by(reach.c.start_id, reach.c.reached_id)
+        else:
+            pairs_select = select(reach.c.start_id, reach.c.reached_id, literal(None, Integer()).label('depth'))
+        pairs = pairs_select.where(reach.c.reached_id != reach.c.start_id).subquery(f'pairs_{number}')
+        ancestor, descendant = (
+            (pairs.c.start_id, pairs.c.reached_id) if forward else (pairs.c.reached_id, pairs.c.start_id)
+        )
+        return select(
+            pairs.c.start_id,
+            pairs.c.reached_id,
+            pairs.c.depth,
+            ancestor.label('ancestor_id'),
+            descendant.label('descendant_id'),
+        ).subquery(f'traversal_{number}')
+
+
+def _uses_depth(join: Any) -> bool:
+    """Whether the edge of a traversal is filtered on, or projects, ``depth``."""
+    edge = join.edge
+    if edge is None:
+        return False
+    if any(projection.field in ('depth', '*') for projection in edge.projections):
+        return True
+    pending = [edge.filter] if edge.filter is not None else []
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Condition):
+            if item.field == 'depth':
+                return True
+        elif isinstance(item, Negation):
+            pending.append(item.item)
+        else:
+            pending.extend(item.items)
+    return False
+
+
+_FOREIGN_KEYS: dict[tuple[EntityType, str], tuple[str, str]] = {
+    (EntityType.NODE, 'with_user'): ('user_id', 'id'),
+    (EntityType.USER, 'with_node'): ('id', 'user_id'),
+    (EntityType.GROUP, 'with_user'): ('user_id', 'id'),
+    (EntityType.USER, 'with_group'): ('id', 'user_id'),
+    (EntityType.NODE, 'with_computer'): ('dbcomputer_id', 'id'),
+    (EntityType.COMPUTER, 'with_node'): ('id', 'dbcomputer_id'),
+    (EntityType.COMMENT, 'with_node'): ('dbnode_id', 'id'),
+    (EntityType.NODE, 'with_comment'): ('id', 'dbnode_id'),
+    (EntityType.COMMENT, 'with_user'): ('user_id', 'id'),
+    (EntityType.USER, 'with_comment'): ('id', 'user_id'),
+    (EntityType.LOG, 'with_node'): ('dbnode_id', 'id'),
+    (EntityType.NODE, 'with_log'): ('id', 'dbnode_id'),
+    (EntityType.AUTHINFO, 'with_user'): ('aiidauser_id', 'id'),
+    (EntityType.USER, 'with_authinfo'): ('id', 'aiidauser_id'),
+    (EntityType.AUTHINFO, 'with_computer'): ('dbcomputer_id', 'id'),
+    (EntityType.COMPUTER, 'with_authinfo'): ('id', 'dbcomputer_id'),
+}
+"""For relationships through a foreign key: (column of the new entity, column of the related one) that are equal."""
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    '==': operator_module.eq,
+    '>': operator_module.gt,
+    '>=': operator_module.ge,
+    '<': operator_module.lt,
+    '<=': operator_module.le,
+}
+
+
+def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnElement[bool]:
+    return _COMPARISONS[operator](left, right)
+
+
+def _jsonb(value: Any) -> ColumnElement[Any]:
+    """A JSON value as a ``jsonb`` bind parameter."""
+    return cast(bindparam(None, json.dumps(value), type_=Text()), JSONB)
+
+
+def _glob(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, ``\\`` escapes) as an SQLite GLOB pattern."""
+    out = []
+    escaped = False
+    for character in pattern:
+        if escaped:
+            out.append(f'[{character}]' if character in '*?[' else character)
+            escaped = False
+        elif character == '\\':
+            escaped = True
+        elif character == '%':
+            out.append('*')
+        elif character == '_':
+            out.append('?')
+        elif character in '*?[':
+            out.append(f'[{character}]')
+        else:
+            out.append(character)
+    if escaped:
+        out.append('\\')
+    return ''.join(out)
+
+
+def _check_uuids(values: Any) -> None:
+    import uuid  # noqa: PLC0415
+
+    for value in values:
+        try:
+            uuid.UUID(str(value))
+        except ValueError:
+            raise QueryError(f'{value!r} is not a uuid') from None
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _single(function: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Any]:
+    return lambda values: function(values[0])
+
+
+def _loads(value: Any) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _bool(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _number(value: Any) -> Any:
+    """Aggregates as plain numbers on both dialects: integral Decimals as ints, the others as floats."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value
