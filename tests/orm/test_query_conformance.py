@@ -475,7 +475,8 @@ CASES: list[Case] = [
         {'label': {'and': [{'like': 'dict-%'}, {'!in': ['dict-a', 'dict-b']}]}},
         ALL_DICTS - labels('@a', '@b'),
     ),
-    case('deep_and_or_200', _nested(200), {'int-1'}),
+    case('deep_and_or_120', _nested(120), {'int-1'}),
+    refused('deep_and_or_200', nodes(_nested(200)), match='nest deeper than 128 levels'),
     # -- JSON values of the single-value nodes: typed comparisons -------------------------------------------------
     case('value_eq_int_matches_float', {'attributes.value': 1}, labels('int-1', 'float-1.0')),
     case('value_eq_float_matches_int', {'attributes.value': 1.0}, labels('int-1', 'float-1.0')),

@@ -13,6 +13,7 @@ from provstore import __version__
 from provstore.cli.node import node
 from provstore.cli.plugins import plugins
 from provstore.cli.profile import profile, quickstart
+from provstore.cli.query import query
 from provstore.cli.storage import storage
 from provstore.exceptions import ProvstoreError
 
@@ -51,6 +52,7 @@ def cli(profile_name: str | None, verbose: bool) -> None:
 cli.add_command(node)
 cli.add_command(plugins)
 cli.add_command(profile)
+cli.add_command(query)
 cli.add_command(quickstart)
 cli.add_command(storage)
 

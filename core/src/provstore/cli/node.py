@@ -114,6 +114,10 @@ def _time(value: datetime.datetime | None, text: bool = False) -> str | None:
     return value.isoformat(sep=' ', timespec='seconds') if text else value.isoformat()
 
 
+SUMMARY_FIELDS = ('id', 'uuid', 'node_type', 'process_type', 'label', 'description', 'ctime', 'mtime')
+"""The columns ``node list`` reads."""
+
+
 def _summary(row: Row) -> dict[str, Any]:
     """The JSON of a node in ``node list``."""
     return {
@@ -253,10 +257,18 @@ def list_nodes(ctx: click.Context, node_type: str | None, label: str | None, lim
     The JSON form is a list of objects with the keys pk, uuid, node_type, process_type, label, description, ctime
     and mtime (ISO 8601).
     """
+    from provstore.orm import Node, QueryBuilder  # noqa: PLC0415 - the ORM only when a node command runs
+
     prefix = type_prefix(node_type) if node_type is not None else ''
-    storage = _storage(ctx)
-    equal = None if label is None else {'label': label}
-    rows = storage.find_rows(EntityType.NODE, 'node_type', prefix, limit=limit, equal=equal)
+    filters: dict[str, Any] = {}
+    if prefix:
+        filters['node_type'] = {'startswith': prefix}
+    if label is not None:
+        filters['label'] = label
+    builder = QueryBuilder(_storage(ctx), limit=limit)
+    builder.append(Node, tag='node', filters=filters, project=list(SUMMARY_FIELDS))
+    builder.order_by({'node': {'id': 'desc'}})
+    rows = [dict(zip(SUMMARY_FIELDS, values, strict=True)) for values in builder.iterall(batch_size=limit)]
     if as_json:
         echo_json([_summary(row) for row in rows])
         return

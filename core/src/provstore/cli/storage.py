@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
-from provstore.cli.output import echo_json
+from provstore.cli.output import echo_json, echo_table
 from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
+from provstore.storage import EntityType
+
+if TYPE_CHECKING:
+    from provstore.storage import EntityStorage
 
 __all__ = ['storage']
 
@@ -87,3 +92,76 @@ def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_j
         return
     for step in report.steps or ('nothing to do',):
         click.echo(('would ' if dry_run and not step.startswith('would') else '') + step)
+
+
+# -- JSON indexes -----------------------------------------------------------------------------------------------
+
+
+@storage.group('index')
+def index() -> None:
+    """Indexes on JSON paths (attributes.<key>, extras.<key>, ...) that make filters on them fast."""
+
+
+def _entity_storage(ctx: click.Context) -> EntityStorage:
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415 - the ORM only when needed
+
+    get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    return get_entity_storage()
+
+
+def _json_path(value: str, entity: str) -> tuple[EntityType, str, tuple[str, ...]]:
+    """``attributes.a.b`` -> (entity, 'attributes', ('a', 'b'))."""
+    field, _, rest = value.partition('.')
+    if not rest:
+        raise click.BadParameter(f'{value!r} is not a JSON path: write FIELD.KEY[.KEY...], e.g. attributes.energy')
+    return EntityType(entity), field, tuple(rest.split('.'))
+
+
+ENTITY = click.option(
+    '--entity',
+    type=click.Choice(['node', 'group', 'computer', 'authinfo', 'log']),
+    default='node',
+    show_default=True,
+    help='The entity whose JSON field is indexed.',
+)
+
+
+@index.command('add')
+@click.argument('path', metavar='FIELD.KEY')
+@ENTITY
+@click.pass_context
+def index_add(ctx: click.Context, path: str, entity: str) -> None:
+    """Create the index of a JSON path, e.g. attributes.process_state (nothing happens if it exists).
+
+    Filters on the path (==, in, <, >, ...) then read the index instead of every row. On psql_dos the index is
+    built without blocking other writers.
+    """
+    name = _entity_storage(ctx).add_json_index(*_json_path(path, entity))
+    click.echo(f'Index {name} serves {entity} {path}.')
+
+
+@index.command('drop')
+@click.argument('path', metavar='FIELD.KEY')
+@ENTITY
+@click.pass_context
+def index_drop(ctx: click.Context, path: str, entity: str) -> None:
+    """Drop the index of a JSON path (nothing happens if there is none)."""
+    _entity_storage(ctx).drop_json_index(*_json_path(path, entity))
+    click.echo(f'No index on {entity} {path} now.')
+
+
+@index.command('list')
+@click.option('--json', 'as_json', is_flag=True, help='Print a JSON list of {"entity", "path"}.')
+@click.pass_context
+def index_list(ctx: click.Context, as_json: bool) -> None:
+    """List the JSON paths that have an index."""
+    found = [
+        {'entity': entity.value, 'path': '.'.join((field, *keys))}
+        for entity, field, keys in _entity_storage(ctx).list_json_indexes()
+    ]
+    if as_json:
+        echo_json(found)
+    elif not found:
+        click.echo('No JSON path has an index.')
+    else:
+        echo_table(('ENTITY', 'PATH'), [(item['entity'], item['path']) for item in found])

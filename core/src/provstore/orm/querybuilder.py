@@ -58,8 +58,9 @@ __all__ = ['QueryBuilder', 'QueryError']
 JsonObject = dict[str, Any]
 """A JSON object (named so, since ``QueryBuilder.dict`` hides the builtin inside the class)."""
 
-MAX_FILTER_DEPTH = 100
-"""The deepest nesting of and/or a filter may have (deeper ones are refused rather than overflowing a stack)."""
+MAX_FILTER_DEPTH = 128
+"""The deepest nesting of and/or a filter may have: deeper ones are refused with a clear error, on every backend
+(SQLite's parser gives up at about 170 levels)."""
 
 _ENTITY_NAMES = {
     entity.value: entity for entity in EntityType if entity not in (EntityType.LINK, EntityType.GROUP_NODE)
@@ -293,7 +294,7 @@ class QueryBuilder:
 
     def iterdict(self, batch_size: int | None = 100) -> Iterator[dict[str, dict[str, Any]]]:
         """Yield each row as ``{tag: {projection: value}}``; ``**`` gives every column under its name."""
-        keys = self._result_keys()
+        keys = self.result_keys()
         for row in self.iterall(batch_size):
             result: dict[str, dict[str, Any]] = {}
             for (tag, key), value in zip(keys, row, strict=True):
@@ -557,8 +558,8 @@ class QueryBuilder:
         ]
         return Query.build(tuple(entries), tuple(order), self._limit, self._offset, self._distinct)
 
-    def _result_keys(self) -> list[tuple[str, str]]:
-        """``(tag, projection key)`` of each value of a row, in order."""
+    def result_keys(self) -> list[tuple[str, str]]:
+        """Return ``(tag, projection)`` of each value of a row, in order (``'*'`` for an entity)."""
         query = self._query()
         keys = []
         for number, on_edge, projection in query.projections:
@@ -746,7 +747,7 @@ def _parse_projection(item: Any, fields: Mapping[str, Any], tag: str, on_edge: b
             raise QueryError(f"{tag!r}: an edge has no entity to project; project its fields or '**'")
         if cast is not None or (func is not None and func != 'count'):
             raise QueryError(f"{tag!r}: {item!r} takes no cast, and only the function 'count'")
-        return Projection('*', (), None, func)
+        return Projection(item, (), None, func)
     column, path = _split_field(item, fields, tag)
     if cast is not None and cast in 'bd' and fields[column] != 'json':
         raise QueryError(f'{tag!r}: cast {cast!r} applies to JSON values only')
@@ -754,8 +755,8 @@ def _parse_projection(item: Any, fields: Mapping[str, Any], tag: str, on_edge: b
 
 
 def _projection_key(projection: Projection) -> str:
-    if projection.field == '*':
-        return '*'
+    if projection.field in ('*', '**'):
+        return projection.field
     return '.'.join((projection.field, *projection.path))
 
 

@@ -207,7 +207,9 @@ Filter = Union[Condition, Junction, Negation]  # noqa: UP007 - a runtime alias o
 
 @dataclass(frozen=True)
 class Projection:
-    """What to return of an entity or edge: ``*`` (the whole row), a field, or a JSON path in a field.
+    """What to return of an entity or edge: ``*`` (the entity), ``**`` (its columns), a field, or a JSON path.
+
+    The storage returns the row as a dict of column values for both ``*`` and ``**``.
 
     :param cast: one of :data:`CASTS`' keys, or ``None``.
     :param func: one of :data:`AGGREGATES`, or ``None``.

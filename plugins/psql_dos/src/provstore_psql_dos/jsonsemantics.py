@@ -8,9 +8,16 @@ only where such a filter is used, never for plain comparisons.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ['SQLITE_FUNCTIONS', 'json_contains', 'json_equal']
+__all__ = ['INTEGER_TEXT', 'NUMBER_TEXT', 'SQLITE_FUNCTIONS', 'json_contains', 'json_equal', 'number']
+
+INTEGER_TEXT = '^[-+]?[0-9]{1,18}$'
+"""A string that the cast ``i`` reads as a number: an integer that fits 64 bits (the same on both databases)."""
+
+NUMBER_TEXT = '^[-+]?([0-9]{1,300}([.][0-9]{0,300})?|[.][0-9]{1,300})([eE][-+]?[0-9]{1,2})?$'
+"""A string that the cast ``f`` reads as a number: decimal, with an exponent of at most two digits."""
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -63,6 +70,19 @@ def json_contains(container: Any, contained: Any) -> int:
     return int(ok_left and ok_right and _contains(value_left, value_right))
 
 
+_INTEGER = re.compile(INTEGER_TEXT)
+_NUMBER = re.compile(NUMBER_TEXT)
+
+
+def number(value: Any, integral: Any) -> Any:
+    """SQL function: the number a string holds (see :data:`INTEGER_TEXT`, :data:`NUMBER_TEXT`), else NULL."""
+    if not isinstance(value, str):
+        return None
+    if integral:
+        return int(value) if _INTEGER.fullmatch(value) else None
+    return float(value) if _NUMBER.fullmatch(value) else None
+
+
 def lower(value: Any) -> Any:
     """SQL function: ``value`` in lower case (all of Unicode, not only ASCII as SQLite's ``lower``)."""
     return value.lower() if isinstance(value, str) else value
@@ -72,5 +92,6 @@ SQLITE_FUNCTIONS = {
     'provstore_json_equal': (2, json_equal),
     'provstore_json_contains': (2, json_contains),
     'provstore_lower': (1, lower),
+    'provstore_number': (2, number),
 }
 """The functions every SQLite connection gets: name -> (number of arguments, function)."""

@@ -19,6 +19,7 @@ import datetime
 import decimal
 import json
 import operator as operator_module
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ from provstore.storage.query import (
     Query,
 )
 from provstore_psql_dos.entities import TABLES, EntitySql
+from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
 from provstore_psql_dos.models import Base
 
 __all__ = ['CompiledQuery', 'QueryCompiler', 'json_index_ddl', 'json_index_name']
@@ -80,6 +82,11 @@ _SQLITE_TYPES = {
 }
 """The names SQLite's ``json_type`` gives each JSON type."""
 
+
+DEEP_FILTER = 40
+"""Filters nested deeper than this raise Python's recursion limit to :data:`RECURSION_LIMIT` before compiling."""
+
+RECURSION_LIMIT = 20_000
 
 _LENGTH_OPERATORS = {'of_length': '==', 'longer': '>', 'shorter': '<'}
 
@@ -184,7 +191,7 @@ class QueryCompiler:
                 return and_(true(), *parts) if parts else true()
             return or_(false(), *parts) if parts else false()
         if isinstance(item, Negation):
-            return not_(func.coalesce(self.filter(source, kinds, item.item), false()))
+            return not_(func.coalesce(self.filter(source, kinds, item.item), false(), type_=Boolean()))
         column = source.c[item.field]
         kind = kinds[item.field]
         if kind == 'json':
@@ -218,8 +225,8 @@ class QueryCompiler:
         # NOTE: SQLite's LIKE ignores the case of ASCII letters only; GLOB is exact, so LIKE becomes GLOB, and ILIKE
         # a GLOB of both sides in lower case (all of Unicode, as PostgreSQL's ILIKE).
         if fold:
-            return func.provstore_lower(text).op('GLOB')(_glob(pattern.lower()))
-        return text.op('GLOB')(_glob(pattern))
+            return func.provstore_lower(text).op('GLOB', is_comparison=True)(_glob(pattern.lower()))
+        return text.op('GLOB', is_comparison=True)(_glob(pattern))
 
     def _postgres_json(self, value: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:  # noqa: PLR0911 - one return per operator
         operator, given = item.operator, item.value
@@ -321,7 +328,7 @@ class QueryCompiler:
         self, source: FromClause, kinds: dict[str, str], projection: Projection
     ) -> tuple[list[ColumnElement[Any]], Callable[[Sequence[Any]], Any]]:
         """The SQL columns of a projection and the function making its value of them."""
-        if projection.field == '*':
+        if projection.field in ('*', '**'):
             if projection.func == 'count':
                 return [func.count(source.c[next(iter(kinds))])], _single(_number)
             names = list(kinds)
@@ -354,25 +361,45 @@ class QueryCompiler:
     def _json_cast(  # noqa: PLR0911 - one return per cast and dialect
         self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
     ) -> ColumnElement[Any]:
-        """The value at ``path`` as a float, integer, text or boolean; NULL where the JSON value is of another type."""
+        """The value at ``path`` as a float, integer, text or boolean; NULL where it cannot be one.
+
+        ``f``/``i``: numbers, and strings that hold a number (``i`` truncates towards zero); ``t``: strings, numbers
+        and booleans as text; ``b``: booleans. Arrays, objects and null give NULL.
+        """
         if self._postgres:
             value = self._json(column, path)
             typeof = func.jsonb_typeof(value)
-            if cast_to == 'f':
-                return case((typeof == 'number', cast(value, Float())))
-            if cast_to == 'i':
-                return case((typeof == 'number', cast(func.trunc(cast(value, postgresql.NUMERIC())), BigInteger())))
+            text = value.op('#>>', return_type=Text())(literal_column("'{}'"))
+            if cast_to in ('f', 'i'):
+                pattern = INTEGER_TEXT if cast_to == 'i' else NUMBER_TEXT
+                number = case(
+                    (typeof == 'number', cast(value, postgresql.NUMERIC())),
+                    (
+                        and_(typeof == 'string', text.op('~', is_comparison=True)(pattern)),
+                        cast(text, postgresql.NUMERIC()),
+                    ),
+                )
+                if cast_to == 'f':
+                    return cast(number, Float())
+                return cast(func.trunc(number), BigInteger())
             if cast_to == 'b':
                 return case((typeof == 'boolean', cast(value, Boolean())))
-            return case((typeof == 'string', value.op('#>>', return_type=Text())(literal_column("'{}'")).collate('C')))
+            return case((typeof.in_(('string', 'number', 'boolean')), text.collate('C')))
         value, kind = self._sqlite_parts(column, path)
-        if cast_to == 'f':
-            return case((kind.in_(_NUMBER_TYPES), cast(value, Float())))
-        if cast_to == 'i':
-            return case((kind.in_(_NUMBER_TYPES), cast(value, Integer())))
+        if cast_to in ('f', 'i'):
+            target = Float() if cast_to == 'f' else Integer()
+            return case(
+                (kind.in_(_NUMBER_TYPES), cast(value, target)),
+                (kind == 'text', cast(func.provstore_number(value, cast_to == 'i'), target)),
+            )
         if cast_to == 'b':
             return case((kind == 'true', literal(1)), (kind == 'false', literal(0)))
-        return case((kind == 'text', value))
+        return case(
+            (kind == 'text', value),
+            (kind.in_(_NUMBER_TYPES), cast(value, Text())),
+            (kind == 'true', literal('true')),
+            (kind == 'false', literal('false')),
+        )
 
     def _cast(self, column: ColumnElement[Any], kind: str, cast_to: str | None) -> ColumnElement[Any]:
         if cast_to == 'f':
@@ -446,6 +473,11 @@ class QueryCompiler:
 
     def compile(self, query: Query) -> CompiledQuery:
         """Return the statement of ``query`` and its row converter."""
+        if _depth(query) > DEEP_FILTER:
+            # NOTE: SQLAlchemy compiles nested and/or recursively, a few Python frames per level, when the statement
+            # runs (later than here): deep filters need more than Python's default of 1000 frames. The limit is only
+            # ever raised, never lowered, so that another thread's statement is never cut short.
+            sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
         try:
             return self._compile(query)
         except RecursionError:
@@ -560,7 +592,7 @@ class QueryCompiler:
         if relationship in ('with_ancestors', 'with_descendants'):
             reach = self._reach(number, join, query, relationship == 'with_ancestors')
             return reach, reach.c.start_id == target.c.id, alias.c.id == reach.c.reached_id
-        if relationship == 'with_group' or (entity is EntityType.GROUP and relationship == 'with_node'):
+        if (entity, relationship) in ((EntityType.NODE, 'with_group'), (EntityType.GROUP, 'with_node')):
             member = tables['db_dbgroup_dbnodes'].alias(f'group_node_{number}')
             if relationship == 'with_group':
                 return member, member.c.dbgroup_id == target.c.id, alias.c.id == member.c.dbnode_id
@@ -624,12 +656,31 @@ class QueryCompiler:
         ).subquery(f'traversal_{number}')
 
 
+def _depth(query: Query) -> int:
+    """The deepest nesting of the filters of ``query``."""
+    pending: list[tuple[Any, int]] = [(entry.filter, 1) for entry in query.entries if entry.filter is not None]
+    pending += [
+        (entry.join.edge.filter, 1)
+        for entry in query.entries
+        if entry.join is not None and entry.join.edge is not None and entry.join.edge.filter is not None
+    ]
+    deepest = 0
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, Negation):
+            pending.append((item.item, level + 1))
+        elif isinstance(item, Junction):
+            pending.extend((sub, level + 1) for sub in item.items)
+    return deepest
+
+
 def _uses_depth(join: Any) -> bool:
     """Whether the edge of a traversal is filtered on, or projects, ``depth``."""
     edge = join.edge
     if edge is None:
         return False
-    if any(projection.field in ('depth', '*') for projection in edge.projections):
+    if any(projection.field in ('depth', '*', '**') for projection in edge.projections):
         return True
     pending = [edge.filter] if edge.filter is not None else []
     while pending:
