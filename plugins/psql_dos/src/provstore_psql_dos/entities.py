@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     select,
     text,
     update,
@@ -368,12 +369,8 @@ class EntitySql(abc.ABC):
         """Return SQL selecting the integers of the list parameter ``name`` as one column ``id``."""
 
     @abc.abstractmethod
-    def string_in(self, expression: str, name: str) -> str:
-        """Return the SQL condition ``expression`` is one of the strings of the list parameter ``name``."""
-
-    @abc.abstractmethod
     def list_parameter(self, values: Sequence[Any]) -> Any:
-        """Return the value of a list parameter used by :meth:`id_set` or :meth:`string_in`."""
+        """Return the value of a list parameter used by :meth:`id_set`."""
 
     @abc.abstractmethod
     def starts_with(self, column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
@@ -400,10 +397,6 @@ class EntitySql(abc.ABC):
     @abc.abstractmethod
     def _patch_parameters(self, set_keys: Mapping[str, str], delete_keys: Sequence[str]) -> dict[str, Any]:
         """Return the ``:remove`` and ``:set`` parameters of :meth:`_patch_statement` for JSON-encoded values."""
-
-    @abc.abstractmethod
-    def _traverse_statement(self, forward: bool, backward: bool, limited: bool) -> str:
-        """Return the recursive query of :meth:`traverse` following the given directions (with ``:max_depth``)."""
 
     @abc.abstractmethod
     def _add_group_nodes_statement(self) -> str:
@@ -756,15 +749,13 @@ class EntitySql(abc.ABC):
             )
         if not ids:
             return set()
-        parameters: dict[str, Any] = {'start': self.list_parameter(ids)}
-        if forward:
-            parameters['forward'] = self.list_parameter(forward)
-        if backward:
-            parameters['backward'] = self.list_parameter(backward)
-        if max_depth is not None:
-            parameters['max_depth'] = max_depth
-        statement = self._traverse_statement(bool(forward), bool(backward), max_depth is not None)
-        return set(connection.execute(text(statement), parameters).scalars())
+        from provstore_psql_dos.traversal import reach, seed  # noqa: PLC0415 - the traversal imports this module
+
+        node = Base.metadata.tables['db_dbnode']
+        limited = max_depth is not None
+        start = select(*seed(literal(0, Integer()), node.c.id, limited)).where(self.in_values(node.c.id, 'int', ids))
+        reached = reach(self, start, forward=forward, backward=backward, max_depth=max_depth)
+        return set(connection.execute(select(reached.c.reached_id).distinct()).scalars())
 
     def delete_nodes(self, connection: Connection, node_ids: Sequence[Any]) -> None:
         """Delete nodes, their group memberships, links in and out, comments and logs: one statement per table.
@@ -800,9 +791,6 @@ class PostgresEntitySql(EntitySql):
 
     def id_set(self, name: str) -> str:
         return f'SELECT unnest(CAST(:{name} AS integer[])) AS id'
-
-    def string_in(self, expression: str, name: str) -> str:
-        return f'{expression} = ANY(CAST(:{name} AS text[]))'
 
     def list_parameter(self, values: Sequence[Any]) -> Any:
         return list(values)
@@ -877,32 +865,6 @@ class PostgresEntitySql(EntitySql):
         members = ', '.join(f'{json.dumps(key)}: {value}' for key, value in set_keys.items())
         return {'remove': list(delete_keys), 'set': '{' + members + '}'}
 
-    def _traverse_statement(self, forward: bool, backward: bool, limited: bool) -> str:
-        # NOTE: PostgreSQL allows one reference to the recursive table: both directions go in one LATERAL subquery.
-        # Each direction reads the links of the reached node through the index on input_id (output_id) in a
-        # subquery fenced by OFFSET 0, and only then filters on the type: with the statistics of a freshly loaded
-        # table the planner otherwise scans the index on type for every reached node (4 s instead of 8 ms for a
-        # chain of 3,000 nodes).
-        depth, next_depth, start_depth = (', depth', ', reach.depth + 1', ', 0') if limited else ('', '', '')
-        steps = []
-        for wanted, near, far, name in (
-            (forward, 'input_id', 'output_id', 'forward'),
-            (backward, 'output_id', 'input_id', 'backward'),
-        ):
-            if wanted:
-                steps.append(
-                    f'SELECT {far} AS id FROM (SELECT {far}, type FROM db_dblink WHERE {near} = reach.id OFFSET 0) '
-                    f'AS link WHERE {self.string_in("link.type", name)}'
-                )
-        start = f'SELECT id{start_depth} FROM db_dbnode WHERE id IN ({self.id_set("start")})'
-        if not steps:
-            return start
-        bound = ' WHERE reach.depth < :max_depth' if limited else ''
-        return (
-            f'WITH RECURSIVE reach(id{depth}) AS ({start} UNION SELECT step.id{next_depth} FROM reach '
-            f'CROSS JOIN LATERAL ({" UNION ALL ".join(steps)}) AS step{bound}) SELECT DISTINCT id FROM reach'
-        )
-
     def _add_group_nodes_statement(self) -> str:
         return (
             f'INSERT INTO db_dbgroup_dbnodes (dbgroup_id, dbnode_id) SELECT DISTINCT :group_id, id FROM '
@@ -932,9 +894,6 @@ class SqliteEntitySql(EntitySql):
 
     def id_set(self, name: str) -> str:
         return f'SELECT value AS id FROM json_each(:{name})'
-
-    def string_in(self, expression: str, name: str) -> str:
-        return f'{expression} IN (SELECT value FROM json_each(:{name}))'
 
     def list_parameter(self, values: Sequence[Any]) -> Any:
         return json.dumps(list(values))
@@ -1040,29 +999,6 @@ class SqliteEntitySql(EntitySql):
         removed = dict.fromkeys([*delete_keys, *set_keys])
         members = ', '.join(f'{json.dumps(key)}: {value}' for key, value in set_keys.items())
         return {'remove': json.dumps(removed), 'set': members}
-
-    def _traverse_statement(self, forward: bool, backward: bool, limited: bool) -> str:
-        # NOTE: SQLite (3.34 and newer) runs several recursive SELECTs in turn, each an index look-up per reached
-        # node; the unary + keeps the planner off the index on type (see PostgresEntitySql._traverse_statement).
-        depth, next_depth, start_depth = (', depth', ', reach.depth + 1', ', 0') if limited else ('', '', '')
-        bound = ' AND reach.depth < :max_depth' if limited else ''
-        steps = []
-        if forward:
-            steps.append(
-                f'SELECT link.output_id{next_depth} FROM db_dblink AS link JOIN reach ON link.input_id = reach.id '
-                f'WHERE {self.string_in("+link.type", "forward")}{bound}'
-            )
-        if backward:
-            steps.append(
-                f'SELECT link.input_id{next_depth} FROM db_dblink AS link JOIN reach ON link.output_id = reach.id '
-                f'WHERE {self.string_in("+link.type", "backward")}{bound}'
-            )
-        start = f'SELECT id{start_depth} FROM db_dbnode WHERE id IN ({self.id_set("start")})'
-        if not steps:
-            return start
-        return (
-            f'WITH RECURSIVE reach(id{depth}) AS ({start} UNION {" UNION ".join(steps)}) SELECT DISTINCT id FROM reach'
-        )
 
     def _add_group_nodes_statement(self) -> str:
         # NOTE: "WHERE true" keeps SQLite from reading ON CONFLICT as the ON of a join.
