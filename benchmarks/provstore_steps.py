@@ -271,32 +271,21 @@ def run_w3(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 INDEXED_PATHS = ('attributes.a',)
 """The JSON path W4a's ``indexed`` variant declares indexed."""
 
-EXPORT_FORWARD = ('create', 'return', 'call_calc', 'call_work')
-EXPORT_BACKWARD = ('input_calc', 'create', 'input_work', 'call_calc', 'call_work')
-"""aiida-core's default export traversal rules (``GraphTraversalRules.EXPORT``), for the fallback of
-:func:`export_closure`: the link types followed from source to target, and from target to source."""
-
 
 def declare_indexed_paths(storage: Any, paths: Sequence[str]) -> tuple[str, list[str]]:
     """Declare the node JSON paths ``paths`` (``attributes.a``) indexed on ``storage``.
 
-    :return: the API used, and the names of the indexes (if it says them).
+    The one place that knows provstore's API for indexed JSON paths: ``EntityStorage.add_json_index(EntityType.NODE,
+    'attributes', ('a',))`` (also ``provstore storage index add``).
 
-    TODO(W4a indexed): the one place to adapt to the lead engineer's API for indexed JSON paths once it settles on
-    main. Tried in order: ``storage.declare_indexed_paths([...])``, then ``EntityStorage.add_json_index(EntityType.NODE,
-    'attributes', ('a',))`` (what the work in progress declares).
-
-    :raises NotImplementedError: if the storage has neither (the variant is then reported as unavailable).
+    :return: the API used, and the names of the indexes.
+    :raises NotImplementedError: if the storage has no such API (the variant is then reported as unavailable).
     """
     from provstore.storage import EntityType  # noqa: PLC0415
 
-    declare = getattr(storage, 'declare_indexed_paths', None)
-    if declare is not None:
-        names = declare(list(paths))
-        return 'storage.declare_indexed_paths', [str(name) for name in names or []]
     add_json_index = getattr(storage, 'add_json_index', None)
     if add_json_index is None:
-        raise NotImplementedError('the storage has neither declare_indexed_paths() nor add_json_index() yet')
+        raise NotImplementedError(f'{type(storage).__name__} has no add_json_index()')
     names = []
     for path in paths:
         field, *keys = path.split('.')
@@ -304,20 +293,14 @@ def declare_indexed_paths(storage: Any, paths: Sequence[str]) -> tuple[str, list
     return 'EntityStorage.add_json_index', names
 
 
-def export_closure(storage: Any, pks: Sequence[int]) -> tuple[int, str]:
+def export_closure(pks: Sequence[int]) -> tuple[int, str]:
     """Return the size of the export closure of ``pks`` (aiida-core's default export rules) and the API used.
 
-    TODO(W4e): the one place to adapt to the lead engineer's ``provstore.orm.get_nodes_export`` once it lands on
-    main. Until then this falls back to the storage's own traversal with the export rules, marked ``api: traverse``.
+    The one place that knows provstore's API for it: ``provstore.orm.get_nodes_export(pks)``, a set of pks.
     """
-    import provstore.orm  # noqa: PLC0415
+    from provstore.orm import get_nodes_export  # noqa: PLC0415
 
-    get_nodes_export = getattr(provstore.orm, 'get_nodes_export', None)
-    if get_nodes_export is None:
-        return len(storage.traverse(list(pks), EXPORT_FORWARD, EXPORT_BACKWARD)), 'EntityStorage.traverse'
-    found = get_nodes_export(list(pks))
-    nodes = found.get('nodes', found) if isinstance(found, dict) else getattr(found, 'nodes', found)
-    return len(nodes), 'orm.get_nodes_export'
+    return len(get_nodes_export(list(pks))), 'orm.get_nodes_export'
 
 
 def analyze(storage: Any) -> None:
@@ -406,7 +389,7 @@ def run_w4(step: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
         figures['starting_nodes'] = len(starts)
 
         def query() -> int:
-            size, figures['api'] = export_closure(storage, starts)
+            size, figures['api'] = export_closure(starts)
             return size
 
     else:

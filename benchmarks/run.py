@@ -224,6 +224,18 @@ def _ms(value: float | None, record: dict[str, Any] | None) -> str:
     return shown
 
 
+def _commit() -> str:
+    """Return the short commit of the checkout the benchmarks run from (``unknown`` outside a git checkout)."""
+    try:
+        completed = subprocess.run(
+            ['git', 'rev-parse', '--short', 'HEAD'], cwd=HERE, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    dirty = subprocess.run(['git', 'status', '--porcelain'], cwd=HERE, capture_output=True, text=True, check=False)
+    return completed.stdout.strip() + (' (with uncommitted changes)' if dirty.stdout.strip() else '')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; return 0 if every driver produced its lines."""
     args = parse_args(argv)
@@ -249,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(f'{base}.jsonl').write_text(''.join(json.dumps(record) + '\n' for record in records))
         Path(f'{base}.md').write_text(
             f'# Benchmark {", ".join(args.step_list)}, scale {scale}, {stamp}\n\n'
+            f'`python benchmarks/run.py {" ".join(sys.argv[1:] if argv is None else argv)}` at provstore commit '
+            f'{_commit()}.\n\n'
             'Ratio = reference time / provstore time for the same work (W1-W3 from the rates, W4 from the median '
             f'times).\n\n{table}\n'
         )

@@ -12,10 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-import provstore.orm
-
 BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
 
 EXPECTED = {
@@ -73,7 +69,6 @@ def test_runner_prints_one_json_line_per_step_variant(tmp_path: Path) -> None:
     assert [path.name for path in tmp_path.iterdir()] == []
 
 
-@pytest.mark.skipif(not hasattr(provstore.orm, 'QueryBuilder'), reason='W4 needs provstore.orm.QueryBuilder')
 def test_runner_runs_the_queries_of_w4(tmp_path: Path) -> None:
     """W4a-W4e run at --scale 0.01 on sqlite_dos over one populated profile: a line each, the expected row counts."""
     completed = run_benchmark(tmp_path, 'W4')
