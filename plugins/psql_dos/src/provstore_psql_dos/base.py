@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from provstore.storage.entities import Direction
     from provstore.storage.query import Query
     from provstore_psql_dos.entities import EntitySql
-    from provstore_psql_dos.querybuilder import QueryCompiler
+    from provstore_psql_dos.querybuilder import CompiledQuery, QueryCompiler
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -626,8 +626,22 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
         ):
             raise QueryError(f'The batch size must be a positive integer or None, got {batch_size!r}')
-        compiled = self._compiler.compile(query)
+        compiled = self._compile(query)
         return self._iter_query(compiled.statement, compiled.convert, batch_size)
+
+    def _compile(self, query: Query) -> CompiledQuery:
+        """Compile ``query``, telling the compiler which JSON paths have an index (read once per open storage)."""
+        compiler = self._compiler
+        if self._json_indexes is None:
+            from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
+
+            self._json_indexes = frozenset(
+                (TABLES[entity], field, path) for entity, field, path in self.list_json_indexes()
+            )
+        compiler.indexed = self._json_indexes
+        return compiler.compile(query)
+
+    _json_indexes: frozenset[tuple[str, str, tuple[str, ...]]] | None = None
 
     def _iter_query(self, statement: Any, convert: Any, batch_size: int | None) -> Iterator[tuple[Any, ...]]:
         from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
@@ -651,14 +665,14 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         """Return the number of rows of ``query``, counted by the database."""
         from sqlalchemy import func, select  # noqa: PLC0415 - lazy: drivers only when used
 
-        statement = self._compiler.compile(query).statement.order_by(None)
+        statement = self._compile(query).statement.order_by(None)
         counted = select(func.count()).select_from(statement.subquery('counted'))
         with self._run(False, 'count the rows of a query', single=True) as (connection, _):
             return int(connection.execute(counted).scalar_one())
 
     def query_sql(self, query: Query, inline: bool = False) -> str:
         """Return the SQL of ``query`` in this storage's dialect (``inline``: values written in, to read only)."""
-        statement = self._compiler.compile(query).statement
+        statement = self._compile(query).statement
         if inline:
             try:
                 return str(statement.compile(self._engine, compile_kwargs={'literal_binds': True}))
@@ -668,7 +682,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     def explain_query(self, query: Query) -> str:
         """Return the database's plan of ``query``: ``EXPLAIN`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite."""
-        statement = self._compiler.compile(query).statement
+        statement = self._compile(query).statement
         compiled = statement.compile(self._engine, compile_kwargs={'render_postcompile': True})
         prefix = 'EXPLAIN QUERY PLAN ' if self._sqlite else 'EXPLAIN '
         with self._run(False, 'explain a query', single=True) as (connection, _):
@@ -707,6 +721,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             recorded = _recorded_json_indexes(connection)
             if item not in recorded:
                 _record_json_indexes(connection, [*recorded, item])
+        self._json_indexes = None
         return json_index_name(table, field, path)
 
     def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
@@ -727,6 +742,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             item = [EntityType(entity).value, field, list(path)]
             if item in recorded:
                 _record_json_indexes(connection, [other for other in recorded if other != item])
+        self._json_indexes = None
 
     def _close(self) -> None:
         """Close every pooled database connection and the repository's handles."""

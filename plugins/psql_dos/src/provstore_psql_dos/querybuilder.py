@@ -165,6 +165,8 @@ class QueryCompiler:
     def __init__(self, sql: EntitySql) -> None:
         self._sql = sql
         self._postgres = sql.dialect == 'postgresql'
+        self.indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
+        """The JSON paths with a declared index, as ``(table, field, keys)`` (set by the storage)."""
 
     # -- JSON expressions ---------------------------------------------------------------------------------------
 
@@ -193,6 +195,17 @@ class QueryCompiler:
 
     # -- filters ------------------------------------------------------------------------------------------------
 
+    _type_by_index = True
+    """Whether a node_type prefix may use the index on node_type (see :meth:`_column`)."""
+
+    def _uses_json_index(self, table: str, item: Filter) -> bool:
+        """Whether ``item`` holds a condition (not under a negation or an ``or``) on a JSON path with an index."""
+        if isinstance(item, Condition):
+            return (table, item.field, item.path) in self.indexed
+        if isinstance(item, Junction) and item.kind == 'and':
+            return any(self._uses_json_index(table, sub) for sub in item.items)
+        return False
+
     def filter(self, source: FromClause, kinds: dict[str, str], item: Filter) -> ColumnElement[bool]:
         """The SQL condition of ``item`` on the columns of ``source``."""
         if isinstance(item, Junction):
@@ -220,6 +233,11 @@ class QueryCompiler:
             values = list(value)
             return self._sql.in_values(column, kind, values) if values else false()  # type: ignore[arg-type]
         if operator == 'startswith':
+            if not self._type_by_index and not self._postgres and item.field == 'node_type':
+                # NOTE: with a declared JSON index in the same filter, SQLite must not take the index on node_type
+                # (its planner cannot tell which range is narrower): the unary + hides that index, and the JSON
+                # index, which holds node_type too, answers both.
+                column = literal_column(f'+{column.table.name}.node_type')  # type: ignore[attr-defined]
             return self._sql.starts_with(column if kind != 'uuid' else cast(column, Text), value)
         text = cast(column, Text) if kind == 'uuid' else column
         if operator == 'like':
@@ -528,7 +546,13 @@ class QueryCompiler:
         for number, entry in enumerate(query.entries):
             alias = tables[TABLES[entry.entity]].alias(f'{entry.entity.value}_{number}')
             sources.aliases.append(alias)
-            condition = self.filter(alias, dict(FIELDS[entry.entity]), entry.filter) if entry.filter else None
+            condition = None
+            if entry.filter is not None:
+                self._type_by_index = not self._uses_json_index(TABLES[entry.entity], entry.filter)
+                try:
+                    condition = self.filter(alias, dict(FIELDS[entry.entity]), entry.filter)
+                finally:
+                    self._type_by_index = True
             join = entry.join
             if join is None:
                 sources.from_clause = alias

@@ -1,0 +1,317 @@
+"""The QueryBuilder around its query language (which ``test_query_conformance.py`` covers): declared JSON indexes,
+streaming, the export traversal rules, and the ``query``, ``storage index`` and ``node list`` commands, on
+``sqlite_dos`` and ``psql_dos``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from provstore.cli import cli
+from provstore.orm import (
+    EXPORT_RULES,
+    CalcJobNode,
+    Data,
+    Dict,
+    Int,
+    LinkType,
+    Node,
+    NotExistentError,
+    QueryBuilder,
+    QueryError,
+    Str,
+    WorkChainNode,
+    get_nodes_export,
+    store_nodes,
+)
+from provstore.storage import EntityStorage, EntityType
+
+FILTERS = [
+    {'attributes.a': {'>': 5}},
+    {'attributes.a': {'<=': 5}},
+    {'attributes.a': 7},
+    {'attributes.a': {'in': [1, 2, 'x', True]}},
+    {'attributes.a': {'!>': 5}},
+    {'attributes.a': None},
+    {'attributes.a': 'x'},
+]
+"""Filters on the indexed path: their rows must not change when the index exists."""
+
+
+@pytest.fixture
+def dicts(storage: EntityStorage) -> list[Dict]:
+    """Store Dict nodes whose ``a`` is a number, a string, a boolean, null or missing."""
+    values: list[object] = [*range(10), 2.5, 'x', True, False, None]
+    nodes = [Dict({'a': value}, label=f'a={value!r}') for value in values]
+    nodes.append(Dict({'b': 1}, label='no a'))
+    nodes.append(Int(7, label='int'))
+    store_nodes(nodes)
+    return [node for node in nodes if isinstance(node, Dict)]
+
+
+def labels(filters: dict[str, object]) -> list[str]:
+    """Return the sorted labels of the Dict nodes passing ``filters``."""
+    query = QueryBuilder().append(Dict, tag='d', filters=filters, project='label')
+    return sorted(query.all(flat=True))
+
+
+def test_declared_json_index_serves_typed_filters(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """A declared index on attributes.a is in the plan of typed filters on it, and changes none of their rows."""
+    before = [labels(filters) for filters in FILTERS]
+    assert labels({'attributes.a': {'>': 5}}) == ['a=6', 'a=7', 'a=8', 'a=9']
+    query = QueryBuilder().append(Dict, filters={'attributes.a': {'>': 5}}, project='id')
+    assert 'ix_provstore' not in query.explain()
+    name = storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
+    assert storage.add_json_index(EntityType.NODE, 'attributes', ['a']) == name  # a second time changes nothing
+    assert storage.list_json_indexes() == [(EntityType.NODE, 'attributes', ('a',))]
+    if 'psql' not in type(storage).__name__.lower():
+        # NOTE: PostgreSQL's planner scans a table this small whatever the indexes; SQLite always takes the index.
+        assert name in query.explain()
+    assert [labels(filters) for filters in FILTERS] == before
+    storage.drop_json_index(EntityType.NODE, 'attributes', ['a'])
+    assert storage.list_json_indexes() == []
+    assert name not in query.explain()
+    assert [labels(filters) for filters in FILTERS] == before
+
+
+def test_declared_index_is_used_on_postgresql_when_selective(storage: EntityStorage) -> None:
+    """On a table where a filter picks a few rows of thousands, PostgreSQL answers it from the declared index."""
+    if 'psql' not in type(storage).__name__.lower():
+        pytest.skip('the plan of a small table on SQLite is checked by test_declared_json_index_serves_typed_filters')
+    store_nodes([Dict({'a': number}) for number in range(3000)])
+    name = storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
+    plan = QueryBuilder().append(Dict, filters={'attributes.a': {'>': 2990}}, project='id').explain()
+    assert name in plan
+    assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 2990}}).count() == 9
+
+
+@pytest.mark.parametrize(
+    ('entity', 'field', 'path', 'match'),
+    [
+        ('node', 'label', ['a'], "node has no JSON field 'label'"),
+        ('node', 'attributes', [], 'give non-empty keys'),
+        ('node', 'attributes', ['a"b'], 'give non-empty keys'),
+        ('spaceship', 'attributes', ['a'], "Unknown entity 'spaceship'"),
+    ],
+)
+def test_bad_json_indexes_are_refused(
+    storage: EntityStorage, entity: str, field: str, path: list[str], match: str
+) -> None:
+    """A path that names no JSON field, or cannot be queried, is refused with a clear error and nothing is made."""
+    with pytest.raises(QueryError, match=match):
+        storage.add_json_index(entity, field, path)  # type: ignore[arg-type]
+    assert storage.list_json_indexes() == []
+
+
+def test_iterall_streams_and_allows_writes_in_the_loop(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """Iterating in batches reads lazily from one snapshot while the loop changes extras of the rows it reads."""
+    query = QueryBuilder().append(Dict, tag='d', project='*').order_by({'d': 'id'})
+    seen = []
+    for (node,) in query.iterall(batch_size=3):
+        node.base.extras.set('seen', True)
+        seen.append(node.pk)
+    assert seen == sorted(node.pk for node in dicts)
+    marked = QueryBuilder().append(Dict, filters={'extras.seen': True}).count()
+    assert marked == len(dicts)
+
+
+def test_first_one_and_empty_queries(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """first() gives None when nothing matches, one() raises for none and for several."""
+    nothing = QueryBuilder().append(Dict, filters={'label': 'nobody'})
+    assert nothing.first() is None
+    with pytest.raises(NotExistentError):
+        nothing.one()
+    several = QueryBuilder().append(Dict, filters={'attributes.a': {'<': 3}})
+    with pytest.raises(Exception, match='more than one'):
+        several.one()
+    only = QueryBuilder().append(Dict, filters={'attributes.a': 'x'}, project='label')
+    assert only.one() == ["a='x'"]
+    assert only.first(flat=True) == "a='x'"
+
+
+def test_sql_of_a_hostile_value_is_a_parameter(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """A value made of SQL stays a value: the query finds nothing, the inline SQL quotes it, the table is intact."""
+    hostile = "x'; DELETE FROM db_dbnode; --"
+    query = QueryBuilder().append(Dict, filters={'label': hostile, 'attributes.a': hostile})
+    assert query.all() == []
+    assert hostile not in query.as_sql()
+    assert QueryBuilder().append(Node).count() == len(dicts) + 1
+
+
+@pytest.fixture
+def workflow_graph(storage: EntityStorage) -> dict[str, Node]:
+    """A workflow calling a calculation with an input and an output, the workflow returning the output."""
+    data = Int(1, label='data')
+    workflow = WorkChainNode(label='workflow')
+    workflow.base.links.add_incoming(data, LinkType.INPUT_WORK, 'x')
+    calculation = CalcJobNode(label='calculation')
+    calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
+    calculation.base.links.add_incoming(workflow, LinkType.CALL_CALC, 'step')
+    output = Str('result', label='output')
+    output.base.links.add_incoming(calculation, LinkType.CREATE, 'result')
+    output.base.links.add_incoming(workflow, LinkType.RETURN, 'result')
+    other = Int(2, label='unrelated')
+    store_nodes([data, workflow, calculation, output, other])
+    return {node.label: node for node in (data, workflow, calculation, output, other)}
+
+
+def _labels_of(pks: set[int], graph: dict[str, Node]) -> set[str]:
+    return {label for label, node in graph.items() if node.pk in pks}
+
+
+def test_export_closure_follows_the_export_rules(storage: EntityStorage, workflow_graph: dict[str, Node]) -> None:
+    """Exporting the output takes its creator, the creator's inputs and the calling workflow, as aiida-core does."""
+    output = workflow_graph['output']
+    assert output.pk is not None
+    closure = get_nodes_export([output.pk])
+    assert _labels_of(closure, workflow_graph) == {'output', 'calculation', 'data', 'workflow'}
+    only_output = get_nodes_export([output.pk], create_backward=False)
+    assert _labels_of(only_output, workflow_graph) == {'output'}
+    data = workflow_graph['data']
+    assert data.pk is not None
+    assert _labels_of(get_nodes_export([data.pk]), workflow_graph) == {'data'}
+    assert _labels_of(get_nodes_export([data.pk], input_calc_forward=True), workflow_graph) == {
+        'data',
+        'calculation',
+        'output',
+        'workflow',
+    }
+
+
+def test_export_rules_are_aiida_cores() -> None:
+    """The EXPORT rules follow, fix and let switch what aiida-core's do."""
+    followed = {name for name, rule in EXPORT_RULES.items() if rule.default}
+    assert followed == {
+        'input_calc_backward',
+        'create_forward',
+        'create_backward',
+        'return_forward',
+        'input_work_backward',
+        'call_calc_forward',
+        'call_calc_backward',
+        'call_work_forward',
+        'call_work_backward',
+    }
+    toggleable = {name for name, rule in EXPORT_RULES.items() if rule.toggleable}
+    assert toggleable == {
+        'input_calc_forward',
+        'create_backward',
+        'return_backward',
+        'input_work_forward',
+        'call_calc_backward',
+        'call_work_backward',
+    }
+
+
+def test_export_refuses_fixed_rules_and_missing_nodes(storage: EntityStorage, workflow_graph: dict[str, Node]) -> None:
+    """A fixed rule cannot be switched, and a pk with no node is named."""
+    output = workflow_graph['output']
+    assert output.pk is not None
+    with pytest.raises(ValueError, match="export rule 'create_forward' is fixed to True"):
+        get_nodes_export([output.pk], create_forward=False)
+    with pytest.raises(NotExistentError, match='No node with pk 999999'):
+        get_nodes_export([999_999])
+
+
+def test_ancestors_with_extended_link_types(storage: EntityStorage, workflow_graph: dict[str, Node]) -> None:
+    """Data provenance does not see the workflow; link_types='all' does, and max_depth bounds the steps."""
+    query = QueryBuilder().append(Str, tag='o', filters={'label': 'output'})
+    query.append(Node, with_descendants='o', project='label')
+    assert sorted(query.all(flat=True)) == ['calculation', 'data']
+    extended = QueryBuilder().append(Str, tag='o', filters={'label': 'output'})
+    extended.append(Node, with_descendants='o', project='label', link_types='all', edge_project='depth')
+    assert sorted(map(tuple, extended.all())) == [('calculation', 1), ('data', 2), ('workflow', 1)]
+    near = QueryBuilder().append(Str, tag='o', filters={'label': 'output'})
+    near.append(Data, with_descendants='o', project='label', link_types='all', max_depth=1)
+    assert near.all() == []
+
+
+# -- the command line -------------------------------------------------------------------------------------------
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    """Run the CLI in this process."""
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def one_error(result: Result) -> str:
+    """Check that a command failed with exit code 1 and one line, and return it."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def query_file(tmp_path: Path) -> Iterator[Path]:
+    """A query file asking for the labels and ``a`` of Dict nodes with ``a`` above 7, by label."""
+    path = tmp_path / 'query.json'
+    document = {
+        'path': [{'tag': 'd', 'entity_type': 'data.core.dict.Dict.'}],
+        'filters': {'d': {'attributes.a': {'>': 7}}},
+        'project': {'d': ['label', 'attributes.a']},
+        'order_by': [{'d': ['label']}],
+    }
+    path.write_text(json.dumps(document))
+    yield path
+
+
+def test_query_command(storage: EntityStorage, dicts: list[Dict], query_file: Path) -> None:
+    """provstore query prints a table, JSON rows, a count, the SQL and the plan of a query file or stdin."""
+    table = invoke('query', str(query_file))
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0].split() == ['d.label', 'd.attributes.a']
+    assert [line.split()[0] for line in table.stdout.splitlines()[1:]] == ['a=8', 'a=9']
+    rows = json.loads(invoke('query', '--json', str(query_file)).stdout)
+    assert rows == [{'d': {'label': 'a=8', 'attributes.a': 8}}, {'d': {'label': 'a=9', 'attributes.a': 9}}]
+    assert invoke('query', '--count', '-', input=query_file.read_text()).stdout.strip() == '2'
+    assert 'db_dbnode' in invoke('query', '--sql', str(query_file)).stdout
+    assert invoke('query', '--explain', str(query_file)).exit_code == 0
+    limited = json.loads(invoke('query', '--json', '--limit', '1', str(query_file)).stdout)
+    assert len(limited) == 1
+
+
+@pytest.mark.parametrize(
+    ('document', 'match'),
+    [
+        ('not json', 'The query is not valid JSON'),
+        ('{"path": 3}', 'A serialised query is a dict with a "path" list'),
+        ('{"path": [{"tag": "d", "entity_type": "node"}], "filters": {"d": {"label": {"~": 1}}}}',
+         "unknown operator '~'"),
+        ('{"path": [{"tag": "d", "entity_type": "node"}], "filters": {"d": {"colour": 1}}}', "no field 'colour'"),
+        ('{"path": [{"tag": "d", "entity_type": "node"}, '
+         '{"tag": "e", "entity_type": "node", "with_incoming": "x"}]}', "no entity has the tag 'x'"),
+    ],
+)  # fmt: skip
+def test_query_command_refuses_bad_queries(storage: EntityStorage, document: str, match: str) -> None:
+    """A query that is not JSON, not a query, or names what does not exist fails with one line naming it."""
+    assert match in one_error(invoke('query', '-', input=document))
+
+
+def test_storage_index_commands(storage: EntityStorage) -> None:
+    """storage index add, list (table and JSON) and drop."""
+    assert invoke('storage', 'index', 'list').stdout.strip() == 'No JSON path has an index.'
+    added = invoke('storage', 'index', 'add', 'attributes.process_state')
+    assert added.exit_code == 0, added.output
+    assert 'ix_provstore_node_attributes_process_state' in added.stdout
+    assert json.loads(invoke('storage', 'index', 'list', '--json').stdout) == [
+        {'entity': 'node', 'path': 'attributes.process_state'}
+    ]
+    assert invoke('storage', 'index', 'drop', 'attributes.process_state').exit_code == 0
+    assert json.loads(invoke('storage', 'index', 'list', '--json').stdout) == []
+    refused = invoke('storage', 'index', 'add', 'label.x')
+    assert "node has no JSON field 'label'" in one_error(refused)
+    assert invoke('storage', 'index', 'add', 'attributes').exit_code == 2  # a usage error: not a path
+
+
+def test_node_list_filters_through_the_querybuilder(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """node list --type and --label select through the QueryBuilder, newest first."""
+    rows = json.loads(invoke('node', 'list', '--type', 'Dict', '--json', '--limit', '3').stdout)
+    newest = sorted((node.pk for node in dicts), reverse=True)[:3]
+    assert [row['pk'] for row in rows] == newest
+    only = json.loads(invoke('node', 'list', '--label', 'int', '--json').stdout)
+    assert [row['node_type'] for row in only] == ['data.core.int.Int.']
