@@ -753,8 +753,8 @@ class EntitySql(abc.ABC):
 
         node = Base.metadata.tables['db_dbnode']
         limited = max_depth is not None
-        start = select(*seed(literal(0, Integer()), node.c.id, limited)).where(self.in_values(node.c.id, 'int', ids))
-        reached = reach(self, start, forward=forward, backward=backward, max_depth=max_depth)
+        seeds = select(*seed(literal(0, Integer()), node.c.id, limited)).where(self.in_values(node.c.id, 'int', ids))
+        reached = reach(self, seeds, forward=forward, backward=backward, max_depth=max_depth)
         return set(connection.execute(select(reached.c.reached_id).distinct()).scalars())
 
     def delete_nodes(self, connection: Connection, node_ids: Sequence[Any]) -> None:

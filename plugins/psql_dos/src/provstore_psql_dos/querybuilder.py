@@ -237,7 +237,7 @@ class QueryCompiler:
                 # NOTE: with a declared JSON index in the same filter, SQLite must not take the index on node_type
                 # (its planner cannot tell which range is narrower): the unary + hides that index, and the JSON
                 # index, which holds node_type too, answers both.
-                column = literal_column(f'+{column.table.name}.node_type')  # type: ignore[attr-defined]
+                column = literal_column(f'+{column.table.name}.node_type')
             return self._sql.starts_with(column if kind != 'uuid' else cast(column, Text), value)
         text = cast(column, Text) if kind == 'uuid' else column
         if operator == 'like':

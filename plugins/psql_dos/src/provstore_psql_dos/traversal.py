@@ -78,7 +78,7 @@ def reach(
 
 def seed(start_ids: ColumnElement[Any], reached_ids: ColumnElement[Any], with_depth: bool) -> list[ColumnElement[Any]]:
     """The columns of a seed row: ``start_id``, ``reached_id`` and, with depth, ``depth`` 0."""
-    columns = [start_ids.label('start_id'), reached_ids.label('reached_id')]
+    columns: list[ColumnElement[Any]] = [start_ids.label('start_id'), reached_ids.label('reached_id')]
     if with_depth:
         columns.append(literal(0, Integer()).label('depth'))
     return columns
