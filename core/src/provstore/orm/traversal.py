@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from provstore.orm.entities import get_entity_storage
 from provstore.orm.exceptions import NotExistentError
 from provstore.orm.links import LinkType
-from provstore.storage import EntityStorage, EntityType
+from provstore.storage import EntityStorage
 
 __all__ = ['DELETE_RULES', 'EXPORT_RULES', 'TraversalRule', 'get_nodes_export', 'traverse_with_rules']
 
@@ -127,11 +127,13 @@ def traverse_with_rules(
     start = sorted({_check_pk(pk) for pk in pks})
     if not start:
         return set()
-    found = {int(row['id']) for row in storage.get_rows(EntityType.NODE, 'id', start)}
-    missing = [pk for pk in start if pk not in found]
+    # NOTE: the traversal starts from the pks that are nodes, so a pk missing from what it reaches is not a node: no
+    # look-up of the start rows first (exporting a whole profile starts from every pk).
+    reached = storage.traverse(start, forward, backward)
+    missing = [pk for pk in start if pk not in reached]
     if missing:
         raise NotExistentError(f'No node with pk {", ".join(map(str, missing))}')
-    return set(storage.traverse(start, forward, backward))
+    return set(reached)
 
 
 def get_nodes_export(pks: Iterable[int], storage: EntityStorage | None = None, **rules: bool) -> set[int]:

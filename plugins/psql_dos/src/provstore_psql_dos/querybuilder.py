@@ -66,9 +66,8 @@ from provstore.storage.query import (
 )
 from provstore_psql_dos.entities import TABLES, EntitySql
 from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
-from provstore_psql_dos.models import Base
 from provstore_psql_dos.traversal import reach as reach_cte
-from provstore_psql_dos.traversal import seed
+from provstore_psql_dos.traversal import seed, table_alias
 
 __all__ = ['CompiledQuery', 'QueryCompiler', 'json_index_ddl', 'json_index_name']
 
@@ -541,10 +540,9 @@ class QueryCompiler:
 
     def _sources(self, query: Query) -> _Sources:
         """The FROM clause of ``query``: every entry joined to the one it relates to, and the WHERE conditions."""
-        tables = Base.metadata.tables
         sources = _Sources()
         for number, entry in enumerate(query.entries):
-            alias = tables[TABLES[entry.entity]].alias(f'{entry.entity.value}_{number}')
+            alias = table_alias(TABLES[entry.entity], f'{entry.entity.value}_{number}')
             sources.aliases.append(alias)
             condition = None
             if entry.filter is not None:
@@ -618,17 +616,16 @@ class QueryCompiler:
         query: Query,
     ) -> tuple[FromClause | None, ColumnElement[bool] | None, ColumnElement[bool]]:
         """The edge (or None), the condition joining it to ``target``, and the condition joining ``alias``."""
-        tables = Base.metadata.tables
         relationship = join.relationship
         if relationship in ('with_incoming', 'with_outgoing'):
-            link = tables['db_dblink'].alias(f'link_{number}')
+            link = table_alias('db_dblink', f'link_{number}')
             near, far = ('input_id', 'output_id') if relationship == 'with_incoming' else ('output_id', 'input_id')
             return link, link.c[near] == target.c.id, alias.c.id == link.c[far]
         if relationship in ('with_ancestors', 'with_descendants'):
             reach = self._reach(number, join, query, relationship == 'with_ancestors')
             return reach, reach.c.start_id == target.c.id, alias.c.id == reach.c.reached_id
         if (entity, relationship) in ((EntityType.NODE, 'with_group'), (EntityType.GROUP, 'with_node')):
-            member = tables['db_dbgroup_dbnodes'].alias(f'group_node_{number}')
+            member = table_alias('db_dbgroup_dbnodes', f'group_node_{number}')
             if relationship == 'with_group':
                 return member, member.c.dbgroup_id == target.c.id, alias.c.id == member.c.dbnode_id
             return member, member.c.dbnode_id == target.c.id, alias.c.id == member.c.dbgroup_id
@@ -642,9 +639,8 @@ class QueryCompiler:
         The recursion carries the depth only when something needs it (``max_depth``, or the edge's ``depth``): a
         pair is then kept once per depth it is reached at; otherwise once.
         """
-        tables = Base.metadata.tables
         start_entry = query.entries[join.target]
-        start = tables['db_dbnode'].alias(f'start_{number}')
+        start = table_alias('db_dbnode', f'start_{number}')
         seed_where = (
             self.filter(start, dict(FIELDS[EntityType.NODE]), start_entry.filter)
             if start_entry.filter is not None
@@ -662,23 +658,20 @@ class QueryCompiler:
             with_depth=needs_depth,
             name=f'reach_{number}',
         )
-        if needs_depth:
-            pairs_select = select(
-                reach.c.start_id, reach.c.reached_id, func.min(reach.c.depth).label('depth')
-            ).group_by(reach.c.start_id, reach.c.reached_id)
-        else:
-            pairs_select = select(reach.c.start_id, reach.c.reached_id, literal(None, Integer()).label('depth'))
-        pairs = pairs_select.where(reach.c.reached_id != reach.c.start_id).subquery(f'pairs_{number}')
         ancestor, descendant = (
-            (pairs.c.start_id, pairs.c.reached_id) if forward else (pairs.c.reached_id, pairs.c.start_id)
+            (reach.c.start_id, reach.c.reached_id) if forward else (reach.c.reached_id, reach.c.start_id)
         )
-        return select(
-            pairs.c.start_id,
-            pairs.c.reached_id,
-            pairs.c.depth,
+        depth = func.min(reach.c.depth) if needs_depth else literal(None, Integer())
+        pairs = select(
+            reach.c.start_id,
+            reach.c.reached_id,
+            depth.label('depth'),
             ancestor.label('ancestor_id'),
             descendant.label('descendant_id'),
-        ).subquery(f'traversal_{number}')
+        ).where(reach.c.reached_id != reach.c.start_id)
+        if needs_depth:
+            pairs = pairs.group_by(reach.c.start_id, reach.c.reached_id)
+        return pairs.subquery(f'traversal_{number}')
 
 
 def _depth(query: Query) -> int:

@@ -9,16 +9,25 @@ then kept once per depth it is reached at.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import CTE, Integer, Select, Text, literal, literal_column, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from provstore_psql_dos.entities import EntitySql
 from provstore_psql_dos.models import Base
 
-__all__ = ['reach']
+__all__ = ['reach', 'seed', 'table_alias']
+
+
+@functools.cache
+def table_alias(table: str, name: str) -> FromClause:
+    """The alias ``name`` of ``table``, made once: an alias is immutable, and making one (its column proxies) costs
+    more than compiling most queries, so every statement reuses it."""
+    return Base.metadata.tables[table].alias(name)
 
 
 def reach(
@@ -41,12 +50,11 @@ def reach(
     """
     with_depth = with_depth or max_depth is not None
     cte = seed.cte(name, recursive=True)
-    link_table = Base.metadata.tables['db_dblink']
     steps: list[Select[Any]] = []
     for types, near, far in ((forward, 'input_id', 'output_id'), (backward, 'output_id', 'input_id')):
         if not types:
             continue
-        link = link_table.alias(f'{name}_{near}')
+        link = table_alias('db_dblink', f'{name}_{near}')
         # NOTE: the type is compared as an expression (type || ''), so that the planner reads the links of each
         # reached node through the index on input_id (output_id) rather than scanning the index on type, which
         # PostgreSQL otherwise does with the statistics of a freshly loaded table (seconds instead of milliseconds).
