@@ -814,12 +814,21 @@ def _count_or_none(value: Any, what: str) -> int | None:
 # -- JSON forms of values ---------------------------------------------------------------------------------------
 
 
-def _plain(value: Any, where: str) -> Any:
-    """A deep copy of filters or projections, so that later changes by the caller do not change the query."""
-    try:
-        return copy.deepcopy(value)
-    except Exception as exc:
-        raise QueryError(f'Cannot copy {where}: {exc}') from None
+def _plain(value: Any, where: str, depth: int = 0) -> Any:
+    """A copy of filters or projections (so that later changes by the caller do not change the query), with stored
+    entities as their pks and UUIDs as strings.
+
+    :raises QueryError: for an unstored entity, or nesting deeper than any query needs.
+    """
+    if depth > 4 * MAX_FILTER_DEPTH:
+        raise QueryError(f'{where} nest too deeply')
+    if isinstance(value, Mapping):
+        return {key: _plain(item, where, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(item, where, depth + 1) for item in value]
+    if isinstance(value, (Entity, uuid.UUID)):
+        return _value(value)
+    return value
 
 
 def _encode(value: Any) -> Any:
