@@ -13,7 +13,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CTE, Integer, Select, Text, literal, literal_column, select, true, union_all
+from sqlalchemy import CTE, Integer, Select, Text, func, literal, literal_column, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -55,10 +55,16 @@ def reach(
         if not types:
             continue
         link = table_alias('db_dblink', f'{name}_{near}')
-        # NOTE: the type is compared as an expression (type || ''), so that the planner reads the links of each
-        # reached node through the index on input_id (output_id) rather than scanning the index on type, which
-        # PostgreSQL otherwise does with the statistics of a freshly loaded table (seconds instead of milliseconds).
-        link_type = link.c.type.op('||', return_type=Text())(literal_column("''"))
+        # NOTE: the type is compared as an expression, so that each reached node's links are read through the index
+        # on input_id (output_id): PostgreSQL otherwise scans the index on type (with the statistics of a freshly
+        # loaded table: seconds instead of milliseconds). On SQLite the expression also involves the reached node
+        # (an empty substring of its id): a test of the link alone, once the tables are ANALYZEd, makes SQLite build a
+        # Bloom filter of the whole link table at every step (30 ms per query at 450,000 links, against 0.04 ms).
+        if sql.dialect == 'postgresql':
+            suffix: ColumnElement[Any] = literal_column("''")
+        else:
+            suffix = func.substr(cte.c.reached_id, 1, 0)
+        link_type = link.c.type.op('||', return_type=Text())(suffix)
         steps.append(
             select(link.c[far].label('id'))
             .where(link.c[near] == cte.c.reached_id)
