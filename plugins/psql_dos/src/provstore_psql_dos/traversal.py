@@ -75,7 +75,10 @@ def reach(
     bound = [cte.c.depth < max_depth] if max_depth is not None else []
     if sql.dialect == 'postgresql':
         # NOTE: PostgreSQL allows one reference to the recursive table: both directions go into one LATERAL subquery.
-        step = (steps[0] if len(steps) == 1 else union_all(*steps)).lateral(f'{name}_step')
+        # OFFSET 0 keeps the planner from pulling a step up into a join: without statistics (a freshly loaded
+        # table) it would then scan every link at each step (22 ms instead of 0.3 ms for three ancestors).
+        fenced = [one.offset(0) for one in steps]
+        step = (fenced[0] if len(fenced) == 1 else union_all(*fenced)).lateral(f'{name}_step')
         columns: list[ColumnElement[Any]] = [cte.c.start_id, step.c.id]
         if with_depth:
             columns.append(cte.c.depth + 1)
