@@ -181,19 +181,6 @@ class QueryCompiler:
         where: ColumnElement[Any] = literal_column(_quote(sqlite_json_path(path)))
         return func.json_extract(column, where), func.json_type(column, where)
 
-    def _sqlite_json_text(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        """SQLite: the JSON text of the value at ``path`` (``null`` when missing).
-
-        ``json_extract`` gives booleans as 0 and 1, so they (and null) are spelled out by their ``json_type``; a simple
-        CASE reads the type once.
-        """
-        value, kind = self._sqlite_parts(column, path)
-        return case(
-            {'true': literal('true'), 'false': literal('false'), 'null': literal('null')},
-            value=kind,
-            else_=func.json_quote(value),
-        )
-
     # -- filters ------------------------------------------------------------------------------------------------
 
     _type_by_index = True
@@ -373,25 +360,22 @@ class QueryCompiler:
         kind = kinds[projection.field]
         if projection.func is not None:
             return [self._aggregate(column, kind, projection)], _single(_number)
-        if kind == 'json' and projection.path and projection.cast in (None, 'j') and not self._postgres:
-            # NOTE: the value and its JSON type, decoded here: json.loads only for arrays and objects, which halves
-            # the time of projecting scalar attributes compared with JSON text decoded value by value.
-            value, json_type = self._sqlite_parts(column, projection.path)
-            return [value, json_type], _from_sqlite_json
         if kind == 'json' and projection.path:
-            expression, convert = self._json_value(column, projection.path, projection.cast)
-            return [expression], _single(convert)
+            return self._json_value(column, projection.path, projection.cast)
         return [self._cast(column, kind, projection.cast)], _single(_identity)
 
     def _json_value(
         self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
-    ) -> tuple[ColumnElement[Any], Callable[[Any], Any]]:
-        if cast_to in (None, 'j'):
-            if self._postgres:
-                # NOTE: as text, decoded by json.loads: three times faster than the driver's decoding of jsonb values.
-                return cast(self._json(column, path), Text()), _loads
-            return self._sqlite_json_text(column, path), _loads
-        return self._json_cast(column, path, cast_to), _bool if cast_to == 'b' else _identity
+    ) -> tuple[list[ColumnElement[Any]], Callable[[Sequence[Any]], Any]]:
+        """The SQL columns of the value at ``path`` (cast as asked) and the function making the value of them."""
+        if cast_to not in (None, 'j'):
+            return [self._json_cast(column, path, cast_to)], _single(_bool if cast_to == 'b' else _identity)
+        if self._postgres:
+            # NOTE: as text, decoded by json.loads: three times faster than the driver's decoding of jsonb values.
+            return [cast(self._json(column, path), Text())], _single(_loads)
+        # NOTE: the value and its JSON type, decoded here: json.loads only for arrays and objects, which halves the
+        # time of projecting scalar attributes compared with JSON text decoded value by value.
+        return list(self._sqlite_parts(column, path)), _from_sqlite_json
 
     def _json_cast(  # noqa: PLR0911 - one return per cast and dialect
         self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
