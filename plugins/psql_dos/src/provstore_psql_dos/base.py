@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from provstore.storage.entities import Direction
     from provstore.storage.query import Query
     from provstore_psql_dos.entities import EntitySql
-    from provstore_psql_dos.querybuilder import CompiledQuery, QueryCompiler
+    from provstore_psql_dos.querybuilder import CompiledQuery
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -607,12 +607,6 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     # -- queries ----------------------------------------------------------------------------------------------
 
-    @functools.cached_property
-    def _compiler(self) -> QueryCompiler:
-        from provstore_psql_dos.querybuilder import QueryCompiler  # noqa: PLC0415 - lazy: SQLAlchemy only when used
-
-        return QueryCompiler(self._sql)
-
     def run_query(self, query: Query, batch_size: int | None = None) -> Iterator[tuple[Any, ...]]:
         """Yield the rows of ``query``, fetched ``batch_size`` at a time (a server-side cursor on PostgreSQL).
 
@@ -630,16 +624,19 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         return self._iter_query(compiled.statement, compiled.convert, batch_size)
 
     def _compile(self, query: Query) -> CompiledQuery:
-        """Compile ``query``, telling the compiler which JSON paths have an index (read once per open storage)."""
-        compiler = self._compiler
+        """Compile ``query``, telling the compiler which JSON paths have an index (read once per open storage).
+
+        A compiler serves one query: it keeps state while compiling, and threads share the storage.
+        """
+        from provstore_psql_dos.querybuilder import QueryCompiler  # noqa: PLC0415 - lazy: SQLAlchemy only when used
+
         if self._json_indexes is None:
             from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
 
             self._json_indexes = frozenset(
                 (TABLES[entity], field, path) for entity, field, path in self.list_json_indexes()
             )
-        compiler.indexed = self._json_indexes
-        return compiler.compile(query)
+        return QueryCompiler(self._sql, self._json_indexes).compile(query)
 
     _json_indexes: frozenset[tuple[str, str, tuple[str, ...]]] | None = None
 

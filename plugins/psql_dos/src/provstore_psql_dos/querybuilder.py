@@ -159,13 +159,13 @@ class CompiledQuery:
 
 
 class QueryCompiler:
-    """Compile queries for one dialect."""
+    """Compile a query for one dialect. An instance keeps state while it compiles: make one per query."""
 
-    def __init__(self, sql: EntitySql) -> None:
+    def __init__(self, sql: EntitySql, indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()) -> None:
+        """:param indexed: the JSON paths with a declared index, as ``(table, field, keys)``."""
         self._sql = sql
         self._postgres = sql.dialect == 'postgresql'
-        self.indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
-        """The JSON paths with a declared index, as ``(table, field, keys)`` (set by the storage)."""
+        self.indexed = indexed
 
     # -- JSON expressions ---------------------------------------------------------------------------------------
 
