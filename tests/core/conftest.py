@@ -38,30 +38,3 @@ def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     yield install
     for module in modules:
         sys.modules.pop(module, None)
-
-
-def archive_plugin(*names: str) -> str:
-    """Return the source of a hook module that registers one small concrete archive format per name."""
-    classes = '\n'.join(
-        f'''
-    class Format{index}(ArchiveFormat):
-        """The {name} test format."""
-
-        name = {name!r}
-        latest_version = '1'
-
-        def read_version(self, path):
-            return '1'
-'''
-        for index, name in enumerate(names)
-    )
-    listed = ', '.join(f'Format{index}' for index in range(len(names)))
-    return f"""
-    from provstore import hookimpl
-    from provstore.archive import ArchiveFormat
-{classes}
-
-    @hookimpl
-    def register_archive_formats():
-        return [{listed}]
-"""

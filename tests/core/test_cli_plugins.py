@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import archive_plugin
+from core_helpers import archive_plugin
 
 from provstore import __version__
 from provstore.cli import cli

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import archive_plugin
+from core_helpers import archive_plugin
 
 from provstore import hookimpl
 from provstore.archive import ArchiveFormat

@@ -9,31 +9,15 @@ databases; without one its tests are skipped with a reason in capitals, or fail 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from orm_helpers import EMAIL, open_storage
+from orm_helpers import BACKENDS, make_profile, open_storage
+from postgres_test_server import PG_HOST, PG_PORT, PG_USER, connect
 
-from provstore.manager import get_manager
 from provstore.storage import EntityStorage
-
-PG_HOST = os.environ.get('PGHOST', '127.0.0.1')
-PG_PORT = int(os.environ.get('PGPORT', '5432'))
-PG_USER = os.environ.get('PGUSER', 'postgres')
-
-BACKENDS = ['sqlite_dos', 'psql_dos']
-
-
-def _pg_connect(database: str = 'postgres') -> Any:
-    import psycopg
-
-    return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database, connect_timeout=5, autocommit=True
-    )
 
 
 @pytest.fixture(scope='session')
@@ -42,7 +26,7 @@ def postgres_options() -> dict[str, Any]:
     import psycopg
 
     try:
-        _pg_connect().close()
+        connect().close()
     except psycopg.OperationalError as exc:
         reason = (
             f'POSTGRESQL UNREACHABLE at {PG_HOST}:{PG_PORT} as role {PG_USER!r}: the psql_dos ORM tests DID NOT RUN '
@@ -52,33 +36,6 @@ def postgres_options() -> dict[str, Any]:
             pytest.fail(f'{reason}; CI=true (or PROVSTORE_REQUIRE_POSTGRES=1) makes this a failure', pytrace=False)
         pytest.skip(f'{reason}; set CI=true to make this a failure')
     return {'database_hostname': PG_HOST, 'database_port': PG_PORT, 'database_username': PG_USER}
-
-
-def _drop_database(name: str) -> None:
-    from psycopg import sql
-
-    with _pg_connect() as connection:
-        connection.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(sql.Identifier(name)))
-
-
-@contextlib.contextmanager
-def make_profile(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
-    """Create a profile on ``backend`` (dropping its PostgreSQL database afterwards) and yield its name."""
-    from provstore.cli.profile import create_profile
-
-    options: dict[str, Any] = {}
-    database = None
-    if backend == 'psql_dos':
-        database = f'provstore_orm_{uuid.uuid4().hex[:16]}'
-        options = {**request.getfixturevalue('postgres_options'), 'database_name': database}
-    name = f'orm-{backend}'
-    try:
-        create_profile(name, backend, options, email=EMAIL, set_default=True)
-        yield name
-    finally:
-        get_manager().unload_profile()
-        if database is not None:
-            _drop_database(database)
 
 
 @pytest.fixture(params=BACKENDS)

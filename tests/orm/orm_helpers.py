@@ -1,12 +1,42 @@
-"""Helpers shared by the ORM tests: the test profiles' default user, opening a profile, counting what is stored."""
+"""Helpers shared by the ORM tests: the test server, making and opening profiles, counting what is stored."""
 
 from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from postgres_test_server import drop_database
 
 from provstore.manager import get_manager
 from provstore.storage import EntityStorage, EntityType
 
 EMAIL = 'tester@example.org'
 """The default user email of every test profile."""
+
+BACKENDS = ['sqlite_dos', 'psql_dos']
+
+
+@contextlib.contextmanager
+def make_profile(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
+    """Create a profile on ``backend`` (dropping its PostgreSQL database afterwards) and yield its name."""
+    from provstore.cli.profile import create_profile
+
+    options: dict[str, Any] = {}
+    database = None
+    if backend == 'psql_dos':
+        database = f'provstore_orm_{uuid.uuid4().hex[:16]}'
+        options = {**request.getfixturevalue('postgres_options'), 'database_name': database}
+    name = f'orm-{backend}'
+    try:
+        create_profile(name, backend, options, email=EMAIL, set_default=True)
+        yield name
+    finally:
+        get_manager().unload_profile()
+        if database is not None:
+            drop_database(database)
 
 
 def open_storage(name: str) -> EntityStorage:

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import BACKENDS, make_profile
-from orm_helpers import EMAIL
+from orm_helpers import BACKENDS, EMAIL, make_profile
 from query_graph import (
     ALICE,
     ALICE_NODES,
@@ -1539,23 +1538,39 @@ def _expected(case: Case, graph: QueryGraph) -> Any:
 # -- fixtures and tests --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope='module', params=BACKENDS)
+INDEXED_PATHS = [
+    *(('attributes', key) for key in ('value', 'n', 's', 'w', 'x', 'b', 'f', 'a', 'exit_status', 'process_state')),
+    *(('extras', key) for key in ('tag', 'rank', 'n', 'flag')),
+]
+"""The node JSON paths the ``indexed`` graphs declare indexed: every path the cases filter on but lists and objects."""
+
+
+@pytest.fixture(
+    scope='module',
+    params=[(backend, indexed) for indexed in (False, True) for backend in BACKENDS],
+    ids=lambda param: param[0] + ('-indexed' if param[1] else ''),
+)
 def graph(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueryGraph]:
-    """Build the query graph once per backend, in a new profile of a configuration folder of its own.
+    """Build the query graph once per backend, in a new profile of a configuration folder of its own; the
+    ``indexed`` graphs declare :data:`INDEXED_PATHS` indexed, which must change no result.
 
     The storage is opened by a manager of its own, so that the per-test reset of the process's manager leaves it open.
     """
+    backend, indexed = request.param
     folder = tmp_path_factory.mktemp('query-graph-config')
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('PROVSTORE_PATH', str(folder))
         patch.delenv('PROVSTORE_PROFILE', raising=False)
-        with make_profile(request, request.param) as name:
+        with make_profile(request, backend) as name:
             manager = Manager(folder)
             manager.load_profile(name)
             storage = manager.get_profile_storage()
             assert isinstance(storage, EntityStorage)
             try:
-                yield build_query_graph(storage)
+                built = build_query_graph(storage)
+                for field_name, key in INDEXED_PATHS if indexed else []:
+                    storage.add_json_index(EntityType.NODE, field_name, [key])
+                yield built
             finally:
                 manager.unload_profile()
 
@@ -1599,6 +1614,16 @@ def test_query(graph: QueryGraph, case: Case) -> None:
 def test_query_through_as_dict(graph: QueryGraph, case: Case) -> None:
     """The query rebuilt by ``QueryBuilder.from_dict(qb.as_dict())`` gives the same expected result."""
     _check(_run(case, graph, via_dict=True), _expected(case, graph))
+
+
+@pytest.mark.parametrize(
+    'case', [case for case in CASES if case.read is rows and case.raises is None], ids=lambda case: case.id
+)
+def test_count_is_the_number_of_rows(graph: QueryGraph, case: Case) -> None:
+    """``count()`` gives as many as ``all()`` returns rows, whichever way the storage counts."""
+    qb = QueryBuilder(storage=graph.storage, **case.init)
+    case.build(qb, graph)
+    assert qb.count() == len(qb.all())
 
 
 def test_in_with_100000_values(graph: QueryGraph) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psql_helpers import PG_HOST, PG_PORT, PG_USER, connect, drop_database
+from postgres_test_server import PG_HOST, PG_PORT, PG_USER, connect, drop_database
 
 from provstore.config import Profile
 from provstore.storage import StorageBackend

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from psql_helpers import connect, create_database, database_exists, drop_database
+from postgres_test_server import connect, create_database, database_exists, drop_database
 from sqlalchemy import select, text
 
 from provstore.config import Profile

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiida_schema
 import pytest
-from psql_helpers import PG_HOST, PG_PORT, PG_USER, create_database, database_exists, drop_database
+from postgres_test_server import PG_HOST, PG_PORT, PG_USER, create_database, database_exists, drop_database
 from sqlalchemy import Engine, delete, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from provstore.storage.entities import Direction
     from provstore.storage.query import Query
     from provstore_psql_dos.entities import EntitySql
-    from provstore_psql_dos.querybuilder import CompiledQuery
+    from provstore_psql_dos.querybuilder import CompiledQuery, QueryCompiler
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -624,7 +624,11 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         return self._iter_query(compiled.statement, compiled.convert, batch_size)
 
     def _compile(self, query: Query) -> CompiledQuery:
-        """Compile ``query``, telling the compiler which JSON paths have an index (read once per open storage).
+        """Compile ``query`` to a statement and its row converter."""
+        return self._compiler().compile(query)
+
+    def _compiler(self) -> QueryCompiler:
+        """A compiler for one query, told which JSON paths have an index (read once per open storage).
 
         A compiler serves one query: it keeps state while compiling, and threads share the storage.
         """
@@ -636,7 +640,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             self._json_indexes = frozenset(
                 (TABLES[entity], field, path) for entity, field, path in self.list_json_indexes()
             )
-        return QueryCompiler(self._sql, self._json_indexes).compile(query)
+        return QueryCompiler(self._sql, self._json_indexes)
 
     _json_indexes: frozenset[tuple[str, str, tuple[str, ...]]] | None = None
 
@@ -660,10 +664,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     def count_query(self, query: Query) -> int:
         """Return the number of rows of ``query``, counted by the database."""
-        from sqlalchemy import func, select  # noqa: PLC0415 - lazy: drivers only when used
-
-        statement = self._compile(query).statement.order_by(None)
-        counted = select(func.count()).select_from(statement.subquery('counted'))
+        counted = self._compiler().count(query)
         with self._run(False, 'count the rows of a query', single=True) as (connection, _):
             return int(connection.execute(counted).scalar_one())
 
@@ -690,36 +691,39 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             return '\n'.join(str(row[0]) for row in rows)
 
     def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
-        """Create the index serving filters on a JSON path (nothing happens if it exists) and return its name.
+        """Make the index serving filters on a JSON path (anew, if it exists) and return its name.
 
-        The index is the expression the QueryBuilder writes for the path (``attributes -> 'a'`` on PostgreSQL,
-        ``json_extract(attributes, '$."a"')`` on SQLite), so equality, ranges and ``in`` on the path use it. On
-        PostgreSQL it is built without blocking writers (``CREATE INDEX CONCURRENTLY``). The path is recorded in the
-        database (``db_dbsetting``), so every process and :meth:`list_json_indexes` know it.
+        What is built is in :mod:`provstore_psql_dos.jsonindex`: on PostgreSQL a hash index built without blocking
+        writers (``CREATE INDEX CONCURRENTLY``) and, for nodes, a number table that writers of nodes wait for while it
+        is filled; on SQLite an expression index. The path is recorded in the database (``db_dbsetting``), so every
+        process and :meth:`list_json_indexes` know it.
 
         :raises QueryError: for an entity without that JSON field, or a key that cannot be queried.
         """
-        from provstore_psql_dos.querybuilder import json_index_ddl, json_index_name  # noqa: PLC0415
+        from provstore_psql_dos.jsonindex import create_statements, index_name  # noqa: PLC0415
 
         table, field, path = _json_path(entity, field, path)
         self.check_writable()
-        ddl = json_index_ddl(self._engine.dialect.name, table, field, path)
-        if self._sqlite:
-            with self.connection(write=True) as connection:
-                connection.exec_driver_sql(ddl)
-                connection.exec_driver_sql(f'ANALYZE {table}')
-        else:
-            with self._engine.connect() as plain:
-                autocommit = plain.execution_options(isolation_level='AUTOCOMMIT')
-                autocommit.exec_driver_sql(ddl.replace('CREATE INDEX', 'CREATE INDEX CONCURRENTLY', 1))
-                autocommit.exec_driver_sql(f'ANALYZE {table}')
+        statements = create_statements(self._engine.dialect.name, table, field, path)
+        self._run_alone(statements.before)
         item = [EntityType(entity).value, field, list(path)]
         with self.connection(write=True) as connection:
+            for statement in statements.transaction:
+                connection.exec_driver_sql(statement)
             recorded = _recorded_json_indexes(connection)
             if item not in recorded:
                 _record_json_indexes(connection, [*recorded, item])
+        self._run_alone(statements.after)
         self._json_indexes = None
-        return json_index_name(table, field, path)
+        return index_name(table, field, path)
+
+    def _run_alone(self, statements: Sequence[str]) -> None:
+        """Run ``statements`` each by itself, outside any transaction (PostgreSQL's VACUUM and CONCURRENTLY)."""
+        if statements:
+            with self._engine.connect() as plain:
+                autocommit = plain.execution_options(isolation_level='AUTOCOMMIT')
+                for statement in statements:
+                    autocommit.exec_driver_sql(statement)
 
     def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
         """Return the JSON paths that have an index, as ``(entity, field, path)``."""
@@ -729,12 +733,12 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     def drop_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> None:
         """Drop the index of a JSON path and forget it (nothing happens if there is none)."""
-        from provstore_psql_dos.querybuilder import json_index_name  # noqa: PLC0415
+        from provstore_psql_dos.jsonindex import drop_statements  # noqa: PLC0415
 
         table, field, path = _json_path(entity, field, path)
-        name = json_index_name(table, field, path)
         with self.connection(write=True) as connection:
-            connection.exec_driver_sql(f'DROP INDEX IF EXISTS {name}')
+            for statement in drop_statements(self._engine.dialect.name, table, field, path):
+                connection.exec_driver_sql(statement)
             recorded = _recorded_json_indexes(connection)
             item = [EntityType(entity).value, field, list(path)]
             if item in recorded:

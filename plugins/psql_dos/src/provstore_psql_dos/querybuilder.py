@@ -4,7 +4,7 @@ Both dialects get the same semantics; the SQL differs where the databases do:
 
 * A JSON value is ``column -> 'a' -> 'b'`` (``jsonb``) on PostgreSQL and ``json_extract(column, '$."a"."b"')`` on
   SQLite, with the keys written into the SQL as literals, so that an index declared on the path
-  (:func:`json_index_ddl`) is the very same expression and serves the filter.
+  (:mod:`~provstore_psql_dos.jsonindex`) is the very same expression and serves the filter.
 * Comparisons are typed without CASE wrappers: on PostgreSQL a number range is a ``jsonb`` range bounded by the
   type order of ``jsonb`` (numbers sort below booleans), on SQLite ``json_extract`` with a ``json_type`` test.
 * A negation is ``NOT COALESCE(filter, false)``: the exact complement, rows without the key included.
@@ -65,11 +65,12 @@ from provstore.storage.query import (
     Query,
 )
 from provstore_psql_dos.entities import TABLES, EntitySql
+from provstore_psql_dos.jsonindex import NumberTable, number_table, quote, sqlite_json_path
 from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
 from provstore_psql_dos.traversal import reach as reach_cte
 from provstore_psql_dos.traversal import seed, table_alias
 
-__all__ = ['CompiledQuery', 'QueryCompiler', 'json_index_ddl', 'json_index_name']
+__all__ = ['CompiledQuery', 'QueryCompiler']
 
 JSONB = postgresql.JSONB()
 _NUMBER_TYPES = ('integer', 'real')
@@ -90,45 +91,6 @@ DEEP_FILTER = 40
 RECURSION_LIMIT = 20_000
 
 _LENGTH_OPERATORS = {'of_length': '==', 'longer': '>', 'shorter': '<'}
-
-
-def _quote(text: str) -> str:
-    """``text`` as an SQL string literal (standard SQL: a quote is doubled, nothing else is special)."""
-    if '\x00' in text:
-        raise QueryError(f'A JSON key cannot hold a NUL character: {text!r}')
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sqlite_json_path(path: Sequence[str]) -> str:
-    """The SQLite JSON path of keys: ``('a', 'b')`` -> ``$."a"."b"``."""
-    return '$' + ''.join(f'."{key}"' for key in path)
-
-
-def json_index_name(table: str, field: str, path: Sequence[str]) -> str:
-    """The name of the index on a JSON path: readable, unique, at most 63 characters (PostgreSQL's limit)."""
-    import hashlib  # noqa: PLC0415
-
-    digest = hashlib.sha256(json.dumps([table, field, list(path)]).encode()).hexdigest()[:10]
-    readable = '_'.join(key for key in path if key.isidentifier())[:20]
-    return f'ix_provstore_{table.removeprefix("db_db")}_{field}_{readable}_{digest}'[:63]
-
-
-def json_index_ddl(dialect: str, table: str, field: str, path: Sequence[str]) -> str:
-    """The ``CREATE INDEX`` of a JSON path: the very expressions the compiler writes for filters on it.
-
-    PostgreSQL indexes the ``jsonb`` value (``attributes -> 'a'``): its order is typed (numbers below booleans), so
-    equality, ``in`` and ranges of every JSON type use it. SQLite indexes ``json_extract`` and ``json_type`` of the
-    path, and for nodes ``node_type`` too, so that a typed filter on a node class is answered from the index alone.
-    """
-    name = json_index_name(table, field, path)
-    if dialect == 'postgresql':
-        expressions = ['(' + field + ''.join(f' -> {_quote(key)}' for key in path) + ')']
-    else:
-        where = _quote(sqlite_json_path(path))
-        expressions = [f'json_extract({field}, {where})', f'json_type({field}, {where})']
-        if table == 'db_dbnode':
-            expressions.append('node_type')
-    return f'CREATE INDEX IF NOT EXISTS {name} ON {table} ({", ".join(expressions)})'
 
 
 @dataclass
@@ -173,12 +135,12 @@ class QueryCompiler:
         """PostgreSQL: the ``jsonb`` value at ``path``."""
         expression = column
         for key in path:
-            expression = expression.op('->', return_type=JSONB)(literal_column(_quote(key)))
+            expression = expression.op('->', return_type=JSONB)(literal_column(quote(key)))
         return type_coerce(expression, JSONB)
 
     def _sqlite_parts(self, column: ColumnElement[Any], path: tuple[str, ...]) -> tuple[ColumnElement[Any], ...]:
         """SQLite: ``json_extract`` and ``json_type`` of the value at ``path``."""
-        where: ColumnElement[Any] = literal_column(_quote(sqlite_json_path(path)))
+        where: ColumnElement[Any] = literal_column(quote(sqlite_json_path(path)))
         return func.json_extract(column, where), func.json_type(column, where)
 
     # -- filters ------------------------------------------------------------------------------------------------
@@ -210,6 +172,83 @@ class QueryCompiler:
                 return self._postgres_json(self._json(column, item.path), item)
             return self._sqlite_json(column, item.path, item)
         return self._column(column, kind, item)
+
+    def _entry_filter(self, alias: FromClause, entity: EntityType, item: Filter) -> ColumnElement[bool]:
+        """The condition of an entry's filter: its numeric conditions on paths with a number table are look-ups there.
+
+        Only the conditions every row must meet (the top-level ``and``) are looked up: an index serves those.
+        """
+        table = TABLES[entity]
+        conjuncts = _conjuncts(item)
+        if not any(self._number_table(table, conjunct) for conjunct in conjuncts):
+            return self.filter(alias, dict(FIELDS[entity]), item)
+        parts = []
+        for conjunct in conjuncts:
+            numbers = self._number_table(table, conjunct)
+            if numbers is None:
+                parts.append(self.filter(alias, dict(FIELDS[entity]), conjunct))
+            else:
+                side = numbers.table()
+                assert isinstance(conjunct, Condition)
+                parts.append(alias.c.id.in_(select(side.c.id).where(_number_condition(side.c.number, conjunct))))
+        return and_(true(), *parts)
+
+    def _number_table(self, table: str, item: Filter) -> NumberTable | None:
+        """The number table answering ``item``, if it is a numeric comparison on a path that has one.
+
+        It holds a row for every node whose value at the path is a JSON number, and a numeric comparison is false for
+        any other value, so the table gives exactly the rows the comparison keeps.
+        """
+        if not isinstance(item, Condition) or (table, item.field, item.path) not in self.indexed:
+            return None
+        values = item.value if item.operator == 'in' else [item.value]
+        if item.operator not in (*_COMPARISONS, 'in') or not values or not all(map(_is_number, values)):
+            return None
+        return number_table(self._sql.dialect, table, item.field, item.path)
+
+    def count(self, query: Query) -> Select[Any]:
+        """The statement counting the rows of ``query``; from number tables alone when they hold all it asks."""
+        covered = self._count_from_number_tables(query)
+        if covered is not None:
+            return covered
+        statement = self.compile(query).statement.order_by(None)
+        return select(func.count()).select_from(statement.subquery('counted'))
+
+    def _count_from_number_tables(self, query: Query) -> Select[Any] | None:
+        """A count of nodes filtered by their class, ids and numeric comparisons on paths with number tables only.
+
+        Such a count reads the number tables' indexes and never the nodes: PostgreSQL cannot count from an expression
+        index alone. Any other query gives None.
+        """
+        if len(query.entries) != 1 or query.distinct or query.limit is not None or query.offset is not None:
+            return None
+        entry = query.entries[0]
+        if entry.entity is not EntityType.NODE or entry.filter is None:
+            return None
+        if any(projection.func is not None for _, _, projection in query.projections):
+            return None
+        numbers: list[tuple[NumberTable, Condition]] = []
+        others: list[Filter] = []
+        for conjunct in _conjuncts(entry.filter):
+            table = self._number_table(TABLES[EntityType.NODE], conjunct)
+            if table is not None and isinstance(conjunct, Condition):
+                numbers.append((table, conjunct))
+            elif _fields(conjunct) <= set(_COUNTED_FIELDS):
+                others.append(conjunct)
+            else:
+                return None
+        if not numbers:
+            return None
+        sides: dict[NumberTable, FromClause] = {}
+        for table, _ in numbers:
+            sides.setdefault(table, table.table().alias(f'number_{len(sides)}'))
+        first, *rest = sides.values()
+        from_clause: Any = first
+        for side in rest:
+            from_clause = from_clause.join(side, side.c.id == first.c.id)
+        where = [_number_condition(sides[table].c.number, condition) for table, condition in numbers]
+        where += [self.filter(first, dict(_COUNTED_FIELDS), item) for item in others]
+        return select(func.count()).select_from(from_clause).where(*where)
 
     def _column(self, column: ColumnElement[Any], kind: str, item: Condition) -> ColumnElement[bool]:
         operator, value = item.operator, item.value
@@ -285,7 +324,7 @@ class QueryCompiler:
     ) -> ColumnElement[bool]:
         operator, given = item.operator, item.value
         value, kind = self._sqlite_parts(column, path)
-        where: ColumnElement[Any] = literal_column(_quote(sqlite_json_path(path)))
+        where: ColumnElement[Any] = literal_column(quote(sqlite_json_path(path)))
         if operator == '==':
             return self._sqlite_equal(value, kind, given)
         if operator == 'in':
@@ -539,7 +578,7 @@ class QueryCompiler:
             if entry.filter is not None:
                 self._type_by_index = not self._uses_json_index(TABLES[entry.entity], entry.filter)
                 try:
-                    condition = self.filter(alias, dict(FIELDS[entry.entity]), entry.filter)
+                    condition = self._entry_filter(alias, entry.entity, entry.filter)
                 finally:
                     self._type_by_index = True
             join = entry.join
@@ -633,9 +672,7 @@ class QueryCompiler:
         start_entry = query.entries[join.target]
         start = table_alias('db_dbnode', f'start_{number}')
         seed_where = (
-            self.filter(start, dict(FIELDS[EntityType.NODE]), start_entry.filter)
-            if start_entry.filter is not None
-            else true()
+            self._entry_filter(start, EntityType.NODE, start_entry.filter) if start_entry.filter is not None else true()
         )
         needs_depth = join.max_depth is not None or _uses_depth(join)
         start_rows = select(*seed(start.c.id, start.c.id, needs_depth)).where(seed_where)
@@ -663,6 +700,40 @@ class QueryCompiler:
         if needs_depth:
             pairs = pairs.group_by(reach.c.start_id, reach.c.reached_id)
         return pairs.subquery(f'traversal_{number}')
+
+
+_COUNTED_FIELDS = {name: FIELDS[EntityType.NODE][name] for name in ('id', 'node_type')}
+"""The node columns a number table holds besides the number."""
+
+
+def _conjuncts(item: Filter) -> list[Filter]:
+    """The filters that ``item`` requires all of: the items of its top-level ``and`` junctions."""
+    if isinstance(item, Junction) and item.kind == 'and':
+        return [conjunct for sub in item.items for conjunct in _conjuncts(sub)]
+    return [item]
+
+
+def _fields(item: Filter) -> set[str]:
+    """The fields that ``item`` tests."""
+    if isinstance(item, Condition):
+        return {item.field}
+    if isinstance(item, Negation):
+        return _fields(item.item)
+    return set().union(*(_fields(sub) for sub in item.items))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_condition(number: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
+    """A numeric comparison on a number table's ``number``: the values are written as JSON, read as ``numeric``,
+    as PostgreSQL reads the numbers of ``jsonb``, so that both compare alike."""
+    if item.operator == 'in':
+        texts = bindparam(None, [json.dumps(value) for value in item.value], type_=postgresql.ARRAY(Text()))
+        return number == any_(cast(texts, postgresql.ARRAY(postgresql.NUMERIC())))
+    given: ColumnElement[Any] = cast(bindparam(None, json.dumps(item.value), type_=Text()), postgresql.NUMERIC())
+    return _compare(number, item.operator, given)
 
 
 def _depth(query: Query) -> int:

@@ -1,11 +1,9 @@
-"""Helpers of the ``psql_dos`` tests that talk to the test PostgreSQL server directly, through psycopg."""
+"""The test PostgreSQL server (``$PGHOST:$PGPORT``, role ``$PGUSER``), reached directly through psycopg."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
-
-from psycopg import sql
 
 PG_HOST = os.environ.get('PGHOST', '127.0.0.1')
 PG_PORT = int(os.environ.get('PGPORT', '5432'))
@@ -23,12 +21,16 @@ def connect(database: str = 'postgres') -> Any:
 
 def create_database(name: str) -> None:
     """Create the empty database ``name`` on the test server."""
+    from psycopg import sql
+
     with connect() as connection:
         connection.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(name)))
 
 
 def drop_database(name: str) -> None:
     """Drop the database ``name`` on the test server, whoever is connected to it."""
+    from psycopg import sql
+
     with connect() as connection:
         connection.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(sql.Identifier(name)))
 

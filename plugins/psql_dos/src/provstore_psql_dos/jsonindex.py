@@ -1,0 +1,194 @@
+"""Declared JSON indexes: what each database builds so that filters on a JSON path are answered from an index.
+
+On PostgreSQL a declared path gets:
+
+* a **hash index** on its ``jsonb`` value (``attributes -> 'a'``, the very expression the compiler writes), serving
+  ``==`` and ``in`` of every JSON type. A hash index keeps a hash of each value, so a value of any length can be
+  stored; a btree index refuses entries over 2,704 bytes, so that one long string at the path would make storing
+  its node fail.
+* for nodes, a **number table** ``(id, node_type, number)``: one row per node whose value at the path is a JSON
+  number, indexed on ``(number, node_type)`` and kept in step with ``db_dbnode`` by statement triggers. It serves
+  numeric ranges, and answers a count by node class and numeric conditions from its index alone, which no
+  expression index can do (PostgreSQL then still reads every row's ``attributes``).
+
+A number cannot outgrow a btree entry: Python writes no integer of more than 4,300 digits, and a float has at most
+17. SQLite gets one index of the value, its JSON type and (for nodes) ``node_type``: SQLite answers a query from an
+expression index alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table
+
+from provstore.exceptions import QueryError
+
+__all__ = [
+    'NumberTable',
+    'Statements',
+    'create_statements',
+    'drop_statements',
+    'index_name',
+    'number_table',
+    'quote',
+    'sqlite_json_path',
+]
+
+NODE_TABLE = 'db_dbnode'
+
+
+def quote(text: str) -> str:
+    """``text`` as an SQL string literal (standard SQL: a quote is doubled, nothing else is special)."""
+    if '\x00' in text:
+        raise QueryError(f'A JSON key cannot hold a NUL character: {text!r}')
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sqlite_json_path(path: Sequence[str]) -> str:
+    """The SQLite JSON path of keys: ``('a', 'b')`` -> ``$."a"."b"``."""
+    return '$' + ''.join(f'."{key}"' for key in path)
+
+
+def postgres_value(field: str, path: Sequence[str], row: str = '') -> str:
+    """The PostgreSQL expression of the ``jsonb`` value at ``path`` (of the row alias ``row``, if given)."""
+    return (f'{row}.' if row else '') + field + ''.join(f' -> {quote(key)}' for key in path)
+
+
+def _digest(table: str, field: str, path: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps([table, field, list(path)]).encode()).hexdigest()[:10]
+
+
+def index_name(table: str, field: str, path: Sequence[str]) -> str:
+    """The name of the index on a JSON path: readable, unique, at most 60 characters (63 is PostgreSQL's limit)."""
+    readable = '_'.join(key for key in path if key.isidentifier())[:20]
+    return f'ix_provstore_{table.removeprefix("db_db")}_{field}_{readable}'[:49] + f'_{_digest(table, field, path)}'
+
+
+@dataclass(frozen=True)
+class NumberTable:
+    """The number table of a declared path of node attributes or extras (PostgreSQL): see the module's text."""
+
+    field: str
+    path: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        readable = '_'.join(key for key in self.path if key.isidentifier())[:16]
+        return f'provstore_number_{readable}_{_digest(NODE_TABLE, self.field, self.path)}'
+
+    @property
+    def index(self) -> str:
+        """Its index on ``(number, node_type)``: the path's index name with ``_n``, so plans show whose it is."""
+        return index_name(NODE_TABLE, self.field, self.path) + '_n'
+
+    def table(self) -> Table:
+        """The table, for statements (it is not part of the mirrored schema: it has a metadata of its own)."""
+        return _number_table(self.name)
+
+    def create_statements(self) -> list[str]:
+        """Make the table, its index and its triggers afresh, and fill it from the nodes stored (one transaction)."""
+        value = postgres_value(self.field, self.path, 'node')
+        changed = (
+            f'(node.node_type IS DISTINCT FROM previous.node_type OR '
+            f'{value} IS DISTINCT FROM {postgres_value(self.field, self.path, "previous")})'
+        )
+        rows = f'SELECT node.id, node.node_type, ({value})::numeric FROM {{}} node '
+        rows += f"WHERE jsonb_typeof({value}) = 'number'"
+        table = self.name
+        return [
+            *self.drop_statements(),
+            f'CREATE TABLE {table} (id integer PRIMARY KEY, node_type varchar(255) NOT NULL, number numeric NOT NULL)',
+            f'CREATE INDEX {self.index} ON {table} (number, node_type)',
+            _function(f'{table}_add', f'INSERT INTO {table} {rows.format("new_rows")};'),
+            _function(f'{table}_remove', f'DELETE FROM {table} USING old_rows WHERE {table}.id = old_rows.id;'),
+            _function(
+                f'{table}_change',
+                f'DELETE FROM {table} USING old_rows previous JOIN new_rows node ON node.id = previous.id '
+                f'WHERE {table}.id = previous.id AND {changed}; '
+                f'INSERT INTO {table} {rows.format("new_rows")} '
+                f'AND EXISTS (SELECT FROM old_rows previous WHERE previous.id = node.id AND {changed});',
+            ),
+            _function(f'{table}_clear', f'TRUNCATE {table};'),
+            f'CREATE TRIGGER {table}_add AFTER INSERT ON {NODE_TABLE} REFERENCING NEW TABLE AS new_rows '
+            f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_add()',
+            f'CREATE TRIGGER {table}_remove AFTER DELETE ON {NODE_TABLE} REFERENCING OLD TABLE AS old_rows '
+            f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_remove()',
+            f'CREATE TRIGGER {table}_change AFTER UPDATE ON {NODE_TABLE} REFERENCING OLD TABLE AS old_rows '
+            f'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_change()',
+            f'CREATE TRIGGER {table}_clear AFTER TRUNCATE ON {NODE_TABLE} '
+            f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_clear()',
+            f'INSERT INTO {table} {rows.format(NODE_TABLE)}',
+        ]
+
+    def drop_statements(self) -> list[str]:
+        """Remove the table, its triggers and their functions (nothing happens for those that do not exist)."""
+        table = self.name
+        statements = [f'DROP TRIGGER IF EXISTS {table}_{event} ON {NODE_TABLE}' for event in _EVENTS]
+        statements += [f'DROP FUNCTION IF EXISTS {table}_{event}()' for event in _EVENTS]
+        return [*statements, f'DROP TABLE IF EXISTS {table}']
+
+
+_EVENTS = ('add', 'remove', 'change', 'clear')
+
+
+def _function(name: str, body: str) -> str:
+    return f'CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN {body} RETURN NULL; END $body$'
+
+
+@functools.cache
+def _number_table(name: str) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        Column('id', Integer, primary_key=True),
+        Column('node_type', String(255), nullable=False),
+        Column('number', Numeric, nullable=False),
+    )
+
+
+def number_table(dialect: str, table: str, field: str, path: Sequence[str]) -> NumberTable | None:
+    """The number table of a declared path, if the database keeps one for it (PostgreSQL, node paths)."""
+    return NumberTable(field, tuple(path)) if dialect == 'postgresql' and table == NODE_TABLE else None
+
+
+class Statements(NamedTuple):
+    """The statements making an index: run alone (outside a transaction), then in one transaction, then alone."""
+
+    before: list[str]
+    transaction: list[str]
+    after: list[str]
+
+
+def create_statements(dialect: str, table: str, field: str, path: Sequence[str]) -> Statements:
+    """The statements making the index of a JSON path, and the planner statistics of what they made.
+
+    PostgreSQL builds its hash index without blocking writers (``CONCURRENTLY``); the number table and its triggers
+    are made and filled in one transaction, during which writers of nodes wait, then vacuumed, so that counts are
+    answered from its index without visiting its rows.
+    """
+    name = index_name(table, field, path)
+    if dialect == 'postgresql':
+        value = postgres_value(field, path)
+        hashed = f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING hash (({value}))'
+        numbers = number_table(dialect, table, field, path)
+        if numbers is None:
+            return Statements([hashed], [], [f'ANALYZE {table}'])
+        return Statements([hashed], numbers.create_statements(), [f'ANALYZE {table}', f'VACUUM ANALYZE {numbers.name}'])
+    where = quote(sqlite_json_path(path))
+    expressions = [f'json_extract({field}, {where})', f'json_type({field}, {where})']
+    if table == NODE_TABLE:
+        expressions.append('node_type')
+    created = f'CREATE INDEX IF NOT EXISTS {name} ON {table} ({", ".join(expressions)})'
+    return Statements([], [created, f'ANALYZE {table}'], [])
+
+
+def drop_statements(dialect: str, table: str, field: str, path: Sequence[str]) -> list[str]:
+    """The statements removing what :func:`create_statements` made (one transaction)."""
+    numbers = number_table(dialect, table, field, path)
+    return [f'DROP INDEX IF EXISTS {index_name(table, field, path)}', *(numbers.drop_statements() if numbers else [])]
