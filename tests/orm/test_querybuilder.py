@@ -174,7 +174,7 @@ def test_a_count_on_indexed_numbers_reads_no_node_row(storage: EntityStorage) ->
 
     def count_sql(filters: dict[str, object]) -> tuple[str, int]:
         query = QueryBuilder().append(Dict, filters=filters)
-        statement = storage._compiler().count(query._query())  # type: ignore[attr-defined]
+        statement = storage._compiler().count(query._query()).statement  # type: ignore[attr-defined]
         return str(statement), query.count()
 
     sql, counted = count_sql({'attributes.a': {'>': 4}, 'attributes.b': {'in': [-5, -6, -9]}})
@@ -183,6 +183,33 @@ def test_a_count_on_indexed_numbers_reads_no_node_row(storage: EntityStorage) ->
     assert 'db_dbnode' in sql and counted == 5
     sql, counted = count_sql({'attributes.a': {'!>': 4}})  # a negation keeps nodes without a number: not covered
     assert 'db_dbnode' in sql and counted == 5
+
+
+def test_queries_of_one_shape_share_a_statement(storage: EntityStorage, dicts: list[Dict]) -> None:
+    """A query run again with other values reuses the statement made for the first (the values are parameters),
+    and each run gives the rows of its own values: on plain columns, on JSON paths, and in counts, with and
+    without a declared index."""
+    numbers: list[object] = [*range(10), 2.5]
+    kept = storage._statements  # type: ignore[attr-defined]
+
+    def check() -> None:
+        before = len(kept)
+        for threshold in (-1, 3, 5, 8, 20):
+            expected = sorted(f'a={number!r}' for number in numbers if number > threshold)  # type: ignore[operator]
+            assert labels({'attributes.a': {'>': threshold}}) == expected
+            assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': threshold}}).count() == len(expected)
+        for node in dicts[:5]:
+            found = QueryBuilder().append(Node, filters={'id': node.pk}, project='label').all(flat=True)
+            assert found == [node.label]
+            assert labels({'label': node.label}) == [node.label]
+        assert labels({'attributes.a': 'x'}) == ["a='x'"]
+        assert labels({'attributes.a': 7.0}) == ['a=7']  # a float is another shape: 7.0 finds 7
+        assert len(kept) - before == 6  # a range's rows and count, id, label, JSON == with a str and with a float
+
+    check()
+    storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
+    assert not kept  # the statements made without the index are forgotten
+    check()
 
 
 @pytest.mark.parametrize(

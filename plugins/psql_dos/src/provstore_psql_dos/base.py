@@ -13,7 +13,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -274,6 +274,8 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         """
         super().__init__(profile)
         self._thread = _ThreadState()
+        self._statements: dict[tuple[bool, Hashable], CompiledQuery] = {}
+        self._statements_lock = threading.Lock()
         self._repository = self.make_repository(profile)
         self._engine = self._create_engine(profile, pooled=True)
         try:
@@ -620,12 +622,42 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
         ):
             raise QueryError(f'The batch size must be a positive integer or None, got {batch_size!r}')
-        compiled = self._compile(query)
-        return self._iter_query(compiled.statement, compiled.convert, batch_size)
+        compiled, parameters = self._prepared(query, count=False)
+        if batch_size is None and self._thread.connection is None:
+            # NOTE: all rows at once, outside a block: one statement in autocommit (one round trip on PostgreSQL),
+            # its rows read before the loop runs, so that the loop may write.
+            return iter([compiled.convert(row) for row in self._read(compiled.statement, parameters)])
+        return self._iter_query(compiled.statement, parameters, compiled.convert, batch_size)
 
-    def _compile(self, query: Query) -> CompiledQuery:
-        """Compile ``query`` to a statement and its row converter."""
-        return self._compiler().compile(query)
+    def count_query(self, query: Query) -> int:
+        """Return the number of rows of ``query``, counted by the database."""
+        compiled, parameters = self._prepared(query, count=True)
+        (row,) = self._read(compiled.statement, parameters)
+        return int(row[0])
+
+    def _prepared(self, query: Query, count: bool) -> tuple[CompiledQuery, dict[str, Any]]:
+        """The statement of ``query`` (or of its count) and its parameters; made once per shape of query.
+
+        Statements are kept by :func:`~provstore_psql_dos.querybuilder.query_shape`, the query without the values
+        that are parameters: building a statement costs more than running most queries.
+        """
+        from provstore_psql_dos.querybuilder import query_shape  # noqa: PLC0415 - lazy: SQLAlchemy only when used
+
+        shape = query_shape(query)
+        if shape is None:
+            compiler = self._compiler()
+            return (compiler.count(query) if count else compiler.compile(query)), {}
+        key = (count, shape.key)
+        compiled = self._statements.get(key)
+        if compiled is None:
+            compiler = self._compiler()
+            compiled = compiler.count(query, shape.conditions) if count else compiler.compile(query, shape.conditions)
+            if compiled.reusable:
+                with self._statements_lock:
+                    if len(self._statements) >= STATEMENTS_KEPT:
+                        self._statements.pop(next(iter(self._statements)))
+                    self._statements[key] = compiled
+        return compiled, compiled.bind(shape.values)
 
     def _compiler(self) -> QueryCompiler:
         """A compiler for one query, told which JSON paths have an index (read once per open storage).
@@ -644,7 +676,26 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     _json_indexes: frozenset[tuple[str, str, tuple[str, ...]]] | None = None
 
-    def _iter_query(self, statement: Any, convert: Any, batch_size: int | None) -> Iterator[tuple[Any, ...]]:
+    def _forget_json_indexes(self) -> None:
+        """Read the declared JSON indexes again before the next query, and forget the statements made without."""
+        self._json_indexes = None
+        with self._statements_lock:
+            self._statements.clear()
+
+    def _read(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
+        """Run one reading statement and return its rows (in autocommit outside a block, on PostgreSQL)."""
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
+
+        self.check_open()
+        try:
+            with self._block(False, single=True) as connection:
+                return list(connection.execute(statement, parameters))
+        except DBAPIError as exc:
+            raise QueryError(f'The database refused the query: {_one_line(exc)}') from exc
+
+    def _iter_query(
+        self, statement: Any, parameters: dict[str, Any], convert: Any, batch_size: int | None
+    ) -> Iterator[tuple[Any, ...]]:
         from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
 
         with contextlib.ExitStack() as stack:
@@ -654,23 +705,17 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                 stack.enter_context(connection.begin())
             try:
                 if batch_size is None:
-                    result = connection.execute(statement)
+                    result = connection.execute(statement, parameters)
                 else:
-                    result = connection.execution_options(yield_per=batch_size).execute(statement)
+                    result = connection.execution_options(yield_per=batch_size).execute(statement, parameters)
                 for row in result:
                     yield convert(row)
             except DBAPIError as exc:
                 raise QueryError(f'The database refused the query: {_one_line(exc)}') from exc
 
-    def count_query(self, query: Query) -> int:
-        """Return the number of rows of ``query``, counted by the database."""
-        counted = self._compiler().count(query)
-        with self._run(False, 'count the rows of a query', single=True) as (connection, _):
-            return int(connection.execute(counted).scalar_one())
-
     def query_sql(self, query: Query, inline: bool = False) -> str:
         """Return the SQL of ``query`` in this storage's dialect (``inline``: values written in, to read only)."""
-        statement = self._compile(query).statement
+        statement = self._compiler().compile(query).statement
         if inline:
             try:
                 return str(statement.compile(self._engine, compile_kwargs={'literal_binds': True}))
@@ -680,7 +725,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
 
     def explain_query(self, query: Query) -> str:
         """Return the database's plan of ``query``: ``EXPLAIN`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite."""
-        statement = self._compile(query).statement
+        statement = self._compiler().compile(query).statement
         compiled = statement.compile(self._engine, compile_kwargs={'render_postcompile': True})
         prefix = 'EXPLAIN QUERY PLAN ' if self._sqlite else 'EXPLAIN '
         with self._run(False, 'explain a query', single=True) as (connection, _):
@@ -714,7 +759,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             if item not in recorded:
                 _record_json_indexes(connection, [*recorded, item])
         self._run_alone(statements.after)
-        self._json_indexes = None
+        self._forget_json_indexes()
         return index_name(table, field, path)
 
     def _run_alone(self, statements: Sequence[str]) -> None:
@@ -743,7 +788,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             item = [EntityType(entity).value, field, list(path)]
             if item in recorded:
                 _record_json_indexes(connection, [other for other in recorded if other != item])
-        self._json_indexes = None
+        self._forget_json_indexes()
 
     def _close(self) -> None:
         """Close every pooled database connection and the repository's handles."""
@@ -818,6 +863,9 @@ def _entity(entity: Any) -> EntityType:
         known = ', '.join(member.value for member in EntityType)
         raise StorageError(f'Unknown entity type {entity!r}; the entity types are: {known}') from None
 
+
+STATEMENTS_KEPT = 256
+"""How many query statements an open storage keeps for reuse (the oldest made goes first)."""
 
 JSON_INDEXES_KEY = 'provstore|json_indexes'
 """The ``db_dbsetting`` row listing the JSON paths with an index: ``[[entity, field, [keys...]], ...]``."""

@@ -15,12 +15,14 @@ Both dialects get the same semantics; the SQL differs where the databases do:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import decimal
 import json
 import operator as operator_module
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +72,7 @@ from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
 from provstore_psql_dos.traversal import reach as reach_cte
 from provstore_psql_dos.traversal import seed, table_alias
 
-__all__ = ['CompiledQuery', 'QueryCompiler']
+__all__ = ['CompiledQuery', 'QueryCompiler', 'QueryShape', 'query_shape']
 
 JSONB = postgresql.JSONB()
 _NUMBER_TYPES = ('integer', 'real')
@@ -114,10 +116,21 @@ class _Sources:
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    """A statement and how to turn each of its result rows into the query's values."""
+    """A statement, how to turn each of its result rows into the query's values, and its parameters.
+
+    ``parameters`` maps the statement's named parameters to the query's values: ``(key, slot, form)`` binds
+    ``form(values[slot])`` to ``key``, ``values`` being those of :func:`query_shape`. ``reusable``: every value of the
+    shape is such a parameter, so that the statement serves every query of the shape.
+    """
 
     statement: Select[Any]
     convert: Callable[[Sequence[Any]], tuple[Any, ...]]
+    parameters: tuple[tuple[str, int, Callable[[Any], Any]], ...] = ()
+    reusable: bool = False
+
+    def bind(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The parameters of the statement for a query of its shape whose values are ``values``."""
+        return {key: form(values[slot]) for key, slot, form in self.parameters}
 
 
 class QueryCompiler:
@@ -128,6 +141,28 @@ class QueryCompiler:
         self._sql = sql
         self._postgres = sql.dialect == 'postgresql'
         self.indexed = indexed
+        self._slots: dict[int, int] = {}
+        self._parameters: list[tuple[str, int, Callable[[Any], Any]]] = []
+
+    def _given(self, item: Condition, type_: Any = None, form: Callable[[Any], Any] | None = None) -> Any:
+        """The value of ``item`` (in the ``form`` the statement takes) as a bind parameter; named, and recorded in
+        the parameters, when it is a value of the query's shape."""
+        form = form or _identity
+        slot = self._slots.get(id(item))
+        if slot is None:
+            return bindparam(None, form(item.value), type_=type_)
+        key = f'value_{len(self._parameters)}'
+        self._parameters.append((key, slot, form))
+        return bindparam(key, form(item.value), type_=type_)
+
+    def _jsonb(self, item: Condition) -> ColumnElement[Any]:
+        """The value of ``item`` as ``jsonb``."""
+        return cast(self._given(item, Text(), json.dumps), JSONB)
+
+    def _finish(self, statement: Select[Any], convert: Any, conditions: Sequence[Condition]) -> CompiledQuery:
+        slots = {slot for _, slot, _ in self._parameters}
+        reusable = slots == set(range(len(conditions)))
+        return CompiledQuery(statement, convert, tuple(self._parameters), reusable)
 
     # -- JSON expressions ---------------------------------------------------------------------------------------
 
@@ -190,7 +225,7 @@ class QueryCompiler:
             else:
                 side = numbers.table()
                 assert isinstance(conjunct, Condition)
-                parts.append(alias.c.id.in_(select(side.c.id).where(_number_condition(side.c.number, conjunct))))
+                parts.append(alias.c.id.in_(select(side.c.id).where(self._number_condition(side.c.number, conjunct))))
         return and_(true(), *parts)
 
     def _number_table(self, table: str, item: Filter) -> NumberTable | None:
@@ -206,13 +241,27 @@ class QueryCompiler:
             return None
         return number_table(self._sql.dialect, table, item.field, item.path)
 
-    def count(self, query: Query) -> Select[Any]:
-        """The statement counting the rows of ``query``; from number tables alone when they hold all it asks."""
-        covered = self._count_from_number_tables(query)
-        if covered is not None:
-            return covered
-        statement = self.compile(query).statement.order_by(None)
-        return select(func.count()).select_from(statement.subquery('counted'))
+    def _number_condition(self, number: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
+        """A numeric comparison on a number table's ``number``: the values are written as JSON and read as
+        ``numeric``, as PostgreSQL reads the numbers of ``jsonb``, so that both compare alike."""
+        if item.operator == 'in':
+            texts = self._given(item, postgresql.ARRAY(Text()), _json_texts)
+            return number == any_(cast(texts, postgresql.ARRAY(postgresql.NUMERIC())))
+        given: ColumnElement[Any] = cast(self._given(item, Text(), json.dumps), postgresql.NUMERIC())
+        return _compare(number, item.operator, given)
+
+    def count(self, query: Query, conditions: Sequence[Condition] = ()) -> CompiledQuery:
+        """The statement counting the rows of ``query``; from number tables alone when they hold all it asks.
+
+        :param conditions: those of :func:`query_shape`, whose values become named parameters.
+        """
+        self._slots = {id(condition): slot for slot, condition in enumerate(conditions)}
+        with _deep_filters(query):
+            covered = self._count_from_number_tables(query)
+            if covered is None:
+                statement = self._compile(query).statement.order_by(None)
+                covered = select(func.count()).select_from(statement.subquery('counted'))
+        return self._finish(covered, _identity, conditions)
 
     def _count_from_number_tables(self, query: Query) -> Select[Any] | None:
         """A count of nodes filtered by their class, ids and numeric comparisons on paths with number tables only.
@@ -246,7 +295,7 @@ class QueryCompiler:
         from_clause: Any = first
         for side in rest:
             from_clause = from_clause.join(side, side.c.id == first.c.id)
-        where = [_number_condition(sides[table].c.number, condition) for table, condition in numbers]
+        where = [self._number_condition(sides[table].c.number, condition) for table, condition in numbers]
         where += [self.filter(first, dict(_COUNTED_FIELDS), item) for item in others]
         return select(func.count()).select_from(from_clause).where(*where)
 
@@ -255,7 +304,7 @@ class QueryCompiler:
         if kind == 'uuid' and operator in ('==', 'in'):
             _check_uuids(value if operator == 'in' else [value])
         if operator == '==':
-            return column.is_(None) if value is None else column == value
+            return column.is_(None) if value is None else column == self._given(item, column.type)
         if operator == 'in':
             values = list(value)
             return self._sql.in_values(column, kind, values) if values else false()  # type: ignore[arg-type]
@@ -272,7 +321,7 @@ class QueryCompiler:
         if operator == 'ilike':
             return self._like(text, value, True)
         ordered = column.collate('C') if self._postgres and kind == 'str' else column
-        return _compare(ordered, operator, value)
+        return _compare(ordered, operator, self._given(item, column.type))
 
     def _like(self, text: ColumnElement[Any], pattern: str, fold: bool) -> ColumnElement[bool]:
         if self._postgres:
@@ -288,7 +337,7 @@ class QueryCompiler:
         typeof = func.jsonb_typeof(value)
         as_text = value.op('#>>', return_type=Text())(literal_column("'{}'"))
         if operator == '==':
-            return value == _jsonb(given)
+            return value == self._jsonb(item)
         if operator == 'in':
             documents = [json.dumps(entry) for entry in given]
             if not documents:
@@ -297,8 +346,8 @@ class QueryCompiler:
             return value == any_(array)
         if operator in ('>', '>=', '<', '<='):
             if isinstance(given, str):
-                return and_(typeof == 'string', _compare(as_text.collate('C'), operator, given))
-            bound = _compare(value, operator, _jsonb(given))
+                return and_(typeof == 'string', _compare(as_text.collate('C'), operator, self._given(item, Text())))
+            bound = _compare(value, operator, self._jsonb(item))
             if operator in ('>', '>='):
                 # NOTE: jsonb sorts numbers below booleans, arrays and objects: bounding the range there keeps it a
                 # plain range, which a btree index on the path answers without reading the rows.
@@ -314,7 +363,7 @@ class QueryCompiler:
             length = case((typeof == 'array', func.jsonb_array_length(value)))
             return _compare(length, _LENGTH_OPERATORS[operator], given)
         if operator == 'contains':
-            return value.op('@>', return_type=Boolean())(_jsonb(given))
+            return value.op('@>', return_type=Boolean())(self._jsonb(item))
         if operator == 'has_key':
             return and_(typeof == 'object', value.op('?', return_type=Boolean())(bindparam(None, given, type_=Text())))
         raise QueryError(f'Operator {operator!r} is not implemented on PostgreSQL')  # pragma: no cover
@@ -326,12 +375,12 @@ class QueryCompiler:
         value, kind = self._sqlite_parts(column, path)
         where: ColumnElement[Any] = literal_column(quote(sqlite_json_path(path)))
         if operator == '==':
-            return self._sqlite_equal(value, kind, given)
+            return self._sqlite_equal(value, kind, item)
         if operator == 'in':
             return self._sqlite_in(value, kind, list(given))
         if operator in ('>', '>=', '<', '<='):
             types = ('text',) if isinstance(given, str) else _NUMBER_TYPES
-            return and_(_compare(value, operator, given), kind.in_(types))
+            return and_(_compare(value, operator, self._given(item)), kind.in_(types))
         if operator in ('like', 'ilike'):
             return and_(kind == 'text', self._like(value, given, operator == 'ilike'))
         if operator == 'startswith':
@@ -350,15 +399,18 @@ class QueryCompiler:
             return and_(kind == 'object', present)
         raise QueryError(f'Operator {operator!r} is not implemented on SQLite')  # pragma: no cover
 
-    def _sqlite_equal(self, value: ColumnElement[Any], kind: ColumnElement[Any], given: Any) -> ColumnElement[bool]:
+    def _sqlite_equal(
+        self, value: ColumnElement[Any], kind: ColumnElement[Any], item: Condition
+    ) -> ColumnElement[bool]:
+        given = item.value
         if given is None:
             return kind == 'null'
         if isinstance(given, bool):
             return kind == ('true' if given else 'false')
         if isinstance(given, (int, float)):
-            return and_(value == given, kind.in_(_NUMBER_TYPES))
+            return and_(value == self._given(item), kind.in_(_NUMBER_TYPES))
         if isinstance(given, str):
-            return and_(value == given, kind == 'text')
+            return and_(value == self._given(item), kind == 'text')
         wanted = 'array' if isinstance(given, list) else 'object'
         return and_(kind == wanted, func.provstore_json_equal(value, json.dumps(given)) == 1)
 
@@ -529,17 +581,15 @@ class QueryCompiler:
 
     # -- the statement ------------------------------------------------------------------------------------------
 
-    def compile(self, query: Query) -> CompiledQuery:
-        """Return the statement of ``query`` and its row converter."""
-        if _depth(query) > DEEP_FILTER:
-            # NOTE: SQLAlchemy compiles nested and/or recursively, a few Python frames per level, when the statement
-            # runs (later than here): deep filters need more than Python's default of 1000 frames. The limit is only
-            # ever raised, never lowered, so that another thread's statement is never cut short.
-            sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
-        try:
-            return self._compile(query)
-        except RecursionError:
-            raise QueryError('The query nests too deeply to compile; flatten its and/or filters') from None
+    def compile(self, query: Query, conditions: Sequence[Condition] = ()) -> CompiledQuery:
+        """Return the statement of ``query`` and its row converter.
+
+        :param conditions: those of :func:`query_shape`, whose values become named parameters.
+        """
+        self._slots = {id(condition): slot for slot, condition in enumerate(conditions)}
+        with _deep_filters(query):
+            compiled = self._compile(query)
+        return self._finish(compiled.statement, compiled.convert, conditions)
 
     def _compile(self, query: Query) -> CompiledQuery:
         sources = self._sources(query)
@@ -726,14 +776,101 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _number_condition(number: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
-    """A numeric comparison on a number table's ``number``: the values are written as JSON, read as ``numeric``,
-    as PostgreSQL reads the numbers of ``jsonb``, so that both compare alike."""
-    if item.operator == 'in':
-        texts = bindparam(None, [json.dumps(value) for value in item.value], type_=postgresql.ARRAY(Text()))
-        return number == any_(cast(texts, postgresql.ARRAY(postgresql.NUMERIC())))
-    given: ColumnElement[Any] = cast(bindparam(None, json.dumps(item.value), type_=Text()), postgresql.NUMERIC())
-    return _compare(number, item.operator, given)
+@dataclass(frozen=True)
+class QueryShape:
+    """A query without the values its statement takes as parameters: the key under which statements are reused.
+
+    ``conditions`` are the conditions whose values are parameters, in the order of the key's walk: queries of one
+    shape have theirs in the same places.
+    """
+
+    key: Hashable
+    conditions: tuple[Condition, ...]
+
+    @property
+    def values(self) -> list[Any]:
+        return [condition.value for condition in self.conditions]
+
+
+SHAPE_LIMIT = 1000
+"""Queries holding more values than this outside parameters (long ``in`` lists, big documents) are not reused."""
+
+
+class _ShapeTooBigError(Exception):
+    pass
+
+
+def query_shape(query: Query) -> QueryShape | None:
+    """The shape of ``query``, or None for a query too big to be worth remembering.
+
+    A comparison (``==``, ``<``, ...) with an integer on an integer column, a string on a text column, or a number or
+    string on a JSON path is a parameter; every other value is part of the shape, since it may change the SQL.
+    """
+    conditions: list[Condition] = []
+    budget = [SHAPE_LIMIT]
+    try:
+        entries = tuple(_entry_key(entry, conditions, budget) for entry in query.entries)
+    except _ShapeTooBigError:
+        return None
+    key = (entries, query.order_by, query.limit, query.offset, query.distinct, query.projections)
+    return QueryShape(key, tuple(conditions))
+
+
+def _entry_key(entry: Any, conditions: list[Condition], budget: list[int]) -> Hashable:
+    join, edge_key = entry.join, None
+    if join is not None and join.edge is not None and join.edge.filter is not None:
+        edge_key = _filter_key(join.edge.filter, dict(EDGE_FIELDS[join.edge.kind]), conditions, budget)
+        join = dataclasses.replace(join, edge=dataclasses.replace(join.edge, filter=None))
+    kinds = dict(FIELDS[entry.entity])
+    entry_key = _filter_key(entry.filter, kinds, conditions, budget) if entry.filter is not None else None
+    return (entry.entity, entry_key, entry.projections, join, edge_key)
+
+
+def _filter_key(item: Filter, kinds: Mapping[str, str], conditions: list[Condition], budget: list[int]) -> Hashable:
+    if isinstance(item, Condition):
+        if _parametrized(item, kinds.get(item.field)):
+            conditions.append(item)
+            return (item.field, item.path, item.operator, type(item.value))
+        return (item.field, item.path, item.operator, _frozen(item.value, budget))
+    if isinstance(item, Negation):
+        return ('not', _filter_key(item.item, kinds, conditions, budget))
+    return (item.kind, tuple(_filter_key(sub, kinds, conditions, budget) for sub in item.items))
+
+
+def _parametrized(item: Condition, kind: str | None) -> bool:
+    """Whether the value of ``item`` is a parameter of the statement (see :func:`query_shape`)."""
+    value = item.value
+    if item.operator not in _COMPARISONS or isinstance(value, bool):
+        return False
+    if kind == 'json':
+        return bool(item.path) and isinstance(value, (int, float, str))
+    return (kind == 'int' and isinstance(value, int)) or (kind == 'str' and isinstance(value, str))
+
+
+def _frozen(value: Any, budget: list[int]) -> Hashable:
+    """``value`` as a hashable key that tells apart every value the SQL could differ for (``1``, ``1.0``, ``True``)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _ShapeTooBigError
+    if isinstance(value, dict):
+        return ('dict', tuple((key, _frozen(item, budget)) for key, item in sorted(value.items())))
+    if isinstance(value, (list, tuple)):
+        return ('list', tuple(_frozen(item, budget) for item in value))
+    return (type(value).__name__, repr(value))
+
+
+@contextlib.contextmanager
+def _deep_filters(query: Query) -> Iterator[None]:
+    """Compile ``query`` with room for its nesting, turning a nesting too deep into a :class:`QueryError`."""
+    if _depth(query) > DEEP_FILTER:
+        # NOTE: SQLAlchemy compiles nested and/or recursively, a few Python frames per level, when the statement
+        # runs (later than here): deep filters need more than Python's default of 1000 frames. The limit is only
+        # ever raised, never lowered, so that another thread's statement is never cut short.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    try:
+        yield
+    except RecursionError:
+        raise QueryError('The query nests too deeply to compile; flatten its and/or filters') from None
 
 
 def _depth(query: Query) -> int:
@@ -809,9 +946,8 @@ def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnEleme
     return _COMPARISONS[operator](left, right)
 
 
-def _jsonb(value: Any) -> ColumnElement[Any]:
-    """A JSON value as a ``jsonb`` bind parameter."""
-    return cast(bindparam(None, json.dumps(value), type_=Text()), JSONB)
+def _json_texts(values: Sequence[Any]) -> list[str]:
+    return [json.dumps(value) for value in values]
 
 
 def _glob(pattern: str) -> str:
