@@ -164,6 +164,77 @@ def test_a_long_value_at_an_indexed_path_is_stored_and_found(storage: EntityStor
     assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 0}}).count() == 1
 
 
+RANGE_VALUES: list[object] = [
+    0, 0.0, -0.0, 1, 1.0, 0.1, 0.15, 2, 9.9, 10, 10.5, 99, 100, 101, 12345, 500_000, 500_000.5, 999_999,
+    -1, -0.1, -2.5, -99, -100, -1e6, 1e-20, -1e-20, 1e20, -1e20, 10**30, -(10**30), 1.7976931348623157e308,
+    2**53 + 1, 'text', None, True, [1],
+]  # fmt: skip
+"""Numbers on and between the tally's bucket boundaries, beyond its first and last ones, and values of other types."""
+
+
+@pytest.mark.parametrize('threshold', [0, 1, 0.1, 10, 10.0, 99.5, 100, 500_000, -1, -100, 1e-20, 1e20, 10**30, 2**53])
+def test_counts_of_indexed_ranges_are_exact(storage: EntityStorage, threshold: float) -> None:
+    """Counts of ``>``, ``>=``, ``<`` and ``<=`` on an indexed path (on PostgreSQL: tally buckets plus one bucket's
+    numbers) equal the numbers of stored values in range, for thresholds on, between and beyond bucket boundaries;
+    by class, with nodes stored one by one and in batches, and after deletions."""
+    from provstore.orm import delete_nodes
+
+    storage.add_json_index(EntityType.NODE, 'attributes', ['v'])
+    nodes = [Dict({'v': value}) for value in RANGE_VALUES]
+    store_nodes(nodes[: len(nodes) // 2])
+    for node in nodes[len(nodes) // 2 :]:
+        node.store()
+    others = [Int(3, label='int'), Str('x')]
+    store_nodes(others)
+    for node in others:
+        node.base.extras.set('v', 5)
+    alive = list(nodes)
+
+    def check() -> None:
+        numbers = [node.base.attributes.get('v') for node in alive]
+        numbers = [value for value in numbers if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        comparisons = {'>': float.__gt__, '>=': float.__ge__, '<': float.__lt__, '<=': float.__le__}
+        for operator in comparisons:
+            expected = sum(1 for value in numbers if _compare_exactly(value, operator, threshold))
+            counted = QueryBuilder().append(Dict, filters={'attributes.v': {operator: threshold}}).count()
+            assert counted == expected, (operator, threshold)
+            assert QueryBuilder().append(Int, filters={'attributes.v': {operator: threshold}}).count() == 0
+
+    if isinstance(threshold, int) and threshold >= 2**63 and 'sqlite' in type(storage).__name__.lower():
+        with pytest.raises(QueryError, match='SQLite compares integers of 64 bits only'):
+            QueryBuilder().append(Dict, filters={'attributes.v': {'>': threshold}}).count()
+        return
+    check()
+    delete_nodes([nodes[0].pk, nodes[10].pk, nodes[-5].pk], dry_run=False)
+    alive = [node for index, node in enumerate(nodes) if index not in (0, 10, len(nodes) - 5)]
+    check()
+
+
+def _compare_exactly(value: float, operator: str, threshold: float) -> bool:
+    """``value operator threshold`` on the exact decimal values of their JSON texts (as the databases compare)."""
+    import decimal
+
+    left, right = decimal.Decimal(json.dumps(value)), decimal.Decimal(json.dumps(threshold))
+    return {'>': left > right, '>=': left >= right, '<': left < right, '<=': left <= right}[operator]
+
+
+@pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
+def test_the_tally_of_a_number_table_stays_small(storage: EntityStorage) -> None:
+    """Nodes stored one by one (a statement each) add rows to the tally of their bucket; every few are summed into
+    one, so that the tally stays a few rows per bucket however many nodes there are."""
+    from provstore_psql_dos.jsonindex import FOLD_AT, NumberTable
+
+    storage.add_json_index(EntityType.NODE, 'attributes', ['v'])
+    for number in range(60):
+        Dict({'v': 5 + number / 1000}).store()  # all in the bucket [5, 5.1)
+    tally = NumberTable('attributes', ('v',)).name + '_tally'
+    with storage.connection() as connection:  # type: ignore[attr-defined]
+        rows = connection.exec_driver_sql(f'SELECT rows FROM {tally}').scalars().all()
+    assert sum(rows) == 60
+    assert len(rows) <= FOLD_AT
+    assert QueryBuilder().append(Dict, filters={'attributes.v': {'>=': 5}}).count() == 60
+
+
 @pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)  # SQLite answers from its expression index alone
 def test_a_count_on_indexed_numbers_reads_no_node_row(storage: EntityStorage) -> None:
     """On PostgreSQL a count by node class and numeric filters on indexed paths is made from the number tables

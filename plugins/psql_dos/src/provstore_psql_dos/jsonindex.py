@@ -18,14 +18,16 @@ expression index alone.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Numeric, String, Table
 
 from provstore.exceptions import QueryError
 
@@ -70,9 +72,50 @@ def index_name(table: str, field: str, path: Sequence[str]) -> str:
     return f'ix_provstore_{table.removeprefix("db_db")}_{field}_{readable}'[:49] + f'_{_digest(table, field, path)}'
 
 
+BOUNDARIES: tuple[Decimal, ...] = tuple(
+    sorted(
+        {
+            sign * Decimal(f'{mantissa}e{exponent}')
+            for sign in (1, -1)
+            for exponent in range(-16, 15)
+            for mantissa in range(10, 100)
+        }
+        | {Decimal(0)}
+    )
+)
+"""The bucket boundaries of the number tables' tallies: two significant digits from 1e-15 to 9.9e16, either sign.
+A number's bucket is how many boundaries are at or below it (``width_bucket`` in SQL, ``bisect_right`` here)."""
+
+FOLD_AT = 8
+"""A tally's rows of one bucket and node type are summed into one once there are this many."""
+
+
+def bucket_of(value: Any) -> int:
+    """The bucket of a JSON number, read as ``numeric`` reads it (its JSON text, exactly)."""
+    return bisect.bisect_right(BOUNDARIES, Decimal(json.dumps(value)))
+
+
+def bucket_floor(value: Any) -> str | None:
+    """The lowest number of the bucket of ``value``, as text (None: the bucket has no lower bound)."""
+    bucket = bucket_of(value)
+    return str(BOUNDARIES[bucket - 1]) if bucket > 0 else None
+
+
+def bucket_ceiling(value: Any) -> str | None:
+    """The boundary just above the bucket of ``value``, as text (None: the bucket has no upper bound)."""
+    bucket = bucket_of(value)
+    return str(BOUNDARIES[bucket]) if bucket < len(BOUNDARIES) else None
+
+
 @dataclass(frozen=True)
 class NumberTable:
-    """The number table of a declared path of node attributes or extras (PostgreSQL): see the module's text."""
+    """The number table of a declared path of node attributes or extras (PostgreSQL): see the module's text.
+
+    Beside it, its *tally* holds how many of its numbers each node type has in each bucket of :data:`BOUNDARIES`:
+    rows ``(node_type, bucket, rows)``, added by the triggers (negative when rows go) and summed every
+    :data:`FOLD_AT` rows, so that a count of a range reads a few tally rows and the numbers of one bucket. Writers
+    never wait for each other on it: they add rows, and sum only rows no other writer holds.
+    """
 
     field: str
     path: tuple[str, ...]
@@ -91,30 +134,43 @@ class NumberTable:
         """The table, for statements (it is not part of the mirrored schema: it has a metadata of its own)."""
         return _number_table(self.name)
 
+    def tally(self) -> Table:
+        """The tally, for statements."""
+        return _tally_table(self.name + '_tally')
+
     def create_statements(self) -> list[str]:
-        """Make the table, its index and its triggers afresh, and fill it from the nodes stored (one transaction)."""
-        value = postgres_value(self.field, self.path, 'node')
+        """Make the table, its tally and their triggers afresh, and fill them from the nodes stored."""
+        table, tally = self.name, self.name + '_tally'
         changed = (
             f'(node.node_type IS DISTINCT FROM previous.node_type OR '
-            f'{value} IS DISTINCT FROM {postgres_value(self.field, self.path, "previous")})'
+            f'{postgres_value(self.field, self.path, "node")} IS DISTINCT FROM '
+            f'{postgres_value(self.field, self.path, "previous")})'
         )
-        rows = f'SELECT node.id, node.node_type, ({value})::numeric FROM {{}} node '
-        rows += f"WHERE jsonb_typeof({value}) = 'number'"
-        table = self.name
+        new_changed = f' AND EXISTS (SELECT FROM old_rows previous WHERE previous.id = node.id AND {changed})'
+        old_changed = f' AND EXISTS (SELECT FROM new_rows node WHERE node.id = previous.id AND {changed})'
+
+        def add(condition: str = '') -> str:
+            numbers = self._numbers('node', 'new_rows', condition)
+            return f'INSERT INTO {table} (id, node_type, number) {numbers}; {self._count(numbers, "")}'
+
+        def remove(condition: str = '') -> str:
+            numbers = self._numbers('previous', 'old_rows', condition)
+            gone = f'DELETE FROM {table} USING old_rows previous WHERE {table}.id = previous.id{condition};'
+            return f'{gone} {self._count(numbers, "-")}'
+
+        boundaries = '{' + ','.join(map(str, BOUNDARIES)) + '}'
         return [
             *self.drop_statements(),
             f'CREATE TABLE {table} (id integer PRIMARY KEY, node_type varchar(255) NOT NULL, number numeric NOT NULL)',
             f'CREATE INDEX {self.index} ON {table} (number, node_type)',
-            _function(f'{table}_add', f'INSERT INTO {table} {rows.format("new_rows")};'),
-            _function(f'{table}_remove', f'DELETE FROM {table} USING old_rows WHERE {table}.id = old_rows.id;'),
-            _function(
-                f'{table}_change',
-                f'DELETE FROM {table} USING old_rows previous JOIN new_rows node ON node.id = previous.id '
-                f'WHERE {table}.id = previous.id AND {changed}; '
-                f'INSERT INTO {table} {rows.format("new_rows")} '
-                f'AND EXISTS (SELECT FROM old_rows previous WHERE previous.id = node.id AND {changed});',
-            ),
-            _function(f'{table}_clear', f'TRUNCATE {table};'),
+            f'CREATE TABLE {tally} (node_type varchar(255) NOT NULL, bucket integer NOT NULL, rows bigint NOT NULL)',
+            f'CREATE INDEX {tally}_ix ON {tally} (bucket, node_type)',
+            f'CREATE FUNCTION {table}_bucket(numeric) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE '
+            f"AS $body$ SELECT width_bucket($1, '{boundaries}'::numeric[]) $body$",
+            _function(f'{table}_add', add()),
+            _function(f'{table}_remove', remove()),
+            _function(f'{table}_change', f'{remove(old_changed)} {add(new_changed)}'),
+            _function(f'{table}_clear', f'TRUNCATE {table}, {tally};'),
             f'CREATE TRIGGER {table}_add AFTER INSERT ON {NODE_TABLE} REFERENCING NEW TABLE AS new_rows '
             f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_add()',
             f'CREATE TRIGGER {table}_remove AFTER DELETE ON {NODE_TABLE} REFERENCING OLD TABLE AS old_rows '
@@ -123,15 +179,45 @@ class NumberTable:
             f'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_change()',
             f'CREATE TRIGGER {table}_clear AFTER TRUNCATE ON {NODE_TABLE} '
             f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_clear()',
-            f'INSERT INTO {table} {rows.format(NODE_TABLE)}',
+            f'INSERT INTO {table} (id, node_type, number) {self._numbers("node", NODE_TABLE)}',
+            f'INSERT INTO {tally} (node_type, bucket, rows) '
+            f'SELECT node_type, {table}_bucket(number), count(*) FROM {table} GROUP BY 1, 2',
         ]
 
+    def _numbers(self, alias: str, source: str, condition: str = '') -> str:
+        """The rows ``(id, node_type, number)`` of ``source`` whose value at the path is a number."""
+        value = postgres_value(self.field, self.path, alias)
+        return (
+            f'SELECT {alias}.id, {alias}.node_type, ({value})::numeric AS number FROM {source} {alias} '
+            f"WHERE jsonb_typeof({value}) = 'number'{condition}"
+        )
+
+    def _count(self, numbers: str, sign: str) -> str:
+        """Add the numbers of ``numbers`` (``sign``: ``-`` to take them away) to the tally, then sum the buckets
+        that have :data:`FOLD_AT` rows, skipping rows that another writer holds."""
+        table, tally = self.name, self.name + '_tally'
+        return (
+            f'WITH counted AS (SELECT node_type, {table}_bucket(number) AS bucket, {sign}count(*) AS rows '
+            f'FROM ({numbers}) AS numbers GROUP BY 1, 2), '
+            f'added AS (INSERT INTO {tally} (node_type, bucket, rows) SELECT * FROM counted '
+            f'RETURNING node_type, bucket), '
+            f'crowded AS (SELECT kept.node_type, kept.bucket FROM {tally} kept JOIN added USING (node_type, bucket) '
+            f'GROUP BY 1, 2 HAVING count(*) >= {FOLD_AT - 1}), '
+            f'taken AS (SELECT kept.ctid AS place FROM {tally} kept JOIN crowded USING (node_type, bucket) '
+            f'FOR UPDATE OF kept SKIP LOCKED), '
+            f'folded AS (DELETE FROM {tally} kept USING taken WHERE kept.ctid = taken.place '
+            f'RETURNING kept.node_type, kept.bucket, kept.rows) '
+            f'INSERT INTO {tally} (node_type, bucket, rows) SELECT node_type, bucket, sum(rows) FROM folded '
+            f'GROUP BY 1, 2 HAVING sum(rows) <> 0;'
+        )
+
     def drop_statements(self) -> list[str]:
-        """Remove the table, its triggers and their functions (nothing happens for those that do not exist)."""
+        """Remove the table, its tally, their triggers and functions (nothing happens for those that do not exist)."""
         table = self.name
         statements = [f'DROP TRIGGER IF EXISTS {table}_{event} ON {NODE_TABLE}' for event in _EVENTS]
         statements += [f'DROP FUNCTION IF EXISTS {table}_{event}()' for event in _EVENTS]
-        return [*statements, f'DROP TABLE IF EXISTS {table}']
+        statements.append(f'DROP FUNCTION IF EXISTS {table}_bucket(numeric)')
+        return [*statements, f'DROP TABLE IF EXISTS {table}', f'DROP TABLE IF EXISTS {table}_tally']
 
 
 _EVENTS = ('add', 'remove', 'change', 'clear')
@@ -139,6 +225,17 @@ _EVENTS = ('add', 'remove', 'change', 'clear')
 
 def _function(name: str, body: str) -> str:
     return f'CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN {body} RETURN NULL; END $body$'
+
+
+@functools.cache
+def _tally_table(name: str) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        Column('node_type', String(255), nullable=False),
+        Column('bucket', Integer, nullable=False),
+        Column('rows', BigInteger, nullable=False),
+    )
 
 
 @functools.cache
@@ -179,7 +276,11 @@ def create_statements(dialect: str, table: str, field: str, path: Sequence[str])
         numbers = number_table(dialect, table, field, path)
         if numbers is None:
             return Statements([hashed], [], [f'ANALYZE {table}'])
-        return Statements([hashed], numbers.create_statements(), [f'ANALYZE {table}', f'VACUUM ANALYZE {numbers.name}'])
+        return Statements(
+            [hashed],
+            numbers.create_statements(),
+            [f'ANALYZE {table}', f'VACUUM ANALYZE {numbers.name}', f'VACUUM ANALYZE {numbers.name}_tally'],
+        )
     where = quote(sqlite_json_path(path))
     expressions = [f'json_extract({field}, {where})', f'json_type({field}, {where})']
     if table == NODE_TABLE:

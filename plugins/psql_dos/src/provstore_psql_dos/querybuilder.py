@@ -67,7 +67,15 @@ from provstore.storage.query import (
     Query,
 )
 from provstore_psql_dos.entities import TABLES, EntitySql
-from provstore_psql_dos.jsonindex import NumberTable, number_table, quote, sqlite_json_path
+from provstore_psql_dos.jsonindex import (
+    NumberTable,
+    bucket_ceiling,
+    bucket_floor,
+    bucket_of,
+    number_table,
+    quote,
+    sqlite_json_path,
+)
 from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
 from provstore_psql_dos.traversal import reach as reach_cte
 from provstore_psql_dos.traversal import seed, table_alias
@@ -148,6 +156,9 @@ class QueryCompiler:
         """The value of ``item`` (in the ``form`` the statement takes) as a bind parameter; named, and recorded in
         the parameters, when it is a value of the query's shape."""
         form = form or _identity
+        if not self._postgres and _is_number(item.value) and isinstance(item.value, int):
+            if not -(2**63) <= item.value < 2**63:
+                raise QueryError(f'SQLite compares integers of 64 bits only, not {item.value}')
         slot = self._slots.get(id(item))
         if slot is None:
             return bindparam(None, form(item.value), type_=type_)
@@ -266,9 +277,33 @@ class QueryCompiler:
     def _count_from_number_tables(self, query: Query) -> Select[Any] | None:
         """A count of nodes filtered by their class, ids and numeric comparisons on paths with number tables only.
 
-        Such a count reads the number tables' indexes and never the nodes: PostgreSQL cannot count from an expression
-        index alone. Any other query gives None.
+        Such a count reads the number tables (or their tallies) and never the nodes: PostgreSQL cannot count from an
+        expression index alone. Any other query gives None.
         """
+        split = self._numbers_and_others(query)
+        if split is None:
+            return None
+        numbers, others = split
+        if (
+            len(numbers) == 1
+            and numbers[0][1].operator in _RANGES
+            and all(_fields(item) <= {'node_type'} for item in others)
+        ):
+            return self._count_from_tally(*numbers[0], others)
+        sides: dict[NumberTable, FromClause] = {}
+        for table, _ in numbers:
+            sides.setdefault(table, table.table().alias(f'number_{len(sides)}'))
+        first, *rest = sides.values()
+        from_clause: Any = first
+        for side in rest:
+            from_clause = from_clause.join(side, side.c.id == first.c.id)
+        where = [self._number_condition(sides[table].c.number, condition) for table, condition in numbers]
+        where += [self.filter(first, dict(_COUNTED_FIELDS), item) for item in others]
+        return select(func.count()).select_from(from_clause).where(*where)
+
+    def _numbers_and_others(self, query: Query) -> tuple[list[tuple[NumberTable, Condition]], list[Filter]] | None:
+        """The numeric conditions on paths with number tables of a one-entry node query, and its other conditions,
+        when these test only ``id`` and ``node_type`` and it has no aggregate, limit or distinct; else None."""
         if len(query.entries) != 1 or query.distinct or query.limit is not None or query.offset is not None:
             return None
         entry = query.entries[0]
@@ -286,18 +321,36 @@ class QueryCompiler:
                 others.append(conjunct)
             else:
                 return None
-        if not numbers:
-            return None
-        sides: dict[NumberTable, FromClause] = {}
-        for table, _ in numbers:
-            sides.setdefault(table, table.table().alias(f'number_{len(sides)}'))
-        first, *rest = sides.values()
-        from_clause: Any = first
-        for side in rest:
-            from_clause = from_clause.join(side, side.c.id == first.c.id)
-        where = [self._number_condition(sides[table].c.number, condition) for table, condition in numbers]
-        where += [self.filter(first, dict(_COUNTED_FIELDS), item) for item in others]
-        return select(func.count()).select_from(from_clause).where(*where)
+        return (numbers, others) if numbers else None
+
+    def _count_from_tally(self, numbers: NumberTable, condition: Condition, others: list[Filter]) -> Select[Any]:
+        """A count of a numeric range: the tally's buckets wholly inside the range, plus the numbers of the bucket
+        its bound falls in (an index range of at most one bucket)."""
+        tally, side = numbers.tally().alias('tally_0'), numbers.table().alias('number_0')
+        bucket = self._given(condition, Integer(), bucket_of)
+        if condition.operator in ('>', '>='):
+            whole = tally.c.bucket > bucket
+            ceiling: ColumnElement[Any] = cast(self._given(condition, Text(), bucket_ceiling), postgresql.NUMERIC())
+            # NOTE: the top bucket has no ceiling: the largest number stored is one (its index gives it at once).
+            edge = side.c.number < func.coalesce(ceiling, select(func.max(side.c.number) + 1).scalar_subquery())
+        else:
+            whole = tally.c.bucket < bucket
+            floor: ColumnElement[Any] = cast(self._given(condition, Text(), bucket_floor), postgresql.NUMERIC())
+            edge = side.c.number >= func.coalesce(floor, select(func.min(side.c.number) - 1).scalar_subquery())
+        kinds: dict[str, str] = {'node_type': 'str'}
+        in_buckets = select(func.coalesce(func.sum(tally.c.rows), 0)).where(
+            whole, *(self.filter(tally, kinds, item) for item in others)
+        )
+        in_edge = (
+            select(func.count())
+            .select_from(side)
+            .where(
+                self._number_condition(side.c.number, condition),
+                edge,
+                *(self.filter(side, kinds, item) for item in others),
+            )
+        )
+        return select(in_buckets.scalar_subquery() + in_edge.scalar_subquery())
 
     def _column(self, column: ColumnElement[Any], kind: str, item: Condition) -> ColumnElement[bool]:
         operator, value = item.operator, item.value
@@ -940,6 +993,9 @@ _COMPARISONS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     '<': operator_module.lt,
     '<=': operator_module.le,
 }
+
+
+_RANGES = ('>', '>=', '<', '<=')
 
 
 def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnElement[bool]:
