@@ -219,6 +219,25 @@ def _compare_exactly(value: float, operator: str, threshold: float) -> bool:
 
 
 @pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
+def test_an_index_dropped_by_another_process_is_noticed(storage: EntityStorage) -> None:
+    """A storage whose declared index another opener of the profile drops finds its number table gone, reads the
+    declared indexes again and answers; inside a block it says what happened instead."""
+    store_nodes([Dict({'a': number}) for number in range(10)])
+    storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
+    query = QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}})
+    assert query.count() == 5 and len(query.all()) == 5
+    other = type(storage)(storage._profile)  # type: ignore[call-arg, attr-defined]
+    try:
+        other.drop_json_index(EntityType.NODE, 'attributes', ['a'])
+    finally:
+        other.close()
+    with storage.connection(), pytest.raises(QueryError, match='does not exist'):  # type: ignore[attr-defined]
+        query.count()
+    assert query.count() == 5 and len(query.all()) == 5
+    assert storage.list_json_indexes() == []
+
+
+@pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
 def test_the_tally_of_a_number_table_stays_small(storage: EntityStorage) -> None:
     """Nodes stored one by one (a statement each) add rows to the tally of their bucket; every few are summed into
     one, so that the tally stays a few rows per bucket however many nodes there are."""

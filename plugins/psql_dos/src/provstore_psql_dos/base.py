@@ -622,18 +622,35 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
         ):
             raise QueryError(f'The batch size must be a positive integer or None, got {batch_size!r}')
-        compiled, parameters = self._prepared(query, count=False)
         if batch_size is None and self._thread.connection is None:
             # NOTE: all rows at once, outside a block: one statement in autocommit (one round trip on PostgreSQL),
             # its rows read before the loop runs, so that the loop may write.
-            return iter([compiled.convert(row) for row in self._read(compiled.statement, parameters)])
+            compiled, rows = self._read_query(query, count=False)
+            return iter([compiled.convert(row) for row in rows])
+        compiled, parameters = self._prepared(query, count=False)
         return self._iter_query(compiled.statement, parameters, compiled.convert, batch_size)
 
     def count_query(self, query: Query) -> int:
         """Return the number of rows of ``query``, counted by the database."""
-        compiled, parameters = self._prepared(query, count=True)
-        (row,) = self._read(compiled.statement, parameters)
-        return int(row[0])
+        _, ((counted,),) = self._read_query(query, count=True)
+        return int(counted)
+
+    def _read_query(self, query: Query, count: bool) -> tuple[CompiledQuery, list[Any]]:
+        """Run ``query`` (or its count) as one statement and return it with its rows.
+
+        Another process may have dropped a declared JSON index since this storage read them: a statement that
+        finds a table missing outside a block is made again from the indexes as they are now, once.
+        """
+        compiled, parameters = self._prepared(query, count)
+        try:
+            return compiled, self._read(compiled.statement, parameters)
+        except QueryError as exc:
+            missing_table = getattr(getattr(exc.__cause__, 'orig', None), 'sqlstate', None) == '42P01'
+            if self._thread.connection is not None or not missing_table:
+                raise
+        self._forget_json_indexes()
+        compiled, parameters = self._prepared(query, count)
+        return compiled, self._read(compiled.statement, parameters)
 
     def _prepared(self, query: Query, count: bool) -> tuple[CompiledQuery, dict[str, Any]]:
         """The statement of ``query`` (or of its count) and its parameters; made once per shape of query.

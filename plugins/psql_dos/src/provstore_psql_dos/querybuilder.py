@@ -5,8 +5,12 @@ Both dialects get the same semantics; the SQL differs where the databases do:
 * A JSON value is ``column -> 'a' -> 'b'`` (``jsonb``) on PostgreSQL and ``json_extract(column, '$."a"."b"')`` on
   SQLite, with the keys written into the SQL as literals, so that an index declared on the path
   (:mod:`~provstore_psql_dos.jsonindex`) is the very same expression and serves the filter.
-* Comparisons are typed without CASE wrappers: on PostgreSQL a number range is a ``jsonb`` range bounded by the
-  type order of ``jsonb`` (numbers sort below booleans), on SQLite ``json_extract`` with a ``json_type`` test.
+* Comparisons are typed without CASE wrappers: on PostgreSQL a number range is a strict JSON path test (false for
+  anything but a number), on SQLite ``json_extract`` with a ``json_type`` test.
+* On PostgreSQL, numeric comparisons on a node path with a declared index are look-ups in its number table, and a
+  count of such a range adds up the table's tally (:mod:`~provstore_psql_dos.jsonindex`).
+* A comparison with a plain value (a number, a string) is a named parameter: statements are made once per
+  :func:`query_shape` and reused.
 * A negation is ``NOT COALESCE(filter, false)``: the exact complement, rows without the key included.
 * Lists are one bind parameter (a PostgreSQL array, an SQLite JSON document read by ``json_each``).
 * ``with_ancestors``/``with_descendants`` are recursive queries over ``db_dblink`` that start from the rows of
@@ -214,10 +218,23 @@ class QueryCompiler:
         column = source.c[item.field]
         kind = kinds[item.field]
         if kind == 'json':
-            if self._postgres:
-                return self._postgres_json(self._json(column, item.path), item)
-            return self._sqlite_json(column, item.path, item)
+            return self._json_condition(column, item)
         return self._column(column, kind, item)
+
+    def _json_condition(self, column: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
+        if not self._postgres:
+            return self._sqlite_json(column, item.path, item)
+        if item.operator in _RANGES and _is_number(item.value):
+            return self._postgres_number_range(column, item)
+        return self._postgres_json(self._json(column, item.path), item)
+
+    def _postgres_number_range(self, column: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
+        """A number range on PostgreSQL: a strict JSON path test, which reads the value once (a ``jsonb`` range
+        reads it twice, and a scan spends most of its time there) and is false for anything but a number."""
+        keys = ''.join('.' + json.dumps(key) for key in item.path)
+        test: ColumnElement[Any] = literal_column(quote(f'strict ${keys} ? (@ {item.operator} $value)') + '::jsonpath')
+        given = cast(self._given(item, Text(), _path_variables), JSONB)
+        return func.jsonb_path_exists(column, test, given, true(), type_=Boolean())
 
     def _entry_filter(self, alias: FromClause, entity: EntityType, item: Filter) -> ColumnElement[bool]:
         """The condition of an entry's filter: its numeric conditions on paths with a number table are look-ups there.
@@ -397,15 +414,8 @@ class QueryCompiler:
                 return false()
             array = cast(bindparam(None, documents, type_=postgresql.ARRAY(Text())), postgresql.ARRAY(JSONB))
             return value == any_(array)
-        if operator in ('>', '>=', '<', '<='):
-            if isinstance(given, str):
-                return and_(typeof == 'string', _compare(as_text.collate('C'), operator, self._given(item, Text())))
-            bound = _compare(value, operator, self._jsonb(item))
-            if operator in ('>', '>='):
-                # NOTE: jsonb sorts numbers below booleans, arrays and objects: bounding the range there keeps it a
-                # plain range, which a btree index on the path answers without reading the rows.
-                return and_(bound, value < literal_column("'false'::jsonb"))
-            return and_(bound, typeof == 'number')
+        if operator in ('>', '>=', '<', '<='):  # strings: numbers go to _postgres_number_range
+            return and_(typeof == 'string', _compare(as_text.collate('C'), operator, self._given(item, Text())))
         if operator in ('like', 'ilike'):
             return and_(typeof == 'string', as_text.ilike(given) if operator == 'ilike' else as_text.like(given))
         if operator == 'startswith':
@@ -1000,6 +1010,10 @@ _RANGES = ('>', '>=', '<', '<=')
 
 def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnElement[bool]:
     return _COMPARISONS[operator](left, right)
+
+
+def _path_variables(value: Any) -> str:
+    return json.dumps({'value': value})
 
 
 def _json_texts(values: Sequence[Any]) -> list[str]:
