@@ -187,7 +187,8 @@ class EntityStorage(abc.ABC):
 
     @abc.abstractmethod
     def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
-        """Create (if missing) the index that serves filters on a JSON path, e.g. ``node``, ``attributes``, ``('a',)``.
+        """Make the index that serves filters on a JSON path, e.g. ``node``, ``attributes``, ``('a',)``; making it
+        again leaves the same index.
 
         :return: the name of the index.
         """

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from provstore.storage.entities import Direction
     from provstore.storage.query import Query
     from provstore_psql_dos.entities import EntitySql
+    from provstore_psql_dos.jsonindex import NumberTable
     from provstore_psql_dos.querybuilder import CompiledQuery, QueryCompiler
 
 __all__ = [
@@ -684,14 +685,31 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         from provstore_psql_dos.querybuilder import QueryCompiler  # noqa: PLC0415 - lazy: SQLAlchemy only when used
 
         if self._json_indexes is None:
-            from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
+            self._json_indexes = self._read_json_indexes()
+        return QueryCompiler(self._sql, *self._json_indexes)
 
-            self._json_indexes = frozenset(
-                (TABLES[entity], field, path) for entity, field, path in self.list_json_indexes()
+    _json_indexes: tuple[frozenset[tuple[str, str, tuple[str, ...]]], frozenset[NumberTable]] | None = None
+
+    def _read_json_indexes(self) -> tuple[frozenset[tuple[str, str, tuple[str, ...]]], frozenset[NumberTable]]:
+        """The declared JSON paths, as ``(table, field, keys)``, and the number tables there are for them.
+
+        A path declared by an earlier provstore has no number table until it is declared again
+        (``add_json_index``): queries on it are answered without one.
+        """
+        from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
+        from provstore_psql_dos.jsonindex import number_table  # noqa: PLC0415
+
+        declared = frozenset((TABLES[entity], field, path) for entity, field, path in self.list_json_indexes())
+        wanted = [table for table in (number_table(self._engine.dialect.name, *path) for path in declared) if table]
+        if not wanted:
+            return declared, frozenset()
+        with self.connection() as connection:
+            names = connection.exec_driver_sql(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname = ANY(%(names)s)",
+                {'names': [table.name for table in wanted]},
             )
-        return QueryCompiler(self._sql, self._json_indexes)
-
-    _json_indexes: frozenset[tuple[str, str, tuple[str, ...]]] | None = None
+            present = set(names.scalars())
+        return declared, frozenset(table for table in wanted if table.name in present)
 
     def _forget_json_indexes(self) -> None:
         """Read the declared JSON indexes again before the next query, and forget the statements made without."""

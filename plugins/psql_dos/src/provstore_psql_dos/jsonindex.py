@@ -272,12 +272,16 @@ def create_statements(dialect: str, table: str, field: str, path: Sequence[str])
     name = index_name(table, field, path)
     if dialect == 'postgresql':
         value = postgres_value(field, path)
-        hashed = f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING hash (({value}))'
+        # NOTE: made anew, so that the btree index an earlier provstore made under this name becomes a hash index.
+        hashed = [
+            f'DROP INDEX CONCURRENTLY IF EXISTS {name}',
+            f'CREATE INDEX CONCURRENTLY {name} ON {table} USING hash (({value}))',
+        ]
         numbers = number_table(dialect, table, field, path)
         if numbers is None:
-            return Statements([hashed], [], [f'ANALYZE {table}'])
+            return Statements(hashed, [], [f'ANALYZE {table}'])
         return Statements(
-            [hashed],
+            hashed,
             numbers.create_statements(),
             [f'ANALYZE {table}', f'VACUUM ANALYZE {numbers.name}', f'VACUUM ANALYZE {numbers.name}_tally'],
         )

@@ -148,11 +148,19 @@ class CompiledQuery:
 class QueryCompiler:
     """Compile a query for one dialect. An instance keeps state while it compiles: make one per query."""
 
-    def __init__(self, sql: EntitySql, indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()) -> None:
-        """:param indexed: the JSON paths with a declared index, as ``(table, field, keys)``."""
+    def __init__(
+        self,
+        sql: EntitySql,
+        indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset(),
+        numbers: frozenset[NumberTable] = frozenset(),
+    ) -> None:
+        """:param indexed: the JSON paths with a declared index, as ``(table, field, keys)``.
+        :param numbers: the number tables there are (PostgreSQL).
+        """
         self._sql = sql
         self._postgres = sql.dialect == 'postgresql'
         self.indexed = indexed
+        self.numbers = numbers
         self._slots: dict[int, int] = {}
         self._parameters: list[tuple[str, int, Callable[[Any], Any]]] = []
 
@@ -160,9 +168,8 @@ class QueryCompiler:
         """The value of ``item`` (in the ``form`` the statement takes) as a bind parameter; named, and recorded in
         the parameters, when it is a value of the query's shape."""
         form = form or _identity
-        if not self._postgres and _is_number(item.value) and isinstance(item.value, int):
-            if not -(2**63) <= item.value < 2**63:
-                raise QueryError(f'SQLite compares integers of 64 bits only, not {item.value}')
+        if not self._postgres:
+            form = _sqlite_integers(form)
         slot = self._slots.get(id(item))
         if slot is None:
             return bindparam(None, form(item.value), type_=type_)
@@ -262,12 +269,13 @@ class QueryCompiler:
         It holds a row for every node whose value at the path is a JSON number, and a numeric comparison is false for
         any other value, so the table gives exactly the rows the comparison keeps.
         """
-        if not isinstance(item, Condition) or (table, item.field, item.path) not in self.indexed:
+        if not isinstance(item, Condition) or not self.numbers:
             return None
         values = item.value if item.operator == 'in' else [item.value]
         if item.operator not in (*_COMPARISONS, 'in') or not values or not all(map(_is_number, values)):
             return None
-        return number_table(self._sql.dialect, table, item.field, item.path)
+        numbers = number_table(self._sql.dialect, table, item.field, item.path)
+        return numbers if numbers in self.numbers else None
 
     def _number_condition(self, number: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
         """A numeric comparison on a number table's ``number``: the values are written as JSON and read as
@@ -1010,6 +1018,17 @@ _RANGES = ('>', '>=', '<', '<=')
 
 def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnElement[bool]:
     return _COMPARISONS[operator](left, right)
+
+
+def _sqlite_integers(form: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``form`` refusing integers that SQLite cannot hold (it would fail in the driver, with no word of the query)."""
+
+    def checked(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise QueryError(f'SQLite compares integers of 64 bits only, not {value}')
+        return form(value)
+
+    return checked
 
 
 def _path_variables(value: Any) -> str:
