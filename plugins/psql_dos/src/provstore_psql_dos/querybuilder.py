@@ -213,7 +213,7 @@ class QueryCompiler:
             return any(self._uses_json_index(table, sub) for sub in item.items)
         return False
 
-    def filter(self, source: FromClause, kinds: dict[str, str], item: Filter) -> ColumnElement[bool]:
+    def filter(self, source: FromClause, kinds: Mapping[str, str], item: Filter) -> ColumnElement[bool]:
         """The SQL condition of ``item`` on the columns of ``source``."""
         if isinstance(item, Junction):
             parts = [self.filter(source, kinds, sub) for sub in item.items]
@@ -248,18 +248,16 @@ class QueryCompiler:
 
         Only the conditions every row must meet (the top-level ``and``) are looked up: an index serves those.
         """
-        table = TABLES[entity]
         conjuncts = _conjuncts(item)
-        if not any(self._number_table(table, conjunct) for conjunct in conjuncts):
+        tables = [self._number_table(TABLES[entity], conjunct) for conjunct in conjuncts]
+        if not any(tables):
             return self.filter(alias, dict(FIELDS[entity]), item)
         parts = []
-        for conjunct in conjuncts:
-            numbers = self._number_table(table, conjunct)
-            if numbers is None:
+        for conjunct, numbers in zip(conjuncts, tables, strict=True):
+            if numbers is None or not isinstance(conjunct, Condition):
                 parts.append(self.filter(alias, dict(FIELDS[entity]), conjunct))
             else:
                 side = numbers.table()
-                assert isinstance(conjunct, Condition)
                 parts.append(alias.c.id.in_(select(side.c.id).where(self._number_condition(side.c.number, conjunct))))
         return and_(true(), *parts)
 
@@ -323,7 +321,7 @@ class QueryCompiler:
         for side in rest:
             from_clause = from_clause.join(side, side.c.id == first.c.id)
         where = [self._number_condition(sides[table].c.number, condition) for table, condition in numbers]
-        where += [self.filter(first, dict(_COUNTED_FIELDS), item) for item in others]
+        where += [self.filter(first, _COUNTED_FIELDS, item) for item in others]
         return select(func.count()).select_from(from_clause).where(*where)
 
     def _numbers_and_others(self, query: Query) -> tuple[list[tuple[NumberTable, Condition]], list[Filter]] | None:
@@ -362,7 +360,7 @@ class QueryCompiler:
             whole = tally.c.bucket < bucket
             floor: ColumnElement[Any] = cast(self._given(condition, Text(), bucket_floor), postgresql.NUMERIC())
             edge = side.c.number >= func.coalesce(floor, select(func.min(side.c.number) - 1).scalar_subquery())
-        kinds: dict[str, str] = {'node_type': 'str'}
+        kinds = _COUNTED_FIELDS
         in_buckets = select(func.coalesce(func.sum(tally.c.rows), 0)).where(
             whole, *(self.filter(tally, kinds, item) for item in others)
         )
@@ -422,7 +420,7 @@ class QueryCompiler:
                 return false()
             array = cast(bindparam(None, documents, type_=postgresql.ARRAY(Text())), postgresql.ARRAY(JSONB))
             return value == any_(array)
-        if operator in ('>', '>=', '<', '<='):  # strings: numbers go to _postgres_number_range
+        if operator in _RANGES:  # strings: numbers go to _postgres_number_range
             return and_(typeof == 'string', _compare(as_text.collate('C'), operator, self._given(item, Text())))
         if operator in ('like', 'ilike'):
             return and_(typeof == 'string', as_text.ilike(given) if operator == 'ilike' else as_text.like(given))
@@ -449,7 +447,7 @@ class QueryCompiler:
             return self._sqlite_equal(value, kind, item)
         if operator == 'in':
             return self._sqlite_in(value, kind, list(given))
-        if operator in ('>', '>=', '<', '<='):
+        if operator in _RANGES:
             types = ('text',) if isinstance(given, str) else _NUMBER_TYPES
             return and_(_compare(value, operator, self._given(item)), kind.in_(types))
         if operator in ('like', 'ilike'):
