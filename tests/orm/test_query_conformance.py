@@ -1539,10 +1539,14 @@ def _expected(case: Case, graph: QueryGraph) -> Any:
 
 
 INDEXED_PATHS = [
-    *(('attributes', key) for key in ('value', 'n', 's', 'w', 'x', 'b', 'f', 'a', 'exit_status', 'process_state')),
+    *(
+        ('attributes', key)
+        for key in ('value', 'n', 's', 'w', 'x', 'b', 'f', 'a', 'when', 'tags', 'nested', 'list', 'exit_status')
+    ),
+    ('attributes', 'process_state'),
     *(('extras', key) for key in ('tag', 'rank', 'n', 'flag')),
 ]
-"""The node JSON paths the ``indexed`` graphs declare indexed: every path the cases filter on but lists and objects."""
+"""The node JSON paths the ``indexed`` graphs declare indexed: every path the cases filter on."""
 
 
 @pytest.fixture(
