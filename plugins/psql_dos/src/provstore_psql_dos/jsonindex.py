@@ -8,8 +8,8 @@ On PostgreSQL a declared path gets:
   its node fail.
 * for nodes, a **number table** ``(id, node_type, number)``: one row per node whose value at the path is a JSON
   number, indexed on ``(number, node_type)`` and kept in step with ``db_dbnode`` by statement triggers. It serves
-  numeric ranges, and answers a count by node class and numeric conditions from its index alone, which no
-  expression index can do (PostgreSQL then still reads every row's ``attributes``).
+  numeric comparisons, and counts by node class without reading the nodes, which no expression index can do
+  (PostgreSQL then still reads every row's ``attributes``); its *tally* makes a count of a range cost a few rows.
 
 A number cannot outgrow a btree entry: Python writes no integer of more than 4,300 digits, and a float has at most
 17. SQLite gets one index of the value, its JSON type and (for nodes) ``node_type``: SQLite answers a query from an
@@ -32,8 +32,12 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Numeric, String, T
 from provstore.exceptions import QueryError
 
 __all__ = [
+    'BOUNDARIES',
     'NumberTable',
     'Statements',
+    'bucket_ceiling',
+    'bucket_floor',
+    'bucket_of',
     'create_statements',
     'drop_statements',
     'index_name',
