@@ -254,6 +254,76 @@ def test_concurrent_writers_keep_the_tally_exact(storage: EntityStorage) -> None
 
 
 @pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
+def test_declaring_an_index_while_others_write(storage: EntityStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Declaring a path while another thread stores nodes, changes their values and deletes nodes blocks nobody
+    for long, and leaves the number table and its tally exactly as the nodes are."""
+    import threading
+
+    from provstore.orm import delete_nodes
+    from provstore_psql_dos.jsonindex import NumberTable
+
+    nodes = [Int(number) for number in range(300)]
+    store_nodes(nodes)
+    for node in nodes[::3]:
+        node.base.extras.set('rank', node.value % 17)
+    monkeypatch.setattr(type(storage), 'FILL_BATCH', 7)
+    declared = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            turn = 0
+            while not declared.is_set() or turn < 20:
+                node = nodes[turn % len(nodes)]
+                node.base.extras.set('rank', turn % 23 if turn % 5 else 'none')
+                Int(turn).store().base.extras.set('rank', turn % 19)
+                if turn % 7 == 0 and turn < len(nodes):
+                    delete_nodes([nodes[-1 - turn].pk], dry_run=False)
+                turn += 1
+        except BaseException as exception:  # reported by the assertion below
+            errors.append(exception)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        storage.add_json_index(EntityType.NODE, 'extras', ['rank'])
+    finally:
+        declared.set()
+        writer.join(timeout=120)
+    assert not errors and not writer.is_alive()
+    ranks = QueryBuilder().append(Int, project='extras.rank').all(flat=True)
+    numbers = [rank for rank in ranks if isinstance(rank, int)]
+    for threshold in (0, 5, 11.5, 22):
+        counted = QueryBuilder().append(Int, filters={'extras.rank': {'>': threshold}}).count()
+        assert counted == sum(1 for rank in numbers if rank > threshold)
+    table = NumberTable('extras', ('rank',)).name
+    with storage.connection() as connection:  # type: ignore[attr-defined]
+        held = connection.exec_driver_sql(f'SELECT count(*) FROM {table}').scalar_one()
+        tallied = connection.exec_driver_sql(f'SELECT sum(rows) FROM {table}_tally').scalar_one()
+    assert held == tallied == len(numbers)
+
+
+@pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
+def test_a_failed_declaration_leaves_nothing_behind(storage: EntityStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When filling the number table fails (here: the connection is lost), the path is not declared, the table and
+    its triggers are gone, and nodes are stored and counted as before."""
+    from provstore_psql_dos.jsonindex import NumberTable
+
+    store_nodes([Dict({'a': number}) for number in range(10)])
+
+    def lost(self: object, statement: str) -> None:
+        raise ConnectionError('connection to the server lost')
+
+    monkeypatch.setattr(type(storage), '_fill', lost)
+    with pytest.raises(ConnectionError, match='lost'):
+        storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
+    assert storage.list_json_indexes() == []
+    assert storage._relation_kind(NumberTable('attributes', ('a',)).name) is None  # type: ignore[attr-defined]
+    store_nodes([Dict({'a': 20})])
+    assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}}).count() == 6
+
+
+@pytest.mark.parametrize('storage', ['psql_dos'], indirect=True)
 def test_an_index_declared_by_an_earlier_provstore_serves_and_upgrades(storage: EntityStorage) -> None:
     """A path declared by an earlier provstore (a btree index, no number table) is queried correctly; declaring it
     again makes the hash index and the number table."""

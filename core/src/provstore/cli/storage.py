@@ -133,9 +133,8 @@ ENTITY = click.option(
 def index_add(ctx: click.Context, path: str, entity: str) -> None:
     """Create the index of a JSON path, e.g. attributes.process_state (nothing happens if it exists).
 
-    Filters on the path (==, in, <, >, ...) then read the index instead of every row. On psql_dos the hash index
-    is built without blocking other writers; for a node path, writers of nodes wait while the table of its numbers
-    (which answers ranges and counts) is filled.
+    Filters on the path (==, in, <, >, ...) then read the index instead of every row. On psql_dos it is built
+    while other writers go on, and a node path also gets a table of its numbers, which answers ranges and counts.
     """
     name = _entity_storage(ctx).add_json_index(*_json_path(path, entity))
     click.echo(f'Index {name} serves {entity} {path}.')

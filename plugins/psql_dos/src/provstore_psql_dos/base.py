@@ -771,31 +771,79 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             return '\n'.join(str(row[0]) for row in rows)
 
     def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
-        """Make the index serving filters on a JSON path (anew, if it exists) and return its name.
+        """Make the index serving filters on a JSON path (nothing happens if it is there) and return its name.
 
-        What is built is in :mod:`provstore_psql_dos.jsonindex`: on PostgreSQL a hash index built without blocking
-        writers (``CREATE INDEX CONCURRENTLY``) and, for nodes, a number table that writers of nodes wait for while it
-        is filled; on SQLite an expression index. The path is recorded in the database (``db_dbsetting``), so every
-        process and :meth:`list_json_indexes` know it.
+        What is built is in :mod:`provstore_psql_dos.jsonindex`: on PostgreSQL a hash index and, for nodes, a number
+        table with its tally, neither blocking writers for long; on SQLite an expression index. The path is recorded
+        in the database (``db_dbsetting``) once all is built, so every process and :meth:`list_json_indexes` know it.
 
         :raises QueryError: for an entity without that JSON field, or a key that cannot be queried.
         """
-        from provstore_psql_dos.jsonindex import create_statements, index_name  # noqa: PLC0415
+        from provstore_psql_dos.jsonindex import create_statements, index_name, number_table  # noqa: PLC0415
 
         table, field, path = _json_path(entity, field, path)
         self.check_writable()
-        statements = create_statements(self._engine.dialect.name, table, field, path)
-        self._run_alone(statements.before)
+        dialect, name = self._engine.dialect.name, index_name(table, field, path)
         item = [EntityType(entity).value, field, list(path)]
-        with self.connection(write=True) as connection:
-            for statement in statements.transaction:
-                connection.exec_driver_sql(statement)
-            recorded = _recorded_json_indexes(connection)
-            if item not in recorded:
-                _record_json_indexes(connection, [*recorded, item])
+        with self.connection() as connection:
+            declared = item in _recorded_json_indexes(connection)
+        numbers = number_table(dialect, table, field, path)
+        rebuild = numbers is not None and not (declared and self._relation_kind(numbers.name) is not None)
+        statements = create_statements(dialect, table, field, path, numbers=rebuild)
+        if dialect == 'postgresql' and self._relation_kind(name) not in (None, 'hash'):
+            self._run_alone([f'DROP INDEX CONCURRENTLY IF EXISTS {name}'])  # the btree of an earlier provstore
+        self._run_alone(statements.before)
+        try:
+            with self.connection(write=True) as connection:
+                for statement in statements.transaction:
+                    connection.exec_driver_sql(statement)
+                if statements.fill is not None:
+                    # NOTE: forgotten until the number table is full, so that no process reads it half filled.
+                    _record_json_indexes(
+                        connection, [other for other in _recorded_json_indexes(connection) if other != item]
+                    )
+            if statements.fill is not None:
+                self._fill(statements.fill)
+            with self.connection(write=True) as connection:
+                recorded = _recorded_json_indexes(connection)
+                if item not in recorded:
+                    _record_json_indexes(connection, [*recorded, item])
+        except BaseException:
+            if rebuild and numbers is not None:
+                with self.connection(write=True) as connection:
+                    for statement in numbers.drop_statements():
+                        connection.exec_driver_sql(statement)
+            raise
+        finally:
+            self._forget_json_indexes()
         self._run_alone(statements.after)
-        self._forget_json_indexes()
-        return index_name(table, field, path)
+        return name
+
+    FILL_BATCH = 50_000
+    """Node ids per transaction when a number table is filled."""
+
+    def _fill(self, statement: str) -> None:
+        """Run a number table's fill statement over every node id, :attr:`FILL_BATCH` ids at a time."""
+        from provstore_psql_dos.jsonindex import NODE_TABLE  # noqa: PLC0415
+
+        with self.connection() as connection:
+            low, high = connection.exec_driver_sql(f'SELECT min(id), max(id) FROM {NODE_TABLE}').one()
+        if low is None:
+            return
+        for after in range(low - 1, high, self.FILL_BATCH):
+            with self.connection(write=True) as connection:
+                connection.exec_driver_sql(statement, {'after': after, 'upto': after + self.FILL_BATCH})
+
+    def _relation_kind(self, name: str) -> str | None:
+        """PostgreSQL: ``table`` for the table ``name``, the access method (``btree``, ``hash``) for the index ``name``,
+        None if there is none."""
+        with self.connection() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT CASE WHEN c.relkind = 'r' THEN 'table' ELSE am.amname END FROM pg_class c "
+                'LEFT JOIN pg_am am ON am.oid = c.relam WHERE c.relname = %(name)s',
+                {'name': name},
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def _run_alone(self, statements: Sequence[str]) -> None:
         """Run ``statements`` each by itself, outside any transaction (PostgreSQL's VACUUM and CONCURRENTLY)."""

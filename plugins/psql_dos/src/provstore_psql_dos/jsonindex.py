@@ -143,7 +143,8 @@ class NumberTable:
         return _tally_table(self.name + '_tally')
 
     def create_statements(self) -> list[str]:
-        """Make the table, its tally and their triggers afresh, and fill them from the nodes stored."""
+        """Make the table, its tally and their triggers afresh, empty (one transaction; :meth:`fill_statement`
+        then copies the nodes stored, while the triggers keep up with the writers)."""
         table, tally = self.name, self.name + '_tally'
         changed = (
             f'(node.node_type IS DISTINCT FROM previous.node_type OR '
@@ -155,12 +156,11 @@ class NumberTable:
 
         def add(condition: str = '') -> str:
             numbers = self._numbers('node', 'new_rows', condition)
-            return f'INSERT INTO {table} (id, node_type, number) {numbers}; {self._count(numbers, "")}'
+            return self._moved(f'{self._insert} {numbers} {self._returning}', '')
 
         def remove(condition: str = '') -> str:
-            numbers = self._numbers('previous', 'old_rows', condition)
-            gone = f'DELETE FROM {table} USING old_rows previous WHERE {table}.id = previous.id{condition};'
-            return f'{gone} {self._count(numbers, "-")}'
+            deleted = f'DELETE FROM {table} USING old_rows previous WHERE {table}.id = previous.id{condition}'
+            return self._moved(f'{deleted} RETURNING {table}.node_type, {table}.number', '-')
 
         boundaries = '{' + ','.join(map(str, BOUNDARIES)) + '}'
         return [
@@ -183,10 +183,25 @@ class NumberTable:
             f'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_change()',
             f'CREATE TRIGGER {table}_clear AFTER TRUNCATE ON {NODE_TABLE} '
             f'FOR EACH STATEMENT EXECUTE FUNCTION {table}_clear()',
-            f'INSERT INTO {table} (id, node_type, number) {self._numbers("node", NODE_TABLE)}',
-            f'INSERT INTO {tally} (node_type, bucket, rows) '
-            f'SELECT node_type, {table}_bucket(number), count(*) FROM {table} GROUP BY 1, 2',
         ]
+
+    def fill_statement(self) -> str:
+        """Copy the numbers of the nodes with ``%(after)s < id <= %(upto)s`` into the table and the tally.
+
+        The nodes copied are share-locked, so that a writer changing or deleting one meanwhile waits for the copy
+        (its trigger then finds the row) or is waited for (the copy then reads what it wrote). A row a trigger
+        already added is left as it is, and only rows added count in the tally.
+        """
+        numbers = self._numbers('node', NODE_TABLE, ' AND node.id > %(after)s AND node.id <= %(upto)s')
+        return self._moved(f'{self._insert} SELECT * FROM ({numbers} FOR SHARE OF node) AS found {self._returning}', '')
+
+    @property
+    def _insert(self) -> str:
+        return f'INSERT INTO {self.name} (id, node_type, number)'
+
+    @property
+    def _returning(self) -> str:
+        return 'ON CONFLICT (id) DO NOTHING RETURNING node_type, number'
 
     def _numbers(self, alias: str, source: str, condition: str = '') -> str:
         """The rows ``(id, node_type, number)`` of ``source`` whose value at the path is a number."""
@@ -196,13 +211,15 @@ class NumberTable:
             f"WHERE jsonb_typeof({value}) = 'number'{condition}"
         )
 
-    def _count(self, numbers: str, sign: str) -> str:
-        """Add the numbers of ``numbers`` (``sign``: ``-`` to take them away) to the tally, then sum the buckets
-        that have :data:`FOLD_AT` rows, skipping rows that another writer holds."""
+    def _moved(self, change: str, sign: str) -> str:
+        """Run ``change`` (an insert into or delete from the table, returning ``node_type`` and ``number`` of the
+        rows it added or removed) and count those rows in the tally (``sign``: ``-`` for rows removed); then sum the
+        buckets that have :data:`FOLD_AT` rows, skipping rows that another writer holds."""
         table, tally = self.name, self.name + '_tally'
         return (
-            f'WITH counted AS (SELECT node_type, {table}_bucket(number) AS bucket, {sign}count(*) AS rows '
-            f'FROM ({numbers}) AS numbers GROUP BY 1, 2), '
+            f'WITH moved AS ({change}), '
+            f'counted AS (SELECT node_type, {table}_bucket(number) AS bucket, {sign}count(*) AS rows '
+            f'FROM moved GROUP BY 1, 2), '
             f'added AS (INSERT INTO {tally} (node_type, bucket, rows) SELECT * FROM counted '
             f'RETURNING node_type, bucket), '
             f'crowded AS (SELECT kept.node_type, kept.bucket FROM {tally} kept JOIN added USING (node_type, bucket) '
@@ -259,42 +276,43 @@ def number_table(dialect: str, table: str, field: str, path: Sequence[str]) -> N
 
 
 class Statements(NamedTuple):
-    """The statements making an index: run alone (outside a transaction), then in one transaction, then alone."""
+    """The statements making an index, in order: each of ``before`` alone (outside a transaction); ``transaction``
+    in one; ``fill`` (if any) once per range of node ids, each in a transaction of its own; each of ``after`` alone."""
 
     before: list[str]
     transaction: list[str]
+    fill: str | None
     after: list[str]
 
 
-def create_statements(dialect: str, table: str, field: str, path: Sequence[str]) -> Statements:
+def create_statements(dialect: str, table: str, field: str, path: Sequence[str], numbers: bool = True) -> Statements:
     """The statements making the index of a JSON path, and the planner statistics of what they made.
 
-    PostgreSQL builds its hash index without blocking writers (``CONCURRENTLY``); the number table and its triggers
-    are made and filled in one transaction, during which writers of nodes wait, then vacuumed, so that counts are
-    answered from its index without visiting its rows.
+    Writers are never blocked for long: PostgreSQL builds its hash index ``CONCURRENTLY``, and fills the number table
+    a range of nodes at a time while its triggers keep up with the writers; it is then vacuumed, so that its index
+    answers without visiting its rows.
+
+    :param numbers: make the number table (afresh) too, where there is one.
     """
     name = index_name(table, field, path)
     if dialect == 'postgresql':
         value = postgres_value(field, path)
-        # NOTE: made anew, so that the btree index an earlier provstore made under this name becomes a hash index.
-        hashed = [
-            f'DROP INDEX CONCURRENTLY IF EXISTS {name}',
-            f'CREATE INDEX CONCURRENTLY {name} ON {table} USING hash (({value}))',
-        ]
-        numbers = number_table(dialect, table, field, path)
-        if numbers is None:
-            return Statements(hashed, [], [f'ANALYZE {table}'])
+        hashed = f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING hash (({value}))'
+        made = number_table(dialect, table, field, path) if numbers else None
+        if made is None:
+            return Statements([hashed], [], None, [f'ANALYZE {table}'])
         return Statements(
-            hashed,
-            numbers.create_statements(),
-            [f'ANALYZE {table}', f'VACUUM ANALYZE {numbers.name}', f'VACUUM ANALYZE {numbers.name}_tally'],
+            [hashed],
+            made.create_statements(),
+            made.fill_statement(),
+            [f'ANALYZE {table}', f'VACUUM ANALYZE {made.name}', f'VACUUM ANALYZE {made.name}_tally'],
         )
     where = quote(sqlite_json_path(path))
     expressions = [f'json_extract({field}, {where})', f'json_type({field}, {where})']
     if table == NODE_TABLE:
         expressions.append('node_type')
     created = f'CREATE INDEX IF NOT EXISTS {name} ON {table} ({", ".join(expressions)})'
-    return Statements([], [created, f'ANALYZE {table}'], [])
+    return Statements([], [created, f'ANALYZE {table}'], None, [])
 
 
 def drop_statements(dialect: str, table: str, field: str, path: Sequence[str]) -> list[str]:
