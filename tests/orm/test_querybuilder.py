@@ -318,7 +318,7 @@ def test_a_failed_declaration_leaves_nothing_behind(storage: EntityStorage, monk
     with pytest.raises(ConnectionError, match='lost'):
         storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
     assert storage.list_json_indexes() == []
-    assert storage._relation_kind(NumberTable('attributes', ('a',)).name) is None  # type: ignore[attr-defined]
+    assert storage._relation_kinds([NumberTable('attributes', ('a',)).name]) == {}  # type: ignore[attr-defined]
     store_nodes([Dict({'a': 20})])
     assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}}).count() == 6
 

@@ -703,13 +703,8 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         wanted = [table for table in (number_table(self._engine.dialect.name, *path) for path in declared) if table]
         if not wanted:
             return declared, frozenset()
-        with self.connection() as connection:
-            names = connection.exec_driver_sql(
-                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname = ANY(%(names)s)",
-                {'names': [table.name for table in wanted]},
-            )
-            present = set(names.scalars())
-        return declared, frozenset(table for table in wanted if table.name in present)
+        kinds = self._relation_kinds([table.name for table in wanted])
+        return declared, frozenset(table for table in wanted if kinds.get(table.name) == 'table')
 
     def _forget_json_indexes(self) -> None:
         """Read the declared JSON indexes again before the next query, and forget the statements made without."""
@@ -788,9 +783,11 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         with self.connection() as connection:
             declared = item in _recorded_json_indexes(connection)
         numbers = number_table(dialect, table, field, path)
-        rebuild = numbers is not None and not (declared and self._relation_kind(numbers.name) is not None)
+        names = [name, numbers.name] if numbers is not None else [name]
+        kinds = self._relation_kinds(names) if dialect == 'postgresql' else {}
+        rebuild = numbers is not None and not (declared and kinds.get(numbers.name) == 'table')
         statements = create_statements(dialect, table, field, path, numbers=rebuild)
-        if dialect == 'postgresql' and self._relation_kind(name) not in (None, 'hash'):
+        if kinds.get(name) not in (None, 'hash'):
             self._run_alone([f'DROP INDEX CONCURRENTLY IF EXISTS {name}'])  # the btree of an earlier provstore
         self._run_alone(statements.before)
         try:
@@ -799,9 +796,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                     connection.exec_driver_sql(statement)
                 if statements.fill is not None:
                     # NOTE: forgotten until the number table is full, so that no process reads it half filled.
-                    _record_json_indexes(
-                        connection, [other for other in _recorded_json_indexes(connection) if other != item]
-                    )
+                    _forget_json_index(connection, item)
             if statements.fill is not None:
                 self._fill(statements.fill)
             with self.connection(write=True) as connection:
@@ -834,16 +829,16 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             with self.connection(write=True) as connection:
                 connection.exec_driver_sql(statement, {'after': after, 'upto': after + self.FILL_BATCH})
 
-    def _relation_kind(self, name: str) -> str | None:
-        """PostgreSQL: ``table`` for the table ``name``, the access method (``btree``, ``hash``) for the index ``name``,
-        None if there is none."""
+    def _relation_kinds(self, names: Sequence[str]) -> dict[str, str]:
+        """PostgreSQL: of the relations ``names`` that exist, ``table`` for a table and the access method (``btree``,
+        ``hash``) for an index."""
         with self.connection() as connection:
             found = connection.exec_driver_sql(
-                "SELECT CASE WHEN c.relkind = 'r' THEN 'table' ELSE am.amname END FROM pg_class c "
-                'LEFT JOIN pg_am am ON am.oid = c.relam WHERE c.relname = %(name)s',
-                {'name': name},
-            ).scalar_one_or_none()
-        return None if found is None else str(found)
+                "SELECT c.relname, CASE WHEN c.relkind = 'r' THEN 'table' ELSE am.amname END FROM pg_class c "
+                'LEFT JOIN pg_am am ON am.oid = c.relam WHERE c.relname = ANY(%(names)s)',
+                {'names': list(names)},
+            )
+            return {str(name): str(kind) for name, kind in found}
 
     def _run_alone(self, statements: Sequence[str]) -> None:
         """Run ``statements`` each by itself, outside any transaction (PostgreSQL's VACUUM and CONCURRENTLY)."""
@@ -867,10 +862,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         with self.connection(write=True) as connection:
             for statement in drop_statements(self._engine.dialect.name, table, field, path):
                 connection.exec_driver_sql(statement)
-            recorded = _recorded_json_indexes(connection)
-            item = [EntityType(entity).value, field, list(path)]
-            if item in recorded:
-                _record_json_indexes(connection, [other for other in recorded if other != item])
+            _forget_json_index(connection, [EntityType(entity).value, field, list(path)])
         self._forget_json_indexes()
 
     def _close(self) -> None:
@@ -983,6 +975,13 @@ def _recorded_json_indexes(connection: Connection) -> list[Any]:
 
     value = connection.execute(select(DbSetting.val).where(DbSetting.key == JSON_INDEXES_KEY)).scalar_one_or_none()
     return list(value) if isinstance(value, list) else []
+
+
+def _forget_json_index(connection: Connection, item: list[Any]) -> None:
+    """Remove ``item`` from the recorded JSON indexes, if it is there."""
+    recorded = _recorded_json_indexes(connection)
+    if item in recorded:
+        _record_json_indexes(connection, [other for other in recorded if other != item])
 
 
 def _record_json_indexes(connection: Connection, items: list[Any]) -> None:
