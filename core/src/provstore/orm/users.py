@@ -50,7 +50,10 @@ class UserCollection(Collection['User']):
             where = f'profile {profile.name!r}' if profile is not None else 'this storage'
             raise ConfigError(f'{where} has no default user email: give a user explicitly or set default_user_email')
         user = self.get_or_create(email)
-        _DEFAULT_USERS[storage] = user
+        # NOTE: a user created (or first seen) inside an open transaction may never be committed: caching it would
+        # hand other threads a row id that does not exist for them (a foreign-key error in their stores).
+        if not storage.in_transaction:
+            _DEFAULT_USERS[storage] = user
         return user
 
     def get_or_create(self, email: str, **fields: Any) -> User:
