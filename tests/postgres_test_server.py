@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 PG_HOST = os.environ.get('PGHOST', '127.0.0.1')
@@ -39,3 +40,8 @@ def database_exists(name: str) -> bool:
     """Return whether the database ``name`` exists on the test server."""
     with connect() as connection:
         return connection.execute('SELECT 1 FROM pg_database WHERE datname = %s', (name,)).fetchone() is not None
+
+
+def new_database_name() -> str:
+    """Return a fresh name for a test database (whoever creates it drops it)."""
+    return f'provstore_test_{uuid.uuid4().hex[:16]}'

@@ -24,8 +24,8 @@ from provstore.exceptions import (
 from provstore.options import SECRET_MASK, mask_secrets
 from provstore.registry import IN_PROCESS, Kind, PluginRegistry, get_registry, get_storage_backend
 from provstore.storage import StorageBackend
-from provstore.testing import JsonStorageBackend, StorageBackendContract
-from provstore.testing.storage import TEST_STORAGE_PLUGIN, ReadOnlyJsonStorageBackend
+from provstore.testing import JsonStorageBackend, StorageBackendContract, new_profile
+from provstore.testing.json_storage import TEST_STORAGE_PLUGIN, ReadOnlyJsonStorageBackend
 
 
 class _SettingMarker:
@@ -72,16 +72,15 @@ class TestReadOnlyJsonStorageContract(_SettingMarker, StorageBackendContract):
 # -- the JSON backend's own behaviour -------------------------------------------------------------------------
 
 
-def make_profile(folder: Path, backend: type[StorageBackend] = JsonStorageBackend, **config: str) -> Profile:
+def json_profile(folder: Path, backend: type[StorageBackend] = JsonStorageBackend, **config: str) -> Profile:
     """Return a profile named ``jsontest`` of ``backend`` in ``folder``, with ``config`` as its options."""
-    options = backend.validate_config(config, "profile 'jsontest'")
-    return Profile(name='jsontest', storage_backend=backend.name, storage_config=options, folder=folder)
+    return new_profile(backend, folder, name='jsontest', default_user_email=None, **config)
 
 
 @pytest.fixture
 def profile(tmp_path: Path) -> Profile:
     """A ``test.json`` profile with a fresh folder."""
-    return make_profile(tmp_path / 'profile')
+    return json_profile(tmp_path / 'profile')
 
 
 def write_storage_file(profile: Profile, version: str) -> Path:
@@ -120,7 +119,7 @@ def test_initialise_migrates_version_1(profile: Profile) -> None:
 
 def test_read_only_refuses_migration(tmp_path: Path) -> None:
     """The read-only backend neither migrates nor initialises a version 1 storage; the file is left as it is."""
-    profile = make_profile(tmp_path / 'profile', ReadOnlyJsonStorageBackend)
+    profile = json_profile(tmp_path / 'profile', ReadOnlyJsonStorageBackend)
     path = write_storage_file(profile, '1')
     content = path.read_bytes()
     with pytest.raises(ReadOnlyStorageError, match=r'read-only: refusing to migrate it from schema version 1'):
@@ -182,9 +181,9 @@ def test_malformed_storage_file(profile: Profile, content: str, message: str) ->
 
 def test_storage_of_another_profile(tmp_path: Path) -> None:
     """A storage opened for a profile other than the one that created it is refused, naming both."""
-    first = make_profile(tmp_path / 'first', filepath=str(tmp_path / 'shared'))
+    first = json_profile(tmp_path / 'first', filepath=str(tmp_path / 'shared'))
     JsonStorageBackend.initialise(first)
-    second = make_profile(tmp_path / 'second', filepath=str(tmp_path / 'shared'))
+    second = json_profile(tmp_path / 'second', filepath=str(tmp_path / 'shared'))
     with pytest.raises(StorageError, match=rf'belongs to the profile with uuid {first.uuid}.*{second.uuid}'):
         JsonStorageBackend(second)
 
@@ -194,7 +193,7 @@ def test_folder_with_other_files_is_left_alone(tmp_path: Path) -> None:
     folder = tmp_path / 'precious'
     folder.mkdir()
     (folder / 'thesis.tex').write_text('years of work')
-    profile = make_profile(tmp_path / 'profile', filepath=str(folder))
+    profile = json_profile(tmp_path / 'profile', filepath=str(folder))
     with pytest.raises(StorageError, match=r'not part of a JSON storage \(thesis\.tex\); refusing to create'):
         JsonStorageBackend.initialise(profile)
     with pytest.raises(StorageError, match=r'thesis\.tex\); refusing to delete it'):
@@ -204,14 +203,14 @@ def test_folder_with_other_files_is_left_alone(tmp_path: Path) -> None:
 
 def test_filepath_option(tmp_path: Path) -> None:
     """``filepath`` must be absolute; without it the profile needs a folder."""
-    profile = make_profile(tmp_path / 'profile', filepath=str(tmp_path / 'there'))
+    profile = json_profile(tmp_path / 'profile', filepath=str(tmp_path / 'there'))
     JsonStorageBackend.initialise(profile)
     assert (tmp_path / 'there' / 'storage.json').is_file()
     assert not (tmp_path / 'profile').exists()
     with pytest.raises(ConfigError, match=r"'filepath' must be an absolute path, got 'relative/path'"):
-        JsonStorageBackend.version_profile(make_profile(tmp_path, filepath='relative/path'))
+        JsonStorageBackend.version_profile(json_profile(tmp_path, filepath='relative/path'))
     with pytest.raises(ConfigError, match=r"profile 'jsontest' has no folder"):
-        JsonStorageBackend.version_profile(make_profile(Path()))
+        JsonStorageBackend.version_profile(json_profile(Path()))
 
 
 def test_password_option_is_secret() -> None:

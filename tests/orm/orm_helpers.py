@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from postgres_test_server import drop_database
+from postgres_test_server import drop_database, new_database_name
 
 from provstore.manager import get_manager
 from provstore.storage import EntityStorage, EntityType
@@ -20,15 +19,15 @@ BACKENDS = ['sqlite_dos', 'psql_dos']
 
 
 @contextlib.contextmanager
-def make_profile(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
-    """Create a profile on ``backend`` (dropping its PostgreSQL database afterwards) and yield its name."""
+def configured_profile(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
+    """Create a configured profile on ``backend`` (its PostgreSQL database dropped afterwards); yield its name."""
     from provstore.cli.profile import create_profile
 
     options: dict[str, Any] = {}
     database = None
     if backend == 'psql_dos':
-        database = f'provstore_orm_{uuid.uuid4().hex[:16]}'
-        options = {**request.getfixturevalue('postgres_options'), 'database_name': database}
+        database = new_database_name()
+        options = {**request.getfixturevalue('postgres_server'), 'database_name': database}
     name = f'orm-{backend}'
     try:
         create_profile(name, backend, options, email=EMAIL, set_default=True)

@@ -10,7 +10,7 @@ Fixtures for plugin authors:
     or object carrying :data:`provstore.hookimpl` functions) to the registry of this process for one test.
 ``test_storage_backend``
     Registers the in-process test storage backends ``test.json`` and ``test.json_readonly``
-    (:mod:`provstore.testing.storage`) for one test and returns :class:`~provstore.testing.JsonStorageBackend`.
+    (:mod:`provstore.testing.json_storage`) for one test and returns :class:`~provstore.testing.JsonStorageBackend`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from provstore.registry import PluginRegistry, reset_registry, using_registry
-from provstore.testing.storage import TEST_STORAGE_PLUGIN, JsonStorageBackend
+from provstore.testing.json_storage import TEST_STORAGE_PLUGIN, JsonStorageBackend
 
 __all__ = ['plugin_registry', 'pytest_configure', 'register_plugin', 'test_storage_backend']
 

@@ -2,7 +2,7 @@
 
 Nodes, groups and computers are identified by their label, users by their email, comments by their content, log
 records by their message and authinfos by their ``metadata['name']`` (:func:`identity`). The expected results of
-``test_query_conformance.py`` are written by hand from the definitions below: change nothing here without
+:mod:`provstore.testing.query_cases` are written by hand from the definitions below: change nothing here without
 re-deriving them.
 
 The provenance graph (``-type:label->``)::
@@ -24,10 +24,9 @@ calcjob-1, dict-b, calcjob-2); int-1 reaches calcfunc-1 through dict-b and throu
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from orm_helpers import EMAIL
 
 from provstore.orm import (
     AuthInfo,
@@ -54,10 +53,11 @@ from provstore.orm import (
     WorkFunctionNode,
     store_nodes,
 )
-from provstore.storage import EntityStorage
+from provstore.storage import EntityStorage, EntityType
+from provstore.testing.profiles import CONTRACT_EMAIL as EMAIL
 
 ALICE = 'alice@example.org'
-"""The second user (the first is the profile's default user, :data:`orm_helpers.EMAIL`)."""
+"""The second user (the first is the profile's default user, :data:`provstore.testing.CONTRACT_EMAIL`)."""
 
 BIG = 10**12
 """The value of ``int-big``: beyond 32 bits."""
@@ -386,3 +386,27 @@ def _store_annotations(graph: QueryGraph, nodes: dict[str, Node], users: dict[st
         log = Log(nodes[node], loggername, levelname, message, metadata=metadata, time=LOG_TIME).store()
         assert log.pk is not None
         graph.logs[message] = log.pk
+
+
+def read_query_graph(storage: EntityStorage) -> QueryGraph:
+    """Return the graph that :func:`build_query_graph` stored in ``storage``, read back through its rows.
+
+    It needs nothing but reading, so it also serves a storage that holds the graph and refuses every write (a
+    read-only backend over a copy of the graph).
+    """
+
+    def by(entity: EntityType, key: Callable[[dict[str, Any]], str]) -> dict[str, int]:
+        return {key(row): row['id'] for row in storage.iter_rows(entity)}
+
+    node_rows = list(storage.iter_rows(EntityType.NODE))
+    return QueryGraph(
+        storage,
+        nodes={row['label']: row['id'] for row in node_rows},
+        groups=by(EntityType.GROUP, lambda row: row['label']),
+        users=by(EntityType.USER, lambda row: row['email']),
+        computers=by(EntityType.COMPUTER, lambda row: row['label']),
+        authinfos=by(EntityType.AUTHINFO, lambda row: row['metadata']['name']),
+        comments=by(EntityType.COMMENT, lambda row: row['content']),
+        logs=by(EntityType.LOG, lambda row: row['message']),
+        uuids={row['label']: row['uuid'] for row in node_rows},
+    )

@@ -1,8 +1,8 @@
-"""Conformance of the QueryBuilder: one table of queries with their expected results, on both SQL backends.
+"""The cases of the QueryBuilder conformance contract: one table of queries with their expected results.
 
-The graph (:mod:`query_graph`) is built once per backend, in a profile of its own. Every case of :data:`CASES`
+The graph (:mod:`provstore.testing.query_graph`) is stored once per storage. Every case of :data:`CASES`
 builds a query, reads its result in one way (rows, count, first, one, dict, ...) and compares it with an
-expectation written by hand from the graph's definition and /work/notes/QB_API.md:
+expectation written by hand from the graph's definition and the QueryBuilder's documented behaviour:
 
 - a ``set``: the rows in any order, each exactly once (so a duplicate fails);
 - a :class:`Bag`: the rows in any order, duplicates counted;
@@ -10,8 +10,9 @@ expectation written by hand from the graph's definition and /work/notes/QB_API.m
 - anything else: the value itself.
 
 Values are compared through their JSON text, so ``1``, ``1.0`` and ``true`` differ; ORM entities compare by
-:func:`query_graph.identity`. A case with ``raises`` must raise that exception (``match`` a regex of its message)
-while it is built or read. Each case also runs through ``as_dict()`` / ``from_dict()`` and must give the same.
+:func:`~provstore.testing.query_graph.identity`. A case with ``raises`` must raise that exception (``match`` a regex
+of its message) while it is built or read. Each case also runs through ``as_dict()`` / ``from_dict()`` and must give
+the same.
 """
 
 from __future__ import annotations
@@ -19,29 +20,10 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-from orm_helpers import BACKENDS, EMAIL, make_profile
-from query_graph import (
-    ALICE,
-    ALICE_NODES,
-    BIG,
-    DICTS,
-    LINKS,
-    LISTS,
-    LOG_TIME,
-    NODE_LABELS,
-    PLAIN_DATA,
-    VALUES,
-    QueryGraph,
-    build_query_graph,
-    identity,
-)
-
-from provstore.manager import Manager
 from provstore.orm import (
     AuthInfo,
     Bool,
@@ -71,7 +53,20 @@ from provstore.orm import (
     WorkChainNode,
     WorkflowNode,
 )
-from provstore.storage import EntityStorage, EntityType
+from provstore.testing.profiles import CONTRACT_EMAIL as EMAIL
+from provstore.testing.query_graph import (
+    ALICE,
+    ALICE_NODES,
+    BIG,
+    DICTS,
+    LISTS,
+    LOG_TIME,
+    NODE_LABELS,
+    PLAIN_DATA,
+    VALUES,
+    QueryGraph,
+    identity,
+)
 
 Build = Callable[[QueryBuilder, QueryGraph], object]
 Reader = Callable[[QueryBuilder, QueryGraph], Any]
@@ -116,13 +111,14 @@ def canon(value: Any) -> str:
     return json.dumps(normal(value), sort_keys=True, ensure_ascii=False, default=repr)
 
 
-def _flat_rows(rows: list[Any]) -> list[Any]:
+def flat_rows(rows: list[Any]) -> list[Any]:
+    """Return ``rows`` with each row of one value replaced by that value."""
     return [row[0] if len(row) == 1 else list(row) for row in rows]
 
 
 def rows(qb: QueryBuilder, graph: QueryGraph) -> list[Any]:
     """``qb.all()``, a row of one projection as its value."""
-    return _flat_rows(qb.all())
+    return flat_rows(qb.all())
 
 
 def count(qb: QueryBuilder, graph: QueryGraph) -> int:
@@ -162,12 +158,12 @@ def iterdicts(qb: QueryBuilder, graph: QueryGraph) -> Any:
 
 def iterall(qb: QueryBuilder, graph: QueryGraph) -> Any:
     """``list(qb.iterall(batch_size=2))``, a row of one projection as its value."""
-    return _flat_rows(list(qb.iterall(batch_size=2)))
+    return flat_rows(list(qb.iterall(batch_size=2)))
 
 
 def all_batched(qb: QueryBuilder, graph: QueryGraph) -> Any:
     """``qb.all(batch_size=2)``, a row of one projection as its value."""
-    return _flat_rows(qb.all(batch_size=2))
+    return flat_rows(qb.all(batch_size=2))
 
 
 def pick(*paths: tuple[str, str], pks: tuple[int, ...] = ()) -> Reader:
@@ -1512,7 +1508,8 @@ CASES: list[Case] = [
 ]
 
 
-def _check(result: Any, expect: Any) -> None:
+def check_result(result: Any, expect: Any) -> None:
+    """Assert that ``result`` is what ``expect`` describes (see the module's text)."""
     if isinstance(expect, (set, frozenset, Bag)):
         assert isinstance(result, list), f'expected rows, got {result!r}'
         assert sorted(map(canon, result)) == sorted(map(canon, expect))
@@ -1523,7 +1520,8 @@ def _check(result: Any, expect: Any) -> None:
         assert canon(result) == canon(expect)
 
 
-def _run(case: Case, graph: QueryGraph, via_dict: bool = False) -> Any:
+def run_case(case: Case, graph: QueryGraph, via_dict: bool = False) -> Any:
+    """Build the query of ``case`` on the graph's storage (rebuilt from ``as_dict()`` if ``via_dict``) and read it."""
     qb = QueryBuilder(storage=graph.storage, **case.init)
     case.build(qb, graph)
     if via_dict:
@@ -1531,158 +1529,6 @@ def _run(case: Case, graph: QueryGraph, via_dict: bool = False) -> Any:
     return case.read(qb, graph)
 
 
-def _expected(case: Case, graph: QueryGraph) -> Any:
+def expected_result(case: Case, graph: QueryGraph) -> Any:
+    """Return what ``case`` expects on ``graph``."""
     return case.expect(graph) if callable(case.expect) else case.expect
-
-
-# -- fixtures and tests --------------------------------------------------------------------------------------------
-
-
-INDEXED_PATHS = [
-    *(
-        ('attributes', key)
-        for key in ('value', 'n', 's', 'w', 'x', 'b', 'f', 'a', 'when', 'tags', 'nested', 'list', 'exit_status')
-    ),
-    ('attributes', 'process_state'),
-    *(('extras', key) for key in ('tag', 'rank', 'n', 'flag')),
-]
-"""The node JSON paths the ``indexed`` graphs declare indexed: every path the cases filter on."""
-
-
-@pytest.fixture(
-    scope='module',
-    params=[(backend, indexed) for indexed in (False, True) for backend in BACKENDS],
-    ids=lambda param: param[0] + ('-indexed' if param[1] else ''),
-)
-def graph(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueryGraph]:
-    """Build the query graph once per backend, in a new profile of a configuration folder of its own; the
-    ``indexed`` graphs declare :data:`INDEXED_PATHS` indexed, which must change no result.
-
-    The storage is opened by a manager of its own, so that the per-test reset of the process's manager leaves it open.
-    """
-    backend, indexed = request.param
-    folder = tmp_path_factory.mktemp('query-graph-config')
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('PROVSTORE_PATH', str(folder))
-        patch.delenv('PROVSTORE_PROFILE', raising=False)
-        with make_profile(request, backend) as name:
-            manager = Manager(folder)
-            manager.load_profile(name)
-            storage = manager.get_profile_storage()
-            assert isinstance(storage, EntityStorage)
-            try:
-                built = build_query_graph(storage)
-                for field_name, key in INDEXED_PATHS if indexed else []:
-                    storage.add_json_index(EntityType.NODE, field_name, [key])
-                yield built
-            finally:
-                manager.unload_profile()
-
-
-def test_the_table_is_well_formed() -> None:
-    """The table has at least 170 cases with unique ids, each expecting a result or an exception."""
-    ids = [case.id for case in CASES]
-    assert len(ids) >= 170
-    assert len(set(ids)) == len(ids), sorted(i for i in ids if ids.count(i) > 1)
-    for case in CASES:
-        assert case.raises is None or case.expect is None, case.id
-        assert case.raises is not None or case.match is None, case.id
-
-
-def test_the_graph_is_stored(graph: QueryGraph) -> None:
-    """The graph has every entity its definition lists, read through the ORM (not through the QueryBuilder)."""
-    storage = graph.storage
-    assert storage.count_rows(EntityType.NODE) == N_NODES == len(graph.nodes)
-    assert storage.count_rows(EntityType.LINK) == len(LINKS)
-    assert storage.count_rows(EntityType.GROUP) == 3
-    assert storage.count_rows(EntityType.USER) == 2
-    assert storage.count_rows(EntityType.AUTHINFO) == 3
-    assert storage.count_rows(EntityType.COMMENT) == 3
-    assert storage.count_rows(EntityType.LOG) == 4
-    float_one = Node.collection(storage).get(pk=graph.pk('float-1.0'))
-    assert isinstance(float_one, Float) and type(float_one.value) is float
-    assert Node.collection(storage).get(pk=graph.pk('dict-h')).base.attributes.get('a"b') == 'dq'
-
-
-@pytest.mark.parametrize('case', CASES, ids=lambda case: case.id)
-def test_query(graph: QueryGraph, case: Case) -> None:
-    """The query of ``case`` gives the expected result (or raises the expected error) on this backend."""
-    if case.raises is not None:
-        with pytest.raises(case.raises, match=case.match):
-            _run(case, graph)
-        return
-    _check(_run(case, graph), _expected(case, graph))
-
-
-@pytest.mark.parametrize('case', [case for case in CASES if case.raises is None], ids=lambda case: case.id)
-def test_query_through_as_dict(graph: QueryGraph, case: Case) -> None:
-    """The query rebuilt by ``QueryBuilder.from_dict(qb.as_dict())`` gives the same expected result."""
-    _check(_run(case, graph, via_dict=True), _expected(case, graph))
-
-
-@pytest.mark.parametrize(
-    'case', [case for case in CASES if case.read is rows and case.raises is None], ids=lambda case: case.id
-)
-def test_count_is_the_number_of_rows(graph: QueryGraph, case: Case) -> None:
-    """``count()`` gives as many as ``all()`` returns rows, whichever way the storage counts."""
-    qb = QueryBuilder(storage=graph.storage, **case.init)
-    case.build(qb, graph)
-    assert qb.count() == len(qb.all())
-
-
-def test_in_with_100000_values(graph: QueryGraph) -> None:
-    """``in`` and ``!in`` take a list of 100,000 values, on columns and on JSON values, on both backends."""
-    ids = [*range(10**9, 10**9 + 99_998), graph.pk('int-1'), graph.pk('int-2')]
-    qb = QueryBuilder(storage=graph.storage)
-    qb.append(Node, tag='n', filters={'id': {'in': ids}}, project='label')
-    _check(_flat_rows(qb.all()), labels('int-1', 'int-2'))
-    values = [f'value-{index}' for index in range(99_999)] + ['hello']
-    qb = QueryBuilder(storage=graph.storage)
-    qb.append(Node, tag='n', filters={'attributes.value': {'in': values}}, project='label')
-    _check(_flat_rows(qb.all()), {'str-hello'})
-    qb = QueryBuilder(storage=graph.storage)
-    qb.append(Node, tag='n', filters={'id': {'!in': ids}})
-    assert qb.count() == N_NODES - 2
-
-
-def test_filter_values_are_never_sql(graph: QueryGraph) -> None:
-    """Values that look like SQL are compared as values: they match nothing here, and every table is still there."""
-    fragment = "x'; DROP TABLE db_dbnode; --"
-    storage = graph.storage
-    for filters in (
-        {'label': fragment},
-        {'label': {'like': fragment}},
-        {'label': {'in': [fragment, "'); DELETE FROM db_dbnode; --"]}},
-        {'attributes.s': fragment},
-        {'attributes.tags': {'contains': [fragment]}},
-        {'attributes': {'has_key': fragment}},
-        {'extras.tag': {'ilike': f'%{fragment}%'}},
-    ):
-        qb = QueryBuilder(storage=storage)
-        qb.append(Node, tag='n', filters=filters)
-        assert qb.count() == 0, filters
-    qb = QueryBuilder(storage=storage)
-    qb.append(Node, tag='n', filters={'label': {'!==': fragment}})
-    assert qb.count() == N_NODES
-    assert storage.count_rows(EntityType.NODE) == N_NODES
-    assert storage.count_rows(EntityType.LINK) == len(LINKS)
-
-
-@pytest.mark.parametrize(
-    ('path', 'value'),
-    [("attributes.it's", 'apostrophe'), ('attributes.a"b', 'dq'), ("attributes.x'; DROP TABLE db_dbnode; --", 1)],
-)
-def test_json_paths_with_quotes(graph: QueryGraph, path: str, value: Any) -> None:
-    """A JSON path with quotes in a key filters and projects correctly, or is refused with a QueryError."""
-    storage = graph.storage
-    expected = {'dict-h'} if value != 1 else set()
-    try:
-        qb = QueryBuilder(storage=storage)
-        qb.append(Node, tag='n', filters={path: value}, project=['label', path])
-        result = qb.all()
-    except QueryError as exc:
-        assert '\n' not in str(exc).strip()
-    else:
-        assert {row[0] for row in result} == expected
-        assert all(row[1] == value for row in result)
-    assert storage.count_rows(EntityType.NODE) == N_NODES
