@@ -218,7 +218,7 @@ def ofnode(label: str, relationship: str, cls: Any = Node, project: Any = 'label
 
     def build(qb: QueryBuilder, graph: QueryGraph) -> None:
         qb.append(Node, tag='t', filters={'label': label})
-        qb.append(cls, tag='n', project=project, **{relationship: 't'}, **kwargs)
+        qb.append(cls, tag='n', project=project, **{relationship: 't', **kwargs})
 
     return build
 
@@ -277,7 +277,7 @@ def _two(first_cls: Any, first_filters: Filters | None, relationship: str, secon
 
     def build(qb: QueryBuilder, graph: QueryGraph) -> None:
         qb.append(first_cls, tag='a', filters=_resolve(first_filters, graph), project=project_a)
-        qb.append(second_cls, tag='b', project=project_b, **{relationship: 'a'}, **kwargs)
+        qb.append(second_cls, tag='b', project=project_b, **{relationship: 'a', **kwargs})
 
     return build
 

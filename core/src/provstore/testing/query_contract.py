@@ -220,13 +220,15 @@ class ReadOnlyQueryConformanceContract(_QueryCases):
 
     @pytest.fixture(scope='class')
     @classmethod
-    def query_storage(cls) -> Iterator[EntityStorage]:
-        """An open storage of :attr:`backend_class` that holds the query graph: the plugin author provides it."""
+    def query_storage(cls) -> EntityStorage:
+        """An open storage of :attr:`backend_class` that holds the query graph: the plugin author provides it.
+
+        The author's fixture may be a generator, to close what it opened.
+        """
         raise NotImplementedError(
             f'{cls.__name__} must override the class-scoped fixture `query_storage`: an open storage holding '
             'the graph of provstore.testing.query_graph.build_query_graph'
         )
-        yield  # pragma: no cover
 
     def test_storage_is_read_only(self, graph: QueryGraph) -> None:
         """The storage is of the class under test and refuses to be written."""

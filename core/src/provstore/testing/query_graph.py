@@ -46,6 +46,7 @@ from provstore.orm import (
     List,
     Log,
     Node,
+    ProcessNode,
     SinglefileData,
     Str,
     User,
@@ -132,7 +133,7 @@ EXTRAS: dict[str, dict[str, Any]] = {
 }
 """The extras of the nodes that have any."""
 
-PROCESSES: dict[str, tuple[type[Node], str | None, dict[str, Any]]] = {
+PROCESSES: dict[str, tuple[type[ProcessNode], str | None, dict[str, Any]]] = {
     'wc-top': (
         WorkChainNode,
         'provstore.workflows:top',
