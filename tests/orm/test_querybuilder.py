@@ -1,5 +1,5 @@
-"""The QueryBuilder around its query language (which ``test_query_conformance.py`` covers): declared JSON indexes,
-streaming, the export traversal rules, and the ``query``, ``storage index`` and ``node list`` commands, on
+"""The QueryBuilder around its query language (covered by the query contract of ``provstore.testing``): declared JSON
+indexes, streaming, the export traversal rules, and the ``query``, ``storage index`` and ``node list`` commands, on
 ``sqlite_dos`` and ``psql_dos``."""
 
 from __future__ import annotations
