@@ -483,5 +483,5 @@ def repo_dump(ctx: click.Context, identifier: str, destination: Path, force: boo
         raise NotADirectoryError(f'{destination} exists and is not a folder: give a new or empty folder')
     if destination.is_dir() and any(destination.iterdir()) and not force:
         raise FileExistsError(f'{destination} is not empty: give a new or empty folder, or --force to write into it')
-    found.base.repository.copy_tree(destination)
+    found.base.repository.copy_tree(destination.absolute())
     click.echo(f'Copied {len(_file_paths(found))} file(s) of node {found.pk} into {destination}')

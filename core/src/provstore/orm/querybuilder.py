@@ -452,14 +452,15 @@ class QueryBuilder:
             if not all(issubclass(item, Node) for item in classes):
                 raise QueryError('A tuple of classes may hold node classes only')
             types = [item.NODE_TYPE for item in classes]
-            return EntityType.NODE, [] if types == [''] else types
+            # NOTE: Node with subclassing is every node (no filter); without, only nodes whose type is Node's own.
+            return EntityType.NODE, [] if types == [''] and subclassing else types
         names = [entity_type] if isinstance(entity_type, str) else entity_type
         if not isinstance(names, (list, tuple)) or not names or not all(isinstance(name, str) for name in names):
             raise QueryError(f'entity_type must be a string or a list of strings, got {entity_type!r}')
         if len(names) == 1 and names[0] in _ENTITY_NAMES:
             return _ENTITY_NAMES[names[0]], []
         for name in names:
-            if not name.endswith('.'):
+            if name and not name.endswith('.'):  # '' is Node's own type string
                 raise QueryError(
                     f'Unknown entity_type {name!r}: use one of {", ".join(sorted(_ENTITY_NAMES))} or a node type '
                     "string ending in '.' such as 'data.core.dict.Dict.'"
