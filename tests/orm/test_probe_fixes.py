@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from provstore.cli import cli
 from provstore.config import load_config
 from provstore.exceptions import ConfigError
-from provstore.orm import Data, Dict, Int, Node, QueryBuilder, store_nodes
+from provstore.orm import Data, Dict, FolderData, Int, Node, QueryBuilder, store_nodes
 from provstore.storage import EntityStorage
 
 
@@ -113,3 +113,25 @@ def test_config_file_of_random_bytes_names_the_file(config_folder: Path) -> None
         assert line.startswith(f'Error: {path}: '), line
         with pytest.raises(ConfigError, match=f'^{re.escape(str(path))}: '):
             load_config(config_folder)
+
+
+@pytest.mark.parametrize('full', [False, True])
+def test_a_dead_writers_pack_lock_fails_no_store_and_maintenance_clears_it(storage: EntityStorage, full: bool) -> None:
+    """A ``packs/N.lock`` left by a killed writer never fails a batch store of files; ``storage maintain`` removes it.
+
+    (A real writer killed mid-write is the repository contract's ``test_writer_killed_mid_write``.)
+    """
+    packs = Path(storage.get_repository().get_info()['filepath']) / 'packs'
+    first = FolderData()
+    first.base.repository.put_object_from_bytes(b'first', 'a.txt')
+    store_nodes([first])
+    (packs / '0.lock').touch()
+    second = FolderData()
+    second.base.repository.put_object_from_bytes(b'second', 'b.txt')
+    store_nodes([second])
+    assert second.base.repository.get_object_content('b.txt', mode='rb') == b'second'
+    (packs / '0.lock').touch()
+    result = invoke('storage', 'maintain', *(['--full'] if full else []))
+    assert result.exit_code == 0, result.output
+    assert 'removed pack locks left by dead writers: packs/0.lock' in result.output
+    assert not list(packs.glob('*.lock'))
