@@ -166,13 +166,15 @@ def test_a_long_value_at_an_indexed_path_is_stored_and_found(storage: EntityStor
 
 RANGE_VALUES: list[object] = [
     0, 0.0, -0.0, 1, 1.0, 0.1, 0.15, 2, 9.9, 10, 10.5, 99, 100, 101, 12345, 500_000, 500_000.5, 999_999,
-    -1, -0.1, -2.5, -99, -100, -1e6, 1e-20, -1e-20, 1e20, -1e20, 10**30, -(10**30), 1.7976931348623157e308,
+    -1, -0.1, -2.5, -99, -100, -1e6, 1e-20, -1e-20, 1e20, -1e20, 2**63 - 1, -(2**63), 1.7976931348623157e308,
     2**53 + 1, 'text', None, True, [1],
 ]  # fmt: skip
 """Numbers on and between the tally's bucket boundaries, beyond its first and last ones, and values of other types."""
 
 
-@pytest.mark.parametrize('threshold', [0, 1, 0.1, 10, 10.0, 99.5, 100, 500_000, -1, -100, 1e-20, 1e20, 10**30, 2**53])
+@pytest.mark.parametrize(
+    'threshold', [0, 1, 0.1, 10, 10.0, 99.5, 100, 500_000, -1, -100, 1e-20, 1e20, 2**63 - 1, -(2**63), 2**53]
+)
 def test_counts_of_indexed_ranges_are_exact(storage: EntityStorage, threshold: float) -> None:
     """Counts of ``>``, ``>=``, ``<`` and ``<=`` on an indexed path (on PostgreSQL: tally buckets plus one bucket's
     numbers) equal the numbers of stored values in range, for thresholds on, between and beyond bucket boundaries;
@@ -200,12 +202,6 @@ def test_counts_of_indexed_ranges_are_exact(storage: EntityStorage, threshold: f
             assert counted == expected, (operator, threshold)
             assert QueryBuilder().append(Int, filters={'attributes.v': {operator: threshold}}).count() == 0
 
-    if isinstance(threshold, int) and threshold >= 2**63 and 'sqlite' in type(storage).__name__.lower():
-        assert QueryBuilder().append(Dict, filters={'attributes.v': {'>': 2**62}}).count() == 3
-        for filters in ({'attributes.v': {'>': threshold}}, {'id': {'<': threshold}}):  # the statement of 2**62 too
-            with pytest.raises(QueryError, match='SQLite compares integers of 64 bits only'):
-                QueryBuilder().append(Dict, filters=filters).count()
-        return
     check()
     delete_nodes([nodes[0].pk, nodes[10].pk, nodes[-5].pk], dry_run=False)
     alive = [node for index, node in enumerate(nodes) if index not in (0, 10, len(nodes) - 5)]

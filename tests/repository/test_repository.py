@@ -257,6 +257,20 @@ def test_copy_tree(repository: Repository, tmp_path: Path) -> None:
         repository.copy_tree(tmp_path / 'none', 'missing')
 
 
+@pytest.mark.parametrize('target', ['.', 'relative/path', Path('relative')])
+def test_copy_tree_refuses_a_relative_target(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str | Path
+) -> None:
+    """A target that is not an absolute path is refused, naming it, and nothing is written in the working directory."""
+    repository.put_object_from_bytes(b'payload', 'sub/file.txt')
+    working = tmp_path / 'working'
+    working.mkdir()
+    monkeypatch.chdir(working)
+    with pytest.raises(InvalidPathError, match=rf"copy_tree target '{os.fspath(target)}' is not an absolute path"):
+        repository.copy_tree(target)
+    assert list(working.iterdir()) == []
+
+
 def test_copy_tree_never_writes_outside_target(repository: Repository, tmp_path: Path) -> None:
     """A symlink planted in the target, to a folder or a file outside it, is never written through."""
     outside = tmp_path / 'outside'

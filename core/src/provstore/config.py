@@ -184,10 +184,14 @@ def load_config(folder: str | os.PathLike[str] | None = None) -> Config:
         return Config(path)
     except OSError as exc:
         raise ConfigError(f'{path}: cannot read the configuration file: {exc.strerror or exc}') from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f'{path}: not a configuration file: byte {exc.start} is not UTF-8 text') from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f'{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})') from None
+    except RecursionError:
+        raise ConfigError(f'{path}: not a configuration file: JSON nested too deeply') from None
     return _parse(path, data)
 
 

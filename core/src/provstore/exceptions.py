@@ -15,6 +15,7 @@ __all__ = [
     'ReadOnlyStorageError',
     'RepositoryError',
     'StorageError',
+    'ValidationError',
 ]
 
 
@@ -52,6 +53,11 @@ class StorageError(ProvstoreError):
 
 class QueryError(ProvstoreError, ValueError):
     """A query names an unknown field, operator or relationship, or gives a value that does not suit it."""
+
+
+class ValidationError(ProvstoreError, ValueError):
+    """A value cannot be stored alike on every backend (a NUL character, an integer beyond 64 bits, a text too long
+    for its column); nothing was written."""
 
 
 class IncompatibleStorageError(StorageError):

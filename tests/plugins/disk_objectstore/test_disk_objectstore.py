@@ -265,6 +265,45 @@ def test_batch_falls_back_to_loose_when_pack_lock_is_busy(
     assert count(folder).packed == 1
 
 
+@pytest.mark.parametrize('live', [True, False])
+def test_maintenance_removes_pack_locks_of_dead_writers(
+    backend: DiskObjectStoreRepositoryBackend, folder: Path, live: bool
+) -> None:
+    """A ``packs/N.lock`` nobody holds the pack lock for (its writer died) is removed by maintenance, which says so."""
+    backend.put_objects_from_filelikes(streams([b'first pack']))
+    (folder / 'packs' / '0.lock').touch()
+    report = backend.maintain(live=live)
+    assert not list((folder / 'packs').glob('*.lock'))
+    assert report.steps[0] == 'removed pack locks left by dead writers: packs/0.lock'
+    assert report.details['stale_pack_locks'] == ['packs/0.lock']
+    assert backend.maintain(live=live).steps[0].startswith('packed ')
+
+
+def test_batch_write_removes_pack_locks_of_dead_writers(
+    backend: DiskObjectStoreRepositoryBackend, folder: Path
+) -> None:
+    """A batch write that takes the pack lock first removes a dead writer's ``packs/N.lock`` and writes into packs."""
+    backend.put_objects_from_filelikes(streams([b'first pack']))
+    (folder / 'packs' / '0.lock').touch()
+    keys = backend.put_objects_from_filelikes(streams([b'after the dead writer']))
+    assert not (folder / 'packs' / '0.lock').exists()
+    assert count(folder) == ObjectCount(packed=2, loose=0, pack_files=1)
+    assert backend.get_object_content(keys[0]) == b'after the dead writer'
+
+
+def test_pack_lock_of_a_live_writer_is_never_removed(backend: DiskObjectStoreRepositoryBackend, folder: Path) -> None:
+    """While another writer holds the pack lock, its ``packs/N.lock`` survives batch writes and live maintenance."""
+    backend.put_objects_from_filelikes(streams([b'first pack']))
+    (folder / 'packs' / '0.lock').touch()
+    with held_pack_lock(folder):
+        keys = backend.put_objects_from_filelikes(streams([b'written loose']))
+        report = backend.maintain(live=True)
+        assert (folder / 'packs' / '0.lock').exists()
+    assert report.steps[0].startswith('skipped packing')
+    assert count(folder) == ObjectCount(packed=1, loose=1, pack_files=1)
+    assert backend.get_object_content(keys[0]) == b'written loose'
+
+
 def test_batch_after_another_process_wrote_packs(backend: DiskObjectStoreRepositoryBackend, folder: Path) -> None:
     """A batch still goes into packs after another process committed to the pack index since our last read."""
     first = backend.put_objects_from_filelikes(streams([b'first']))

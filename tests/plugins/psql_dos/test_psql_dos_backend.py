@@ -123,6 +123,13 @@ def test_connections_survive_a_server_restart(storage: PsqlDosStorageBackend, ps
     assert after != before
 
 
+def test_commits_are_durable(storage: PsqlDosStorageBackend) -> None:
+    """Every connection keeps PostgreSQL's durable commit: ``synchronous_commit`` is on, for writes as for reads."""
+    for write in (False, True):
+        with storage.connection(write=write) as connection:
+            assert connection.exec_driver_sql('SHOW synchronous_commit').scalar() == 'on'
+
+
 def test_connections_are_named(storage: PsqlDosStorageBackend, psql_options: dict[str, Any]) -> None:
     """The server lists provstore's connections under the application name ``provstore``."""
     with storage.connection() as connection:

@@ -61,6 +61,28 @@ def test_pragmas_on_every_connection(storage: SqliteDosStorageBackend) -> None:
         assert first.connection.dbapi_connection is not second.connection.dbapi_connection
 
 
+def test_commits_are_durable_by_default(storage: SqliteDosStorageBackend) -> None:
+    """A default profile syncs the write-ahead log at every commit: ``synchronous = FULL`` (2) on every connection."""
+    with storage.engine.connect() as first, storage.engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql('PRAGMA synchronous').scalar() == 2
+    assert SqliteDosStorageBackend.validate_config({}, 'profile')['durability'] == 'full'
+
+
+def test_relaxed_durability_is_an_option(make_profile: Callable[..., Profile]) -> None:
+    """``durability: relaxed`` runs ``synchronous = NORMAL`` (1); any other value is refused, naming the option."""
+    profile = make_profile(SqliteDosStorageBackend, durability='relaxed')
+    SqliteDosStorageBackend.initialise(profile)
+    storage = SqliteDosStorageBackend(profile)
+    try:
+        with storage.engine.connect() as connection:
+            assert connection.exec_driver_sql('PRAGMA synchronous').scalar() == 1
+    finally:
+        storage.close()
+    with pytest.raises(ConfigError, match=r"option 'durability' must be one of full, relaxed, got 'fast'"):
+        make_profile(SqliteDosStorageBackend, durability='fast')
+
+
 def test_write_transaction_takes_the_lock_first(storage: SqliteDosStorageBackend) -> None:
     """A write transaction holds the write lock from its start: another writer waits for it, readers do not."""
     events: list[str] = []

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ['node']
 
+MAX_PK = 2**63 - 1
+"""The largest pk a node can have (a signed 64-bit integer)."""
+
 MIN_UUID_PREFIX = 4
 """The fewest hex digits of a uuid that name a node."""
 
@@ -75,6 +78,9 @@ def load_node(storage: EntityStorage, identifier: str) -> Node:
     from provstore.orm import MultipleObjectsError, NotExistentError  # noqa: PLC0415
 
     text = identifier.strip()
+    if text.isascii() and text.isdigit() and (len(text.lstrip('0')) > len(str(MAX_PK)) or int(text) > MAX_PK):
+        shown = text if len(text) <= 30 else f'{text[:20]}... ({len(text)} digits)'
+        raise NotExistentError(f'No node with pk {shown}: a pk is at most {MAX_PK}')
     if text.isascii() and text.isdigit():
         rows = storage.get_rows(EntityType.NODE, 'id', [int(text)])
         if not rows:
@@ -483,5 +489,5 @@ def repo_dump(ctx: click.Context, identifier: str, destination: Path, force: boo
         raise NotADirectoryError(f'{destination} exists and is not a folder: give a new or empty folder')
     if destination.is_dir() and any(destination.iterdir()) and not force:
         raise FileExistsError(f'{destination} is not empty: give a new or empty folder, or --force to write into it')
-    found.base.repository.copy_tree(destination)
+    found.base.repository.copy_tree(destination.absolute())
     click.echo(f'Copied {len(_file_paths(found))} file(s) of node {found.pk} into {destination}')

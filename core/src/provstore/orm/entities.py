@@ -22,6 +22,7 @@ from provstore.orm.exceptions import (
     NotExistentError,
     StoringNotAllowedError,
 )
+from provstore.orm.validation import check_rows
 from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
 
 __all__ = [
@@ -250,6 +251,7 @@ class Entity:
         storage = self.storage
         check_writable(storage)
         row = self._to_row(storage)
+        check_rows(self._entity_type, [row])
         self._check_before_insert(storage, row)
         with storage.transaction():
             (pk,) = storage.insert_rows(self._entity_type, [row])
@@ -269,8 +271,10 @@ class Entity:
         if self._id is None:
             return
         check_writable(self.storage)
+        row = {'id': self._id, **columns}
+        check_rows(self._entity_type, [row])
         with self.storage.transaction():
-            self.storage.update_rows(self._entity_type, [{'id': self._id, **columns}])
+            self.storage.update_rows(self._entity_type, [row])
 
     def _require_stored_reference(self, entity: Entity | None, what: str, storage: EntityStorage) -> int | None:
         """Return the pk of ``entity``, which must be stored in ``storage``; ``None`` passes through."""

@@ -30,6 +30,7 @@ from provstore.exceptions import QueryError
 from provstore.orm.entities import Entity, get_entity_storage
 from provstore.orm.exceptions import MultipleObjectsError, NotExistentError
 from provstore.orm.node_classes import load_node_class, node_type_path
+from provstore.orm.validation import MAX_INT64, MIN_INT64, describe_int
 from provstore.storage import EntityStorage, EntityType, Row
 from provstore.storage.query import (
     AGGREGATES,
@@ -452,14 +453,15 @@ class QueryBuilder:
             if not all(issubclass(item, Node) for item in classes):
                 raise QueryError('A tuple of classes may hold node classes only')
             types = [item.NODE_TYPE for item in classes]
-            return EntityType.NODE, [] if types == [''] else types
+            # NOTE: Node with subclassing is every node (no filter); without, only nodes whose type is Node's own.
+            return EntityType.NODE, [] if types == [''] and subclassing else types
         names = [entity_type] if isinstance(entity_type, str) else entity_type
         if not isinstance(names, (list, tuple)) or not names or not all(isinstance(name, str) for name in names):
             raise QueryError(f'entity_type must be a string or a list of strings, got {entity_type!r}')
         if len(names) == 1 and names[0] in _ENTITY_NAMES:
             return _ENTITY_NAMES[names[0]], []
         for name in names:
-            if not name.endswith('.'):
+            if name and not name.endswith('.'):  # '' is Node's own type string
                 raise QueryError(
                     f'Unknown entity_type {name!r}: use one of {", ".join(sorted(_ENTITY_NAMES))} or a node type '
                     "string ending in '.' such as 'data.core.dict.Dict.'"
@@ -808,6 +810,8 @@ def _count_or_none(value: Any, what: str) -> int | None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise QueryError(f'{what} must be a non-negative integer or None, got {value!r}')
+    if value > MAX_INT64:
+        raise QueryError(f'{what} must be at most {MAX_INT64} (2**63 - 1), got {describe_int(value)}')
     return value
 
 
@@ -818,10 +822,15 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
     """A copy of filters or projections (so that later changes by the caller do not change the query), with stored
     entities as their pks and UUIDs as strings.
 
-    :raises QueryError: for an unstored entity, or nesting deeper than any query needs.
+    :raises QueryError: for an unstored entity, nesting deeper than any query needs, or a value no backend stores
+        (an integer beyond 64 bits, a string with a NUL character): every backend refuses it alike.
     """
     if depth > 4 * MAX_FILTER_DEPTH:
         raise QueryError(f'{where} nest too deeply')
+    if isinstance(value, int) and not isinstance(value, bool) and not MIN_INT64 <= value <= MAX_INT64:
+        raise QueryError(f'{where}: {describe_int(value)} is outside the signed 64-bit range of stored integers')
+    if isinstance(value, str) and '\x00' in value:
+        raise QueryError(f'{where}: {value!r} contains a NUL character (\\x00), which no stored string holds')
     if isinstance(value, Mapping):
         return {key: _plain(item, where, depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -867,4 +876,6 @@ def query_from_json(text: str, storage: EntityStorage | None = None) -> QueryBui
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise QueryError(f'The query is not valid JSON: {exc}') from None
+    except RecursionError:
+        raise QueryError('The query is nested too deeply to be read as JSON') from None
     return QueryBuilder.from_dict(data, storage)

@@ -195,11 +195,15 @@ class Repository:
         Nothing is written outside ``target``: every destination is checked after symlinks in ``target`` are
         resolved, and existing symlinks are never written through.
 
+        :param target: an absolute path; a relative one (even ``'.'``) is refused, so that nothing lands in
+            whatever the current working directory happens to be.
         :raises FileNotFoundError: if nothing exists at ``path``.
-        :raises InvalidPathError: if a destination would fall outside ``target``.
+        :raises InvalidPathError: if ``target`` is not absolute, or a destination would fall outside it.
         """
         start = clean_path(path)
         root = Path(target)
+        if not root.is_absolute():
+            raise InvalidPathError(f'copy_tree target {os.fspath(target)!r} is not an absolute path')
         root.mkdir(parents=True, exist_ok=True)
         root = root.resolve()
         entry = self._lookup(start)

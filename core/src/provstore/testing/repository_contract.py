@@ -887,6 +887,92 @@ class RepositoryBackendContract:
             shared = {outcomes[writer][0] for writer in outcomes}
             assert shared == {hashlib.sha256(_writer_contents(0)[0]).hexdigest()}
 
+    # -- a writer killed mid-write ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _write_then_hang(backend_class: type[AbstractRepositoryBackend], options: dict[str, Any], events: Any) -> None:
+        """Body of a writer process killed mid-write: store objects, report their keys, then hang inside a batch.
+
+        Puts ``('stored', keys)`` once the first objects are stored, then ``('hanging', None)`` from inside the
+        second stream of a batch, after the first stream and part of the second were read; the stream then never
+        ends, so the process is inside the backend's write when the parent kills it. Failures put
+        ``('error', traceback)``.
+        """
+
+        class HangingStream(io.RawIOBase):
+            """A non-seekable stream: one chunk of bytes, then it reports and sleeps for ever."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.sent = False
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                if self.sent:
+                    events.put(('hanging', None))
+                    time.sleep(10 * PROCESS_TIMEOUT)
+                self.sent = True
+                with memoryview(buffer) as view, view.cast('B') as target:
+                    count = min(len(target), 1024)
+                    target[:count] = b'h' * count
+                return count
+
+        try:
+            backend = backend_class(**options)
+            keys = [backend.put_object_from_filelike(io.BytesIO(b'acknowledged before the kill'))]
+            keys += backend.put_objects_from_filelikes([io.BytesIO(b'batch before the kill %d' % n) for n in range(3)])
+            events.put(('stored', keys))
+            first = PseudoRandomStream(3 * CHUNK_SIZE, seed=7)  # not seekable: read inside the write itself
+            backend.put_objects_from_filelikes([cast(BinaryIO, first), cast(BinaryIO, HangingStream())])
+            events.put(('error', 'the hanging batch returned'))
+        except BaseException:
+            events.put(('error', traceback.format_exc()))
+
+    @pytest.mark.slow
+    def test_writer_killed_mid_write(self, backend: AbstractRepositoryBackend, backend_options: dict[str, Any]) -> None:
+        """After a writer is killed (SIGKILL) inside a batch write, writing and maintenance work and nothing is lost.
+
+        A child process stores objects, then is killed while the backend is reading a batch's streams (with
+        disk-objectstore: while it holds a pack file's lock). The next batch and single writes, live and full
+        maintenance all succeed, and every object stored before the kill, or after it, is present and intact.
+        """
+        context = multiprocessing.get_context('spawn')
+        events = context.Queue()
+        process = context.Process(
+            target=RepositoryBackendContract._write_then_hang,
+            args=(self.backend_class, backend_options, events),
+            name='provstore-contract-killed-writer',
+        )
+        process.start()
+        try:
+            kind, stored = events.get(timeout=PROCESS_TIMEOUT)
+            assert kind == 'stored', f'the writer process failed before the kill:\n{stored}'
+            kind, detail = events.get(timeout=PROCESS_TIMEOUT)
+            assert kind == 'hanging', f'the writer process failed before the kill:\n{detail}'
+        finally:
+            process.kill()
+            process.join(PROCESS_TIMEOUT)
+            events.close()
+            events.join_thread()
+        assert process.exitcode is not None and process.exitcode != 0
+
+        expected = {key: backend.get_object_content(key) for key in stored}
+        assert expected[stored[0]] == b'acknowledged before the kill'
+        batch = [b'batch after the kill %d' % n for n in range(3)]
+        keys = backend.put_objects_from_filelikes([io.BytesIO(content) for content in batch])
+        keys.append(backend.put_object_from_filelike(io.BytesIO(b'single after the kill')))
+        expected.update(zip(keys, [*batch, b'single after the kill'], strict=True))
+        for live in (True, False):
+            report = backend.maintain(live=live)
+            assert isinstance(report, MaintenanceReport)
+        more = backend.put_objects_from_filelikes([io.BytesIO(b'batch after maintenance')])
+        expected[more[0]] = b'batch after maintenance'
+        assert set(expected) <= set(backend.list_objects())
+        for key, content in expected.items():
+            assert backend.get_object_content(key) == content, f'object {key} changed after the killed write'
+
 
 class ContentAddressedContract(RepositoryBackendContract):
     """The contract of a content-addressed backend (``key_format == 'sha256'``): everything, plus deduplication."""

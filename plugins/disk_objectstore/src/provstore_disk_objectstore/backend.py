@@ -268,10 +268,28 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         """Try to take the pack lock without waiting; yield whether it was taken.
 
         disk-objectstore allows one process at a time to write pack files (bulk writes, packing, repacking,
-        cleaning); this lock is how provstore processes take turns.
+        cleaning); this lock is how provstore processes take turns. Whoever takes it first removes pack locks left
+        by dead writers (see :meth:`_remove_stale_pack_locks`).
         """
         with _try_lock(Path(self._filepath) / PACK_LOCK_NAME) as locked:
             yield locked
+
+    def _remove_stale_pack_locks(self) -> list[str]:
+        """Remove the ``packs/N.lock`` files left by writers that died holding them; return their names.
+
+        disk-objectstore marks the pack file it appends to by creating ``packs/N.lock`` and removes it when done;
+        a writer killed meanwhile leaves it, and the next write to that pack fails. Call this only while holding
+        the pack lock: every provstore process writes packs only under it, so no live writer owns such a file.
+
+        NOTE: a process that writes packs without provstore (disk-objectstore used directly on the same folder)
+        does not take the pack lock; such sharing of a profile's container is not supported.
+        """
+        removed: list[str] = []
+        for lock_file in sorted((Path(self._filepath) / 'packs').glob('*.lock')):
+            with contextlib.suppress(FileNotFoundError):
+                lock_file.unlink()
+                removed.append(f'packs/{lock_file.name}')
+        return removed
 
     # -- identity and lifecycle -------------------------------------------------------------------------------
 
@@ -349,6 +367,7 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         container = self._get_container()
         with self._pack_lock() as locked:
             if locked:
+                self._remove_stale_pack_locks()
                 return _pack_new_objects(self._get_container(fresh=True), handles)
         # NOTE: the pack lock is busy: rather than wait for another writer's batch (maybe minutes), write loose
         # objects, which any number of processes may do at once; the next maintenance packs them.
@@ -489,7 +508,13 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
                     f'Full maintenance of {self._filepath} needs exclusive use, but another process holds the pack '
                     f'lock {PACK_LOCK_NAME}'
                 )
-            return self._maintain_locked(live, compress, vacuum, before)
+            stale = self._remove_stale_pack_locks()
+            report = self._maintain_locked(live, compress, vacuum, before)
+            if not stale:
+                return report
+            step = f'removed pack locks left by dead writers: {", ".join(stale)}'
+            details = {**report.details, 'stale_pack_locks': stale}
+            return MaintenanceReport(report.dry_run, report.live, (step, *report.steps), details)
 
     def _dry_run_report(self, live: bool, vacuum: bool, before: dict[str, int]) -> MaintenanceReport:
         steps = [f'would pack {before["loose_not_packed"]} loose objects into pack files']

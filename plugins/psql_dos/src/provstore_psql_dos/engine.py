@@ -101,20 +101,24 @@ def _readable(descriptor: int) -> bool:
     return bool(select.select([descriptor], [], [], 0)[0])  # pragma: no cover - Windows has no poll
 
 
-def create_sqlite_engine(path: Path, pooled: bool = True) -> Engine:
+def create_sqlite_engine(path: Path, pooled: bool = True, durable: bool = True) -> Engine:
     """Return an engine on the SQLite database file at ``path`` (created on first connection).
 
     :param pooled: keep connections open for reuse; otherwise open one for each use.
+    :param durable: sync the write-ahead log at every commit (``synchronous = FULL``), so a commit that returned
+        survives a power loss; ``False`` syncs it only at checkpoints (``NORMAL``): the last commits before a power
+        loss or an operating-system crash may be lost, the database stays consistent.
     """
     url = URL.create('sqlite+pysqlite', database=str(path))
     kwargs: dict[str, Any] = {} if pooled else {'poolclass': NullPool}
     engine = create_engine(url, connect_args={'timeout': BUSY_TIMEOUT}, **kwargs)
-    event.listen(engine, 'connect', _set_up_sqlite_connection)
+    synchronous = 'FULL' if durable else 'NORMAL'
+    event.listen(engine, 'connect', lambda dbapi, record: _set_up_sqlite_connection(dbapi, record, synchronous))
     event.listen(engine, 'begin', _begin_sqlite_transaction)
     return engine
 
 
-def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any, synchronous: str = 'FULL') -> None:
     """Set the pragmas of a new SQLite connection and take transaction control away from the driver."""
     # NOTE: with isolation_level None the sqlite3 module never issues BEGIN itself; _begin_sqlite_transaction does.
     dbapi_connection.isolation_level = None
@@ -122,11 +126,10 @@ def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> 
     try:
         cursor.execute(f'PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}')
         cursor.execute('PRAGMA journal_mode = WAL')
-        # NOTE: in WAL mode, synchronous=NORMAL syncs the log at checkpoints instead of at every commit: a commit is
-        # still atomic and survives a crash of the application (the operating system holds the log), but the last
-        # transactions before a power loss or a crash of the operating system may be lost (never half-applied: the
-        # database stays consistent). The trade saves about 1 ms per commit, most of what storing one node costs.
-        cursor.execute('PRAGMA synchronous = NORMAL')
+        # NOTE: FULL (the default, as aiida-core) syncs the write-ahead log at every commit: a store that returned
+        # survives a power loss. NORMAL (the profile option durability=relaxed) syncs it at checkpoints only: about
+        # 1 ms less per commit, but the last commits before a power loss may be lost (never half-applied).
+        cursor.execute(f'PRAGMA synchronous = {synchronous}')
         cursor.execute('PRAGMA foreign_keys = ON')
     finally:
         cursor.close()

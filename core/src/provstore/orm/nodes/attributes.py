@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from provstore.orm.entities import check_writable, clean_json_object
+from provstore.orm.validation import check_rows
 
 if TYPE_CHECKING:
     from provstore.orm.nodes.node import Node
@@ -128,8 +129,10 @@ class _JsonColumn:
         if node.pk is not None:
             storage = node.storage
             check_writable(storage)
+            row = {'id': node.pk, self._column: cleaned}
+            check_rows(node._entity_type, [row])
             with storage.transaction():
-                storage.update_rows(node._entity_type, [{'id': node.pk, self._column: cleaned}])
+                storage.update_rows(node._entity_type, [row])
         data = self._data()
         data.clear()
         data.update(cleaned)
@@ -143,6 +146,7 @@ class _JsonColumn:
         if node.pk is not None:
             storage = node.storage
             check_writable(storage)
+            check_rows(node._entity_type, [{'id': node.pk, self._column: set_keys}])
             with storage.transaction():
                 storage.patch_node_json(node.pk, self._column, set_keys, delete_keys)
         data = self._data()

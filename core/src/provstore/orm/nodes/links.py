@@ -21,6 +21,7 @@ from provstore.orm.entities import Entity, check_writable
 from provstore.orm.exceptions import ModificationNotAllowedError, MultipleObjectsError, NotExistentError
 from provstore.orm.links import LINK_RULES, Degree, Link, LinkType, LinkValidationError, validate_links
 from provstore.orm.node_classes import nodes_from_rows
+from provstore.orm.validation import check_rows
 from provstore.storage import EntityStorage, EntityType, Row
 
 if TYPE_CHECKING:
@@ -191,9 +192,10 @@ class NodeLinks:
         assert source.pk is not None and target.pk is not None
         storage = target.storage
         check_writable(storage)
+        row = {'input_id': source.pk, 'output_id': target.pk, 'label': link_label, 'type': link_type.value}
+        check_rows(EntityType.LINK, [row])
         with storage.transaction():
             self._validate(source, link, node_types)
-            row = {'input_id': source.pk, 'output_id': target.pk, 'label': link_label, 'type': link_type.value}
             storage.insert_rows(EntityType.LINK, [row])
 
     def _validate(self, source: Node, link: Link, node_types: dict[object, str]) -> None:

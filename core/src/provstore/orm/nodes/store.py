@@ -23,6 +23,7 @@ from provstore.orm.exceptions import StoringNotAllowedError
 from provstore.orm.links import Link, validate_links
 from provstore.orm.nodes.links import fetch_stored_links, node_key, source_links_matter
 from provstore.orm.users import User, get_default_user
+from provstore.orm.validation import check_rows
 from provstore.repository import CHUNK_SIZE
 from provstore.storage import EntityStorage, EntityType
 
@@ -55,6 +56,7 @@ def store_nodes(nodes: Iterable[Node], storage: EntityStorage | None = None) -> 
     :param storage: where to store them; default: the storage the nodes were made for, else the loaded profile's.
     :raises StoringNotAllowedError: if a node, its user, its computer or a link source cannot be stored.
     :raises LinkValidationError: if a pending link breaks a rule of the provenance graph.
+    :raises ValidationError: if a value cannot be stored alike on every backend (see :mod:`provstore.orm.validation`).
     """
     nodes = list(nodes)
     pending = list({id(node): node for node in nodes if not node.is_stored}.values())
@@ -70,11 +72,14 @@ def store_nodes(nodes: Iterable[Node], storage: EntityStorage | None = None) -> 
     if links and (not stored_sources or _has_files_to_write(pending, backend)):
         # NOTE: checked before any file is written; links from stored nodes are checked (again) in the transaction.
         validate_links(links, node_types, fetch_stored_links(storage, stored_sources, [], _types(links)))
+    now = utc_now()
+    # NOTE: checked before any file or row is written; the repository metadata the files make is checked by then.
+    check_rows(EntityType.NODE, [node._row_to_insert(0, None, now, {}) for node in pending])
+    check_rows(EntityType.LINK, [{'label': link.label, 'type': link.link_type.value} for link in links])
     default_user: list[User] = []  # looked up once, and only when a node has no user
     references = [_references(node, storage, default_user) for node in pending]
 
     metadata = _write_files(pending, backend)
-    now = utc_now()
     rows = [
         node._row_to_insert(user_id, computer_id, now, tree)
         for node, (user_id, computer_id), tree in zip(pending, references, metadata, strict=True)

@@ -40,7 +40,8 @@ class SqliteDosStorageBackend(DosStorageBackend):
 
     The database is in write-ahead-log mode: any number of processes read while one writes. Writers take turns,
     each waiting up to the busy timeout (30 s) for the write lock; write transactions start with
-    ``BEGIN IMMEDIATE`` (see :meth:`transaction`).
+    ``BEGIN IMMEDIATE`` (see :meth:`transaction`). A commit that returned survives a power loss unless the option
+    ``durability`` is ``relaxed``.
     """
 
     name: ClassVar[str] = 'sqlite_dos'
@@ -50,6 +51,14 @@ class SqliteDosStorageBackend(DosStorageBackend):
             str,
             default='',
             help='folder of the storage (database and repository); default: <profile folder>/storage',
+        ),
+        Option(
+            'durability',
+            str,
+            default='full',
+            choices=('full', 'relaxed'),
+            help='full: a commit that returned survives a power loss (SQLite synchronous=FULL); relaxed: the last '
+            'commits before a power loss may be lost, the database stays consistent (synchronous=NORMAL, faster)',
         ),
         *repository_options(f'<filepath>/{REPOSITORY_FOLDERNAME}'),
     )
@@ -118,7 +127,8 @@ class SqliteDosStorageBackend(DosStorageBackend):
     def _create_engine(cls, profile: Profile, pooled: bool) -> Engine:
         from provstore_psql_dos.engine import create_sqlite_engine  # noqa: PLC0415 - lazy: drivers only when used
 
-        return create_sqlite_engine(cls.database_file(profile), pooled=pooled)
+        durable = cls.validate_config(dict(profile.storage_config), f'profile {profile.name!r}')['durability'] == 'full'
+        return create_sqlite_engine(cls.database_file(profile), pooled=pooled, durable=durable)
 
     @classmethod
     def _create_database(cls, profile: Profile) -> None:
