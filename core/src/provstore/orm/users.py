@@ -47,8 +47,12 @@ class UserCollection(Collection['User']):
         profile = storage.profile if isinstance(storage, StorageBackend) else None
         email = profile.default_user_email if profile is not None else None
         if not email:
-            where = f'profile {profile.name!r}' if profile is not None else 'this storage'
-            raise ConfigError(f'{where} has no default user email: give a user explicitly or set default_user_email')
+            if profile is None:
+                raise ConfigError('this storage has no default user email: give a user explicitly')
+            raise ConfigError(
+                f'profile {profile.name!r} has no default user email: set one with `provstore profile set '
+                f'{profile.name} default_user_email EMAIL`, or give a user explicitly'
+            )
         user = self.get_or_create(email)
         # NOTE: a user created (or first seen) inside an open transaction may never be committed: caching it would
         # hand other threads a row id that does not exist for them (a foreign-key error in their stores).
