@@ -102,13 +102,17 @@ def report_lines(report: MaintenanceReport) -> list[str]:
     """Return the lines that tell a person what maintenance did, or would do on a dry run.
 
     A dry run's steps read "would ...": a backend may write its steps that way already, in any case, or as
-    plain actions ("pack 3 objects", "Pack 3 objects"), which get the "would" here.
+    plain actions ("pack 3 objects", "Pack 3 objects"), which get the "would" here; a step that says there is
+    nothing to do is printed as it is.
     """
     if not report.steps:
         return ['nothing to do']
     if not report.dry_run:
         return list(report.steps)
-    return [step if step.lower().startswith('would ') else f'would {_lower_first_word(step)}' for step in report.steps]
+    return [
+        step if step.lower().startswith(('would ', 'nothing ')) else f'would {_lower_first_word(step)}'
+        for step in report.steps
+    ]
 
 
 def _lower_first_word(text: str) -> str:
