@@ -8,6 +8,10 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,3 +200,44 @@ def test_package_docstring_points_to_the_registry() -> None:
 
     assert ':func:`provstore.registry.get_registry`' in (provstore.__doc__ or '')
     assert callable(provstore.registry.get_registry)
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+MACHINE_PATH = re.compile(r'(?<![\w.])/(?:work|root|home)/')
+"""A path of one particular machine (``/work/...``, ``/root/...``, ``/home/...``)."""
+
+
+def test_no_machine_paths_in_the_repository() -> None:
+    """No source, documentation or setting names a folder of one machine (benchmark results' records excepted)."""
+    listed = subprocess.run(
+        ['git', 'ls-files', '--cached', '--others', '--exclude-standard'],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    suffixes = ('.py', '.md', '.toml', '.ini', '.cfg', '.txt', '.sh')
+    checked = [
+        name
+        for name in listed
+        if (name.endswith(suffixes) or name == '.ci/run') and not name.startswith('benchmarks/results/')
+    ]
+    assert 'benchmarks/run.py' in checked
+    found = [
+        f'{name}:{number}: {line.strip()}'
+        for name in checked
+        if (REPOSITORY / name).is_file()
+        for number, line in enumerate((REPOSITORY / name).read_text(encoding='utf-8').splitlines(), 1)
+        if MACHINE_PATH.search(line) and name != 'tests/core/test_new_user.py'
+    ]
+    assert found == []
+
+
+def test_benchmark_reference_needs_an_interpreter_named(tmp_path: Path) -> None:
+    """``run.py --reference`` without --aiida-python or $PROVSTORE_BENCH_AIIDA_PYTHON is a clear usage error."""
+    environment = {key: value for key, value in os.environ.items() if key != 'PROVSTORE_BENCH_AIIDA_PYTHON'}
+    command = [sys.executable, str(REPOSITORY / 'benchmarks' / 'run.py'), '--reference', '--steps', 'W1']
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False, timeout=120)
+    assert result.returncode == 2
+    assert 'give --aiida-python PATH or set $PROVSTORE_BENCH_AIIDA_PYTHON' in result.stderr.splitlines()[-1]

@@ -2,7 +2,7 @@
 
 The graph (:mod:`query_graph`) is built once per backend, in a profile of its own. Every case of :data:`CASES`
 builds a query, reads its result in one way (rows, count, first, one, dict, ...) and compares it with an
-expectation written by hand from the graph's definition and /work/notes/QB_API.md:
+expectation written by hand from the graph's definition and aiida-core's documented QueryBuilder semantics:
 
 - a ``set``: the rows in any order, each exactly once (so a duplicate fails);
 - a :class:`Bag`: the rows in any order, duplicates counted;
