@@ -12,8 +12,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 from click.testing import CliRunner, Result
@@ -24,7 +26,7 @@ from provstore.cli.storage import report_lines
 from provstore.config import CONFIG_FILENAME, load_config
 from provstore.options import SECRET_MASK
 from provstore.registry import PluginRegistry, RegistrySettings, using_registry
-from provstore.repository import MaintenanceReport
+from provstore.repository import AbstractRepositoryBackend, MaintenanceReport
 from provstore.testing import JsonStorageBackend
 
 
@@ -241,3 +243,71 @@ def test_benchmark_reference_needs_an_interpreter_named(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False, timeout=120)
     assert result.returncode == 2
     assert 'give --aiida-python PATH or set $PROVSTORE_BENCH_AIIDA_PYTHON' in result.stderr.splitlines()[-1]
+
+
+class _FolderBackend(AbstractRepositoryBackend):
+    """A repository backend that only remembers its location, called ``filepath`` as storage backends fill it in."""
+
+    name = 'test.folder'
+    uuid = None
+    key_format = None
+    is_initialised = False
+
+    def __init__(self, filepath: str) -> None:
+        self.filepath = filepath
+
+    def initialise(self, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def erase(self) -> None:
+        raise NotImplementedError
+
+    def _put_object_from_filelike(self, handle: BinaryIO) -> str:
+        raise NotImplementedError
+
+    def has_objects(self, keys: Sequence[str]) -> list[bool]:
+        raise NotImplementedError
+
+    def list_objects(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def get_info(self, detailed: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        raise NotImplementedError
+
+    def _delete_objects(self, keys: list[str]) -> None:
+        raise NotImplementedError
+
+    def maintain(self, dry_run: bool = False, live: bool = True, **kwargs: Any) -> MaintenanceReport:
+        raise NotImplementedError
+
+
+def test_repository_from_options_fills_in_filepath(tmp_path: Path) -> None:
+    """``from_options`` gives the location as ``filepath`` when the options do not; the options win when they do."""
+    made = _FolderBackend.from_options({}, tmp_path / 'repo')
+    assert made.filepath == str(tmp_path / 'repo')
+    given = _FolderBackend.from_options({'filepath': str(tmp_path / 'other')}, tmp_path / 'repo')
+    assert given.filepath == str(tmp_path / 'other')
+
+
+def test_repository_with_another_location_name_fails_clearly(tmp_path: Path) -> None:
+    """A constructor that calls its location ``path`` fails in one line that says to call it ``filepath``."""
+
+    class PathBackend(_FolderBackend):
+        """A backend written before reading the docs."""
+
+        name = 'test.path'
+
+        def __init__(self, path: str) -> None:
+            super().__init__(filepath=path)
+
+    with pytest.raises(TypeError) as info:
+        PathBackend.from_options({}, tmp_path / 'repo')
+    assert str(info.value) == (
+        "repository backend 'test.path' (test_repository_with_another_location_name_fails_clearly.<locals>."
+        "PathBackend) needs path, which nothing gives; a storage backend fills in only 'filepath' (the repository's "
+        "folder or file): name the constructor parameter 'filepath', or give path in the repository options"
+    )
+    assert PathBackend.from_options({'path': str(tmp_path / 'repo')}).filepath == str(tmp_path / 'repo')
