@@ -311,3 +311,35 @@ def test_repository_with_another_location_name_fails_clearly(tmp_path: Path) -> 
         "folder or file): name the constructor parameter 'filepath', or give path in the repository options"
     )
     assert PathBackend.from_options({'path': str(tmp_path / 'repo')}).filepath == str(tmp_path / 'repo')
+
+
+def test_documents_named_by_the_top_level_files_exist() -> None:
+    """Every ``*.md`` that README, CONTRIBUTING, tox.ini, pyproject.toml and the architecture page name is in the
+    repository (they once pointed to a DESIGN.md that was not)."""
+    sources = ['README.md', 'CONTRIBUTING.md', 'tox.ini', 'pyproject.toml', 'docs/architecture.md']
+    named = {
+        (source, document)
+        for source in sources
+        for document in re.findall(r'[\w./-]+\.md\b', (REPOSITORY / source).read_text(encoding='utf-8'))
+    }
+    assert ('README.md', 'docs/architecture.md') in named
+    assert ('CONTRIBUTING.md', 'docs/architecture.md') in named
+    assert [(source, document) for source, document in sorted(named) if not (REPOSITORY / document).is_file()] == []
+
+
+def test_tox_default_run_uses_the_interpreter_at_hand() -> None:
+    """tox's default envs test the Python tox runs on and name its version; py310-py313 stay one option away;
+    lint-imports runs without its deprecated --config."""
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPOSITORY / 'tox.ini', encoding='utf-8')
+    env_list = [env.strip() for env in tox['tox']['env_list'].split(',')]
+    assert env_list[0] == 'py'
+    assert not [env for env in env_list if env.startswith('py3')]
+    assert tox['tox']['labels'].split('=')[1].split(',') == [' py310', ' py311', ' py312', ' py313']
+    assert tox['tox']['skip_missing_interpreters'] == 'false'
+    assert 'platform.python_version()' in tox['testenv']['commands']
+    assert not any('base_python' in tox[section] for section in tox.sections() if section.startswith('testenv:'))
+    assert '--config' not in tox['testenv:lint']['commands']
+    assert 'lint-imports' in tox['testenv:lint']['commands']
