@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +132,24 @@ def test_storage_info_table_and_maintain_dry_run(setup_flags: tuple[str, list[st
         assert dry.exit_code == 0, dry.output
         assert 'would nothing' not in dry.output
         assert all(line.lower().count('would') <= 1 for line in dry.output.splitlines())
+
+
+def test_setup_on_a_terminal_asks_for_the_email(config_folder: Path) -> None:
+    """On a terminal, ``profile setup`` without --email asks for it (offering ``<login>@localhost``) and keeps it."""
+    leader, follower = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, '-m', 'provstore.cli', 'profile', 'setup', 'asked', '--backend', 'sqlite_dos'],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        os.write(leader, b'asked@example.org\n')
+        output, _ = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert process.returncode == 0, output
+    assert f'Email of the default user [{getpass.getuser()}@localhost]: ' in output
+    assert load_config().get_profile('asked').default_user_email == 'asked@example.org'
