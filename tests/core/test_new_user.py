@@ -109,7 +109,12 @@ def test_figures_print_as_an_indented_table() -> None:
     from provstore.cli.output import echo_fields
 
     runner = CliRunner()
-    figures = {'backend': 'x', 'database': {'filepath': '/data/db', 'size': None}, 'tags': ['a', 'b'], 'empty': {}}
+    figures = {
+        'backend': 'x',
+        'database': {'filepath': '/data/db', 'size': None, 'name': ''},
+        'tags': ['a', 'b'],
+        'empty': {},
+    }
     with runner.isolation() as (out, _, _):
         echo_fields(figures)
     text = out.getvalue().decode()
@@ -118,6 +123,7 @@ def test_figures_print_as_an_indented_table() -> None:
         'database',
         '  filepath  /data/db',
         '  size      -',
+        '  name      -',
         'tags        a, b',
         'empty       -',
     ]

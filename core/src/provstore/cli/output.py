@@ -38,7 +38,7 @@ def echo_fields(data: Mapping[str, Any]) -> None:
             elif isinstance(value, (list, tuple)):
                 rows.append((name, ', '.join(str(item) for item in value) or '-'))
             else:
-                rows.append((name, '-' if value is None else str(value)))
+                rows.append((name, '-' if value is None or value == '' else str(value)))
 
     add(data, 0)
     width = max((len(name) for name, _ in rows), default=0)
