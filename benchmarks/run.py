@@ -27,7 +27,8 @@ sys.path.insert(0, str(HERE))
 from workload import GROUPS, STEPS, parse_steps  # noqa: E402 - after the path is set
 
 BACKENDS = ('sqlite_dos', 'psql_dos')
-DEFAULT_AIIDA_PYTHON = '/work/aiida-venv/bin/python'
+AIIDA_PYTHON_VARIABLE = 'PROVSTORE_BENCH_AIIDA_PYTHON'
+"""The environment variable naming the interpreter of aiida-core's virtualenv, when ``--aiida-python`` is not given."""
 
 RATE_KEYS = {'W1': 'nodes_per_s', 'W2': 'files_per_s', 'W3': 'nodes_per_s'}
 """The rate each step's ratio is computed from (per unit of work, so differing counts compare fairly)."""
@@ -93,8 +94,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--reference', action='store_true', help='also run aiida-core 2.9.4 (separate virtualenv)')
     parser.add_argument(
         '--aiida-python',
-        default=os.environ.get('PROVSTORE_BENCH_AIIDA_PYTHON', DEFAULT_AIIDA_PYTHON),
-        help=f'the interpreter of the virtualenv with aiida-core (default: {DEFAULT_AIIDA_PYTHON})',
+        default=os.environ.get(AIIDA_PYTHON_VARIABLE) or None,
+        help=f'the interpreter of the virtualenv with aiida-core, for --reference (default: ${AIIDA_PYTHON_VARIABLE})',
     )
     parser.add_argument('--save', action='store_true', help='write the lines and the table to benchmarks/results/')
     args = parser.parse_args(argv)
@@ -108,11 +109,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f'no steps given; the steps are {", ".join((*STEPS, *GROUPS))}')
     args.step_list = driver_runs(steps)
     args.backend_list = list(BACKENDS) if args.backend == 'both' else [args.backend]
-    if args.reference and not Path(args.aiida_python).exists():
+    make_one = 'python3.11 -m venv aiida-venv && aiida-venv/bin/pip install aiida-core==2.9.4'
+    if args.reference and args.aiida_python is None:
         parser.error(
-            f'--reference needs aiida-core 2.9.4 in a virtualenv of its own: no interpreter at {args.aiida_python} '
-            '(python3.11 -m venv /work/aiida-venv && /work/aiida-venv/bin/pip install aiida-core==2.9.4)'
+            f'--reference needs the interpreter of a virtualenv with aiida-core 2.9.4: give --aiida-python PATH or set '
+            f'${AIIDA_PYTHON_VARIABLE} (make one with: {make_one})'
         )
+    if args.reference and not Path(args.aiida_python).exists():
+        parser.error(f'--aiida-python: no interpreter at {args.aiida_python} (make one with: {make_one})')
     return args
 
 

@@ -2,8 +2,8 @@
 
 aiida-core lives in a virtual environment of its own (never in provstore's)::
 
-    python3.11 -m venv /work/aiida-venv && /work/aiida-venv/bin/pip install aiida-core==2.9.4
-    /work/aiida-venv/bin/python benchmarks/reference/aiida_steps.py --backend sqlite_dos --steps W1
+    python3.11 -m venv ../aiida-venv && ../aiida-venv/bin/pip install aiida-core==2.9.4
+    ../aiida-venv/bin/python benchmarks/reference/aiida_steps.py --backend sqlite_dos --steps W1
 
 ``run.py --reference`` does this for you. Each variant runs in a throw-away aiida profile (``core.sqlite_dos``, or
 ``core.psql_dos`` on a fresh database on 127.0.0.1:5432, dropped afterwards) in a temporary ``$AIIDA_PATH``, in a

@@ -1,7 +1,7 @@
 """provstore: provenance-graph storage driven by plugins.
 
 Importing this package is cheap: it loads no plugin and no database driver. The plugin registry is
-built on first use (:func:`provstore.plugins.get_registry`).
+built on first use (:func:`provstore.registry.get_registry`).
 """
 
 from __future__ import annotations

@@ -66,6 +66,11 @@ IN_PROCESS = '<in-process>'
 NAME_PATTERN = re.compile(r'[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*')
 """Valid backend and format names: lower-case words joined by dots, e.g. ``disk_objectstore`` or ``acme.s3``."""
 
+FIRST_PARTY_PREFIX = 'provstore-'
+"""Distributions whose name starts with this (and ``provstore`` itself) are first-party: their backend and format
+names need no dotted prefix. Every other plugin should name what it provides ``<prefix>.<name>`` (``acme.s3``), so
+that its names never clash with first-party ones; an undotted name is a WARNING, not a failure."""
+
 
 class Kind(str, enum.Enum):
     """The kinds of thing a plugin can provide, each with its registration hook and base class."""
@@ -339,6 +344,7 @@ class PluginRegistry:
             failure = PluginFailure(stage, type(exc).__name__, _one_line(exc))
             self._fail(_record(candidate, PluginStatus.FAILED, error=failure), exc)
             return None
+        self._warn_undotted_names(candidate, provided)
         self._records[candidate.name] = _record(
             candidate,
             PluginStatus.LOADED,
@@ -346,6 +352,22 @@ class PluginRegistry:
             provides={kind: tuple(sorted(cls.name for cls in classes)) for kind, classes in provided.items()},
         )
         return provided
+
+    def _warn_undotted_names(self, candidate: _Candidate, provided: dict[Kind, list[type[Any]]]) -> None:
+        """Log one WARNING when a third-party plugin provides a name without a dotted prefix."""
+        if _is_first_party(candidate.distribution):
+            return
+        undotted = [(kind, cls.name) for kind, classes in provided.items() for cls in classes if '.' not in cls.name]
+        if undotted:
+            named = ', '.join(f'{kind.label} {name!r}' for kind, name in undotted)
+            LOGGER.warning(
+                'provstore: plugin %r (distribution %s) provides %s without a dotted prefix; third-party names '
+                "read <prefix>.<name> (like %r) so that they never clash with provstore's own",
+                candidate.name,
+                candidate.distribution,
+                named,
+                f'{candidate.name}.{undotted[0][1]}',
+            )
 
     def _register(self, name: str, plugin: object) -> set[str]:
         """Register ``plugin`` with pluggy and return the names of the hooks it implements."""
@@ -452,6 +474,12 @@ def _validate(kind: Kind, result: object) -> list[type[Any]]:
             raise PluginError(f'{kind.hook_name}() returned two {kind.label}s named {name!r}')
         seen.add(name)
     return list(result)
+
+
+def _is_first_party(distribution: str) -> bool:
+    """Whether ``distribution`` is provstore's own (``provstore`` or ``provstore-<name>``, any spelling)."""
+    normalized = re.sub(r'[-_.]+', '-', distribution).lower()
+    return normalized == 'provstore' or normalized.startswith(FIRST_PARTY_PREFIX)
 
 
 def _record(candidate: _Candidate, status: PluginStatus, **fields: Any) -> PluginRecord:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
 
-__all__ = ['echo_json', 'echo_table', 'progress']
+__all__ = ['echo_fields', 'echo_json', 'echo_table', 'progress']
 
 
 def echo_json(data: Any) -> None:
@@ -23,6 +23,27 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     for line in (headers, *rows):
         click.echo('  '.join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def echo_fields(data: Mapping[str, Any]) -> None:
+    """Print a mapping as a two-column table: nested mappings indented under their key, lists joined by commas."""
+    rows: list[tuple[str, str]] = []
+
+    def add(mapping: Mapping[str, Any], depth: int) -> None:
+        for key, value in mapping.items():
+            name = '  ' * depth + str(key)
+            if isinstance(value, Mapping):
+                rows.append((name, '' if value else '-'))
+                add(value, depth + 1)
+            elif isinstance(value, (list, tuple)):
+                rows.append((name, ', '.join(str(item) for item in value) or '-'))
+            else:
+                rows.append((name, '-' if value is None or value == '' else str(value)))
+
+    add(data, 0)
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, value in rows:
+        click.echo(f'{name.ljust(width)}  {value}'.rstrip())
 
 
 @contextlib.contextmanager

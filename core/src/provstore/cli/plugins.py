@@ -36,7 +36,7 @@ def list_plugins(kind: str | None, as_json: bool) -> None:
         echo_json([record.as_json() for record in records])
         return
     if not records:
-        click.echo('No plugins installed.' if selected is None else f'No plugin provides a {selected.label}.')
+        click.echo('No plugins installed.' if selected is None else f'No plugin provides {_a(selected.label)}.')
         return
     rows = [
         (record.name, record.distribution, record.version, record.status.value, _provides(record, selected))
@@ -90,6 +90,11 @@ def _provides(record: PluginRecord, kind: Kind | None) -> str:
         return f'({record.error})'
     kinds = [kind] if kind else list(Kind)
     return ', '.join(f'{k.value}:{name}' for k in kinds for name in record.provides.get(k, ())) or '-'
+
+
+def _a(noun: str) -> str:
+    """``archive format`` -> ``an archive format``; ``storage backend`` -> ``a storage backend``."""
+    return f'{"an" if noun[:1] in "aeiou" else "a"} {noun}'
 
 
 def _summary(docstring: str | None) -> str:

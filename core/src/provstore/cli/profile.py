@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import getpass
 import shutil
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
-from provstore.cli.output import echo_json, echo_table
+from provstore.cli.output import echo_fields, echo_json, echo_table
 from provstore.config import Config, Profile, edit_config, load_config
 from provstore.exceptions import ConfigError
 from provstore.manager import checked_profile, get_storage_class
 from provstore.options import Option, mask_secrets
-from provstore.profile_access import ProfileAccess
+from provstore.profile_access import LOCK_FILE_NAME, ProfileAccess
 from provstore.registry import Kind, get_registry
 
 __all__ = ['profile', 'quickstart']
 
 EMBEDDED_DEFAULT = 'sqlite_dos'
 """The storage backend ``quickstart`` uses: one SQLite file, no server."""
+
+EMAIL_KEY = 'default_user_email'
+"""The key of ``profile set`` that changes the email of the profile's default user."""
 
 _CLICK_TYPES: Mapping[type, Any] = {str: click.STRING, int: click.INT, float: click.FLOAT, dict: click.STRING}
 
@@ -94,17 +101,31 @@ def profile() -> None:
 @profile.command('setup', cls=BackendOptionsCommand)
 @click.argument('name')
 @click.option('-b', '--backend', required=True, help='Storage backend of the profile (see `provstore plugins list`).')
-@click.option('--email', help='Email of the default user of the profile.')
+@click.option(
+    '--email',
+    help='Email of the default user of the profile: asked for on a terminal, else <login>@localhost.',
+)
 @click.option('--set-default', is_flag=True, help='Make it the default profile (the first profile always is).')
 def setup(name: str, backend: str, email: str | None, set_default: bool, **backend_options: Any) -> None:
     """Create the profile NAME on storage backend BACKEND, and initialise its storage.
 
-    Backend options not given take the backend's defaults. Nothing is written to the config file unless the
-    storage was initialised.
+    Backend options not given take the backend's defaults. Without --email, the email of the default user (the
+    author of what is stored) is asked for when standard input is a terminal, and is <login>@localhost otherwise;
+    `provstore profile set NAME default_user_email EMAIL` changes it later. Nothing is left behind when the
+    storage cannot be initialised: no config entry, no profile folder.
     """
     given = {key: value for key, value in backend_options.items() if value is not None}
+    if email is None:
+        email = default_email()
+        if sys.stdin.isatty():
+            email = click.prompt('Email of the default user', default=email)
     profile = create_profile(name, backend, given, email=email, set_default=set_default)
     click.echo(f'Created profile {profile.name!r} on {backend} in {profile.folder}')
+
+
+def default_email() -> str:
+    """Return the email a profile's default user gets when none is given: ``<login>@localhost``."""
+    return f'{getpass.getuser()}@localhost'
 
 
 def create_profile(
@@ -122,13 +143,42 @@ def create_profile(
             Profile(name=name, storage_backend=backend, storage_config=storage_config, default_user_email=email),
             set_default=set_default,
         )
-        with ProfileAccess.for_folder(created.folder).exclusive():
-            try:
-                storage_class.initialise(created)
-            except BaseException:
-                storage_class.erase(created)
-                raise
+        made = _missing_paths(created.folder)
+        try:
+            with ProfileAccess.for_folder(created.folder).exclusive():
+                try:
+                    storage_class.initialise(created)
+                except BaseException:
+                    storage_class.erase(created)
+                    raise
+        except BaseException:
+            _remove_made(made, created.folder)
+            raise
     return created
+
+
+def _missing_paths(folder: Path) -> list[Path]:
+    """Return what setting up a profile in ``folder`` may create and does not exist yet, innermost first.
+
+    That is the lock file, the profile folder and the ``profiles`` folder above it.
+    """
+    return [path for path in (folder / LOCK_FILE_NAME, folder, folder.parent) if not path.exists()]
+
+
+def _remove_made(made: list[Path], folder: Path) -> None:
+    """Remove what a failed setup of the profile in ``folder`` created (``made``, from :func:`_missing_paths`).
+
+    A profile folder made by the setup goes with everything in it; the ``profiles`` folder only when empty.
+    NOTE: the lock file can go: the profile never reached the config file, so no other process holds it.
+    """
+    for path in made:
+        if path == folder:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
 
 
 @profile.command('list')
@@ -173,13 +223,47 @@ def show(ctx: click.Context, name: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    for key, value in data.items():
-        if isinstance(value, dict):
-            click.echo(f'{key}:')
-            for sub, subvalue in sorted(value.items()):
-                click.echo(f'  {sub}: {subvalue}')
-        else:
-            click.echo(f'{key}: {value}')
+    echo_fields(data)
+
+
+@profile.command('set')
+@click.argument('name')
+@click.argument('key')
+@click.argument('value')
+def set_option(name: str, key: str, value: str) -> None:
+    """Set KEY of the profile NAME to VALUE, checked first; the config file is rewritten atomically.
+
+    KEY is default_user_email (the author of what is stored) or an option of the profile's storage backend (see
+    `provstore profile setup --help`), e.g. `provstore profile set work database_port 5433`. VALUE is converted
+    to the option's type (JSON for an object). Changing where the storage is does not move its data.
+    """
+    with edit_config() as config:
+        selected = config.get_profile(name)
+        config.profiles[name] = _with_value(selected, key, value)
+    shown = mask_secrets(get_storage_class(selected).options, {key: value})[key]
+    click.echo(f'Profile {name!r}: {key} = {shown}')
+
+
+def _with_value(selected: Profile, key: str, value: str) -> Profile:
+    """Return ``selected`` with ``key`` set to ``value``, validated as the profile's backend declares it.
+
+    :raises ConfigError: naming the key and the profile, for an unknown key or a value that does not suit it.
+    """
+    where = f'profile {selected.name!r}'
+    if key == EMAIL_KEY:
+        from provstore.orm.users import normalize_email  # noqa: PLC0415 - the ORM only for this key
+
+        try:
+            return dataclasses.replace(selected, default_user_email=normalize_email(value))
+        except ValueError as exc:
+            raise ConfigError(f'{where}: {key}: {exc}') from None
+    storage_class = get_storage_class(selected)
+    declared = {option.name for option in storage_class.options}
+    if key not in declared:
+        known = ', '.join([EMAIL_KEY, *sorted(declared)])
+        raise ConfigError(f'{where}: unknown key {key!r} for storage backend {storage_class.name!r}; keys: {known}')
+    config = storage_class.validate_config({**selected.storage_config, key: value}, where)
+    return dataclasses.replace(selected, storage_config=config)
 
 
 @profile.command('set-default')
@@ -230,7 +314,7 @@ def quickstart(name: str, backend: str, email: str | None) -> None:
     if name in config.profiles:
         click.echo(f'Profile {name!r} exists already in {config.path}; nothing to do.')
         return
-    created = create_profile(name, backend, {}, email=email or f'{getpass.getuser()}@localhost', set_default=True)
+    created = create_profile(name, backend, {}, email=email or default_email(), set_default=True)
     click.echo(f'Created profile {created.name!r} on {backend}, the default profile.')
     click.echo(f'  config file: {config.path}')
     click.echo(f'  data:        {created.folder}')

@@ -23,7 +23,7 @@ __all__ = ['query']
 
 
 @click.command('query', short_help='Run a query given as JSON and print its rows.')
-@click.argument('source', metavar='FILE', type=click.File('r'), default='-')
+@click.argument('source', metavar='[FILE]', type=click.File('r'), default='-', required=False)
 @click.option('--json', 'as_json', is_flag=True, help='Print a JSON list of rows ({tag: {projection: value}}).')
 @click.option('--limit', type=click.IntRange(min=0), help='Print at most this many rows (overrides the query).')
 @click.option('--count', 'count_only', is_flag=True, help='Print the number of rows only.')
@@ -40,7 +40,7 @@ def query(
     show_sql: bool,
     explain: bool,
 ) -> None:
-    """Run the query in FILE (or standard input, '-') on the profile's storage and print its rows.
+    """Run the query in FILE (standard input when FILE is missing or '-') on the profile's storage; print its rows.
 
     FILE holds a JSON object as QueryBuilder.as_dict() writes it: "path" (a list of {"tag", "entity_type",
     "subclassing", and a relationship such as "with_incoming": TAG}), "filters" and "project" keyed by tag, and

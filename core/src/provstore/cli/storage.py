@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from provstore.cli.output import echo_json, echo_table
+from provstore.cli.output import echo_fields, echo_json, echo_table
 from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
 from provstore.storage import EntityType
 
 if TYPE_CHECKING:
+    from provstore.repository import MaintenanceReport
     from provstore.storage import EntityStorage
 
 __all__ = ['storage']
@@ -65,15 +66,18 @@ def migrate(ctx: click.Context, timeout: float) -> None:
 @click.option('--json', 'as_json', is_flag=True, help='Print JSON.')
 @click.pass_context
 def info(ctx: click.Context, detailed: bool, as_json: bool) -> None:
-    """Print figures about the storage: entities, repository objects, sizes with --detailed."""
+    """Print figures about the storage: entities, repository objects, sizes with --detailed.
+
+    The text form is a two-column table, nested figures indented under their heading; --json prints the
+    backend's figures as they are (an object whose keys depend on the storage backend).
+    """
     manager = get_manager()
     manager.load_profile(ctx.find_root().params.get('profile_name'))
     figures = manager.get_profile_storage().get_info(detailed=detailed)
     if as_json:
         echo_json(figures)
         return
-    for key, value in figures.items():
-        click.echo(f'{key}: {value}')
+    echo_fields(figures)
 
 
 @storage.command('maintain')
@@ -90,8 +94,31 @@ def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_j
     if as_json:
         echo_json(asdict(report))
         return
-    for step in report.steps or ('nothing to do',):
-        click.echo(('would ' if dry_run and not step.startswith('would') else '') + step)
+    for line in report_lines(report):
+        click.echo(line)
+
+
+def report_lines(report: MaintenanceReport) -> list[str]:
+    """Return the lines that tell a person what maintenance did, or would do on a dry run.
+
+    A dry run's steps read "would ...": a backend may write its steps that way already, in any case, or as
+    plain actions ("pack 3 objects", "Pack 3 objects"), which get the "would" here; a step that says there is
+    nothing to do is printed as it is.
+    """
+    if not report.steps:
+        return ['nothing to do']
+    if not report.dry_run:
+        return list(report.steps)
+    return [
+        step if step.lower().startswith(('would ', 'nothing ')) else f'would {_lower_first_word(step)}'
+        for step in report.steps
+    ]
+
+
+def _lower_first_word(text: str) -> str:
+    """``Pack 3 objects`` -> ``pack 3 objects``; an acronym (``VACUUM the index``) stays as it is."""
+    first = text.split(' ', 1)[0]
+    return text[0].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
 # -- JSON indexes -----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import uuid as uuid_module
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from provstore.orm.entities import Collection, CollectionDescriptor, Entity, utc_now
+from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField, utc_now
 from provstore.orm.exceptions import ModificationNotAllowedError
 from provstore.orm.node_classes import nodes_from_rows
 from provstore.orm.users import User, get_default_user
@@ -110,18 +110,7 @@ class Comment(Entity):
             )
         return self._user
 
-    @property
-    def content(self) -> str:
-        """The text (saved at once when the comment is stored)."""
-        return self._content
-
-    @content.setter
-    def content(self, value: str) -> None:
-        now = utc_now()
-        self._save(content=value, mtime=now)
-        self._content = value
-        if self._id is not None:
-            self._mtime = now
+    content = SavedField[str]('The text (saved at once when the comment is stored).', stamps_mtime=True)
 
     @property
     def ctime(self) -> datetime.datetime | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import uuid as uuid_module
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from provstore.orm.entities import Collection, CollectionDescriptor, Entity, clean_json
+from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField, clean_json
 from provstore.orm.exceptions import UniquenessError
 from provstore.orm.users import User
 from provstore.storage import EntityStorage, EntityType, Row
@@ -92,37 +91,16 @@ class Computer(Entity):
         """The computer's uuid."""
         return self._uuid
 
-    @property
-    def label(self) -> str:
-        """The computer's unique label (saved at once when the computer is stored)."""
-        return self._label
-
-    @label.setter
-    def label(self, value: str) -> None:
+    def _checked_label(self, value: str) -> str:
         if self._id is not None and value != self._label:
             self._check_before_insert(self.storage, {'label': value})
-        self._save(label=value)
-        self._label = value
+        return value
 
-    @property
-    def hostname(self) -> str:
-        """The host name (saved at once when the computer is stored)."""
-        return self._hostname
-
-    @hostname.setter
-    def hostname(self, value: str) -> None:
-        self._save(hostname=value)
-        self._hostname = value
-
-    @property
-    def description(self) -> str:
-        """A description (saved at once when the computer is stored)."""
-        return self._description
-
-    @description.setter
-    def description(self, value: str) -> None:
-        self._save(description=value)
-        self._description = value
+    label = SavedField[str](
+        "The computer's unique label (saved at once when the computer is stored).", check=_checked_label
+    )
+    hostname = SavedField[str]('The host name (saved at once when the computer is stored).')
+    description = SavedField[str]('A description (saved at once when the computer is stored).')
 
     @property
     def scheduler_type(self) -> str:
@@ -134,16 +112,11 @@ class Computer(Entity):
         """The name of the transport plugin."""
         return self._transport_type
 
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """A copy of the computer's metadata."""
-        return copy.deepcopy(self._metadata)
-
-    @metadata.setter
-    def metadata(self, value: dict[str, Any]) -> None:
-        cleaned = clean_json(value, 'computer metadata')
-        self._save(metadata=cleaned)
-        self._metadata = cleaned
+    metadata = SavedField[dict[str, Any]](
+        "A copy of the computer's metadata (saved at once when set on a stored computer).",
+        check=lambda computer, value: clean_json(value, 'computer metadata'),
+        copied=True,
+    )
 
 
 class AuthInfoCollection(Collection['AuthInfo']):
@@ -221,34 +194,17 @@ class AuthInfo(Entity):
             self._user = User.collection(self.storage).get(pk=self._user_id)
         return self._user
 
-    @property
-    def enabled(self) -> bool:
-        """Whether the computer is enabled for this user (saved at once when stored)."""
-        return self._enabled
-
-    @enabled.setter
-    def enabled(self, value: bool) -> None:
-        self._save(enabled=bool(value))
-        self._enabled = bool(value)
-
-    @property
-    def auth_params(self) -> dict[str, Any]:
-        """A copy of the authentication parameters (saved at once when set on a stored authinfo)."""
-        return copy.deepcopy(self._auth_params)
-
-    @auth_params.setter
-    def auth_params(self, value: dict[str, Any]) -> None:
-        cleaned = clean_json(value, 'authinfo auth_params')
-        self._save(auth_params=cleaned)
-        self._auth_params = cleaned
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """A copy of the metadata (saved at once when set on a stored authinfo)."""
-        return copy.deepcopy(self._metadata)
-
-    @metadata.setter
-    def metadata(self, value: dict[str, Any]) -> None:
-        cleaned = clean_json(value, 'authinfo metadata')
-        self._save(metadata=cleaned)
-        self._metadata = cleaned
+    enabled = SavedField[bool](
+        'Whether the computer is enabled for this user (saved at once when stored).',
+        check=lambda authinfo, value: bool(value),
+    )
+    auth_params = SavedField[dict[str, Any]](
+        'A copy of the authentication parameters (saved at once when set on a stored authinfo).',
+        check=lambda authinfo, value: clean_json(value, 'authinfo auth_params'),
+        copied=True,
+    )
+    metadata = SavedField[dict[str, Any]](
+        'A copy of the metadata (saved at once when set on a stored authinfo).',
+        check=lambda authinfo, value: clean_json(value, 'authinfo metadata'),
+        copied=True,
+    )

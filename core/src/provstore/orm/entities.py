@@ -10,10 +10,11 @@ Each entity class has a ``collection``: the stored entities of that kind, in the
 
 from __future__ import annotations
 
+import copy
 import datetime
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from provstore.exceptions import StorageError
 from provstore.orm.exceptions import (
@@ -29,6 +30,7 @@ __all__ = [
     'Collection',
     'CollectionDescriptor',
     'Entity',
+    'SavedField',
     'check_writable',
     'clean_json',
     'clean_json_key',
@@ -39,6 +41,7 @@ __all__ = [
 
 EntityT = TypeVar('EntityT', bound='Entity')
 CollectionT = TypeVar('CollectionT', bound='Collection[Any]')
+ValueT = TypeVar('ValueT')
 
 BATCH_SIZE = 1000
 """Rows per call when the ORM reads or writes many rows."""
@@ -285,6 +288,62 @@ class Entity:
         if entity._storage is not storage:
             raise StoringNotAllowedError(f'{self!r}: its {what} {entity!r} is stored in another storage')
         return entity._id
+
+
+class SavedField(Generic[ValueT]):
+    """A field of an entity that is written to its row at once when set on a stored entity.
+
+    Declared in the class body (``label = SavedField[str]('The label.')``), it reads and writes the instance attribute
+    ``_<name>`` and the column ``<name>``; while the entity is unstored, setting only changes the object.
+
+    :param doc: the field's docstring.
+    :param check: ``check(entity, value)`` returns the value to keep (converted, cleaned) or raises; it runs first.
+    :param copied: reading returns a deep copy (for dicts: changing the copy must not change the entity unsaved).
+    :param stamps_mtime: a save also sets the column ``mtime`` (and ``_mtime``) to now.
+    """
+
+    def __init__(
+        self,
+        doc: str,
+        *,
+        check: Callable[[Any, Any], ValueT] | None = None,
+        copied: bool = False,
+        stamps_mtime: bool = False,
+    ) -> None:
+        self.__doc__ = doc
+        self._check = check
+        self._copied = copied
+        self._stamps_mtime = stamps_mtime
+        self._column = ''
+        self._attribute = ''
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._column = name
+        self._attribute = f'_{name}'
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> SavedField[ValueT]: ...
+
+    @overload
+    def __get__(self, instance: Entity, owner: type[Any]) -> ValueT: ...
+
+    def __get__(self, instance: Entity | None, owner: type[Any]) -> SavedField[ValueT] | ValueT:
+        if instance is None:
+            return self
+        value: ValueT = getattr(instance, self._attribute)
+        return copy.deepcopy(value) if self._copied else value
+
+    def __set__(self, instance: Entity, value: ValueT) -> None:
+        if self._check is not None:
+            value = self._check(instance, value)
+        if instance.pk is not None:
+            if self._stamps_mtime:
+                now = utc_now()
+                instance._save(**{self._column: value, 'mtime': now})
+                instance._mtime = now  # type: ignore[attr-defined]  # NOTE: only entities with an mtime stamp it
+            else:
+                instance._save(**{self._column: value})
+        setattr(instance, self._attribute, value)
 
 
 def reference_pk(value: Any) -> Any:

@@ -13,6 +13,7 @@ from provstore.orm.entities import (
     Collection,
     CollectionDescriptor,
     Entity,
+    SavedField,
     check_writable,
     clean_json,
     clean_json_key,
@@ -120,34 +121,24 @@ class Group(Entity):
         """The group's uuid."""
         return self._uuid
 
-    @property
-    def label(self) -> str:
-        """The label, unique together with the type string (saved at once when the group is stored)."""
-        return self._label
-
-    @label.setter
-    def label(self, value: str) -> None:
+    def _checked_label(self, value: object) -> str:
         if not isinstance(value, str) or not value:
             raise ValueError(f'a group label must be a non-empty string, got {value!r}')
         if self._id is not None and value != self._label:
             self._check_before_insert(self.storage, {'label': value, 'type_string': self._type_string})
-        self._save(label=value)
-        self._label = value
+        return value
+
+    label = SavedField[str](
+        'The label, unique together with the type string (saved at once when the group is stored).',
+        check=_checked_label,
+    )
 
     @property
     def type_string(self) -> str:
         """What kind of group this is: ``core``, ``core.auto``, ``core.import``, ..."""
         return self._type_string
 
-    @property
-    def description(self) -> str:
-        """A description (saved at once when the group is stored)."""
-        return self._description
-
-    @description.setter
-    def description(self, value: str) -> None:
-        self._save(description=value)
-        self._description = value
+    description = SavedField[str]('A description (saved at once when the group is stored).')
 
     @property
     def time(self) -> datetime.datetime | None:

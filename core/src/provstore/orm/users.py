@@ -6,7 +6,7 @@ import weakref
 from typing import Any
 
 from provstore.exceptions import ConfigError
-from provstore.orm.entities import Collection, CollectionDescriptor, Entity, get_entity_storage
+from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField, get_entity_storage
 from provstore.orm.exceptions import UniquenessError
 from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
 
@@ -47,8 +47,12 @@ class UserCollection(Collection['User']):
         profile = storage.profile if isinstance(storage, StorageBackend) else None
         email = profile.default_user_email if profile is not None else None
         if not email:
-            where = f'profile {profile.name!r}' if profile is not None else 'this storage'
-            raise ConfigError(f'{where} has no default user email: give a user explicitly or set default_user_email')
+            if profile is None:
+                raise ConfigError('this storage has no default user email: give a user explicitly')
+            raise ConfigError(
+                f'profile {profile.name!r} has no default user email: set one with `provstore profile set '
+                f'{profile.name} default_user_email EMAIL`, or give a user explicitly'
+            )
         user = self.get_or_create(email)
         # NOTE: a user created (or first seen) inside an open transaction may never be committed: caching it would
         # hand other threads a row id that does not exist for them (a foreign-key error in their stores).
@@ -136,35 +140,9 @@ class User(Entity):
         """The user's email: what identifies the user across storages."""
         return self._email
 
-    @property
-    def first_name(self) -> str:
-        """The first name (saved at once when the user is stored)."""
-        return self._first_name
-
-    @first_name.setter
-    def first_name(self, value: str) -> None:
-        self._save(first_name=value)
-        self._first_name = value
-
-    @property
-    def last_name(self) -> str:
-        """The last name (saved at once when the user is stored)."""
-        return self._last_name
-
-    @last_name.setter
-    def last_name(self, value: str) -> None:
-        self._save(last_name=value)
-        self._last_name = value
-
-    @property
-    def institution(self) -> str:
-        """The institution (saved at once when the user is stored)."""
-        return self._institution
-
-    @institution.setter
-    def institution(self, value: str) -> None:
-        self._save(institution=value)
-        self._institution = value
+    first_name = SavedField[str]('The first name (saved at once when the user is stored).')
+    last_name = SavedField[str]('The last name (saved at once when the user is stored).')
+    institution = SavedField[str]('The institution (saved at once when the user is stored).')
 
     def get_full_name(self) -> str:
         """Return ``First Last (email)``, or the email alone when no name is set."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import inspect
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 __all__ = [
     'CHUNK_SIZE',
+    'LOCATION_OPTION',
     'AbstractRepositoryBackend',
     'MaintenanceReport',
     'check_byte_stream',
@@ -22,6 +24,11 @@ __all__ = [
 CHUNK_SIZE = 1024 * 1024
 """Bytes read at a time when streaming objects; no object is ever held whole in memory by the core."""
 
+BackendT = TypeVar('BackendT', bound='AbstractRepositoryBackend')
+
+LOCATION_OPTION = 'filepath'
+"""The constructor parameter a storage backend fills in with where its repository lives (an absolute path)."""
+
 
 @dataclass(frozen=True)
 class MaintenanceReport:
@@ -30,7 +37,8 @@ class MaintenanceReport:
     dry_run: bool
     live: bool
     steps: tuple[str, ...] = ()
-    """One human-readable line per step, in the order they ran (or would run)."""
+    """One human-readable line per step, in the order they ran (or would run): an action in lower case ("pack 3
+    loose objects"); on a dry run "would ..." is added when printed, so a step may also be written with it."""
     details: dict[str, Any] = field(default_factory=dict)
     """Backend-specific figures, JSON-serialisable (object counts before and after, bytes reclaimed...)."""
 
@@ -69,10 +77,55 @@ class AbstractRepositoryBackend(abc.ABC):
 
     Every key returned by a ``put`` stays valid until the object is deleted. Content-addressed backends
     (``key_format == 'sha256'``) return the same key for the same content and store it once.
+
+    Construction: a storage backend makes its profile's repository with the keyword arguments of the profile's
+    repository options, and fills in one of them itself: ``filepath`` (:data:`LOCATION_OPTION`), an absolute path
+    inside the profile's storage, when the constructor takes a parameter of that name and the options do not give it.
+    The path does not exist yet: the backend decides whether it is a folder or a file and makes it in
+    :meth:`initialise`. A location under any other name is never filled in (see :meth:`from_options`).
+
+    Memory: objects are streamed in chunks (:data:`CHUNK_SIZE`), never held whole. The contract suite
+    (:class:`provstore.testing.RepositoryBackendContract`) writes, reads and hashes a 64 MiB object and fails a
+    backend whose Python allocations peak at 16 MiB or more while doing so.
     """
 
     name: ClassVar[str]
     """The name profiles use to select this backend, unique across installed plugins."""
+
+    @classmethod
+    def from_options(
+        cls: type[BackendT], options: Mapping[str, Any], location: str | os.PathLike[str] | None = None
+    ) -> BackendT:
+        """Return the backend made from a profile's repository ``options``, at ``location`` unless they give one.
+
+        ``location`` becomes the ``filepath`` argument when the constructor has a parameter of that name.
+
+        :raises TypeError: in one line, naming the backend and the required parameters that nothing fills in; a
+            required location under another name gets the advice to call it ``filepath``.
+        """
+        arguments = dict(options)
+        parameters = inspect.signature(cls).parameters
+        if location is not None and LOCATION_OPTION in parameters and LOCATION_OPTION not in arguments:
+            arguments[LOCATION_OPTION] = os.fspath(location)
+        missing = [
+            name
+            for name, parameter in parameters.items()
+            if parameter.default is parameter.empty
+            and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            and name not in arguments
+        ]
+        if missing:
+            advice = (
+                f"; a storage backend fills in only {LOCATION_OPTION!r} (the repository's folder or file): name "
+                f'the constructor parameter {LOCATION_OPTION!r}, or give {", ".join(missing)} in the repository options'
+                if LOCATION_OPTION not in parameters
+                else ' in the repository options'
+            )
+            raise TypeError(
+                f'repository backend {cls.name!r} ({cls.__qualname__}) needs {", ".join(missing)}, which nothing '
+                f'gives{advice}'
+            )
+        return cls(**arguments)
 
     # -- identity and lifecycle -------------------------------------------------------------------------------
 

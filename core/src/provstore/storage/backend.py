@@ -5,6 +5,11 @@ A storage backend is a class: its class methods act on a profile's storage wheth
 for use until :meth:`StorageBackend.close`. The entity collections, transactions and queries are added by
 the ORM.
 
+A backend whose data includes files makes its repository backend with
+:meth:`provstore.repository.AbstractRepositoryBackend.from_options`: the profile's repository options, with
+``filepath`` filled in (an absolute path inside the profile's storage) when the repository's constructor takes it.
+For the ORM to store nodes, the class also subclasses :class:`provstore.storage.EntityStorage`.
+
 The core, not the backend, takes the profile's access locks: opening goes through the manager (shared lock),
 and :func:`provstore.manager.migrate_storage` and full maintenance take the exclusive lock before calling the
 backend.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from provstore.orm.comments import NodeComments
 from provstore.orm.computers import Computer
-from provstore.orm.entities import Collection, CollectionDescriptor, Entity, utc_now
+from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField
 from provstore.orm.exceptions import ModificationNotAllowedError, NotExistentError, StoringNotAllowedError
 from provstore.orm.links import LinkType, NodeKind, node_kind
 from provstore.orm.node_classes import load_node_class, node_type_path, register_node_class
@@ -244,30 +244,16 @@ class Node(Entity):
             raise TypeError(f'process_type must be a string or None, got {type(value).__name__}')
         self._process_type = value
 
-    @property
-    def label(self) -> str:
-        """A short label (saved at once when the node is stored)."""
-        return self._label
-
-    @label.setter
-    def label(self, value: str) -> None:
-        self._set_column('label', _check_text(value, 'label'))
-
-    @property
-    def description(self) -> str:
-        """A description (saved at once when the node is stored)."""
-        return self._description
-
-    @description.setter
-    def description(self, value: str) -> None:
-        self._set_column('description', _check_text(value, 'description'))
-
-    def _set_column(self, column: str, value: str) -> None:
-        if self._id is not None:
-            now = utc_now()
-            self._save(**{column: value, 'mtime': now})
-            self._mtime = now
-        setattr(self, f'_{column}', value)
+    label = SavedField[str](
+        'A short label (saved at once when the node is stored).',
+        check=lambda node, value: _check_text(value, 'label'),
+        stamps_mtime=True,
+    )
+    description = SavedField[str](
+        'A description (saved at once when the node is stored).',
+        check=lambda node, value: _check_text(value, 'description'),
+        stamps_mtime=True,
+    )
 
     @property
     def ctime(self) -> datetime.datetime | None:
