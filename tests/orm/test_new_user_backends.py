@@ -40,7 +40,7 @@ def setup_flags(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[str]
     if backend == 'sqlite_dos':
         yield backend, []
         return
-    options = request.getfixturevalue('postgres_options')
+    options = request.getfixturevalue('postgres_server')
     database = f'provstore_newuser_{uuid.uuid4().hex[:16]}'
     flags = [
         f'--database-hostname={options["database_hostname"]}',
