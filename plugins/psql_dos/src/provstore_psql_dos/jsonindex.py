@@ -1,4 +1,6 @@
-"""Declared JSON indexes: what each database builds so that filters on a JSON path are answered from an index.
+"""Declared JSON indexes: their names, and the number tables PostgreSQL keeps for them. Which statements each
+database runs is its dialect's (:meth:`~provstore_psql_dos.dialects.base.Dialect.index_statements`); what is
+built, so that filters on a JSON path are answered from an index:
 
 On PostgreSQL a declared path gets:
 
