@@ -294,6 +294,7 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         self._queries: QueryRunner = QueryRunner(self, self._engine, self._dialect, declared=self._indexes.declared)
 
     def _forget_statements(self) -> None:
+        """Forget the statements made for queries: the declared JSON indexes may have changed."""
         self._queries.forget()
 
     def _check_repository(self) -> None:
