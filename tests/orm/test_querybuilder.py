@@ -256,13 +256,14 @@ def test_declaring_an_index_while_others_write(storage: EntityStorage, monkeypat
     import threading
 
     from provstore.orm import delete_nodes
+    from provstore_psql_dos.indexes import JsonIndexes
     from provstore_psql_dos.jsonindex import NumberTable
 
     nodes = [Int(number) for number in range(300)]
     store_nodes(nodes)
     for node in nodes[::3]:
         node.base.extras.set('rank', node.value % 17)
-    monkeypatch.setattr(type(storage), 'FILL_BATCH', 7)
+    monkeypatch.setattr(JsonIndexes, 'FILL_BATCH', 7)
     declared = threading.Event()
     errors: list[BaseException] = []
 
@@ -303,6 +304,7 @@ def test_declaring_an_index_while_others_write(storage: EntityStorage, monkeypat
 def test_a_failed_declaration_leaves_nothing_behind(storage: EntityStorage, monkeypatch: pytest.MonkeyPatch) -> None:
     """When filling the number table fails (here: the connection is lost), the path is not declared, the table and
     its triggers are gone, and nodes are stored and counted as before."""
+    from provstore_psql_dos.indexes import JsonIndexes
     from provstore_psql_dos.jsonindex import NumberTable
 
     store_nodes([Dict({'a': number}) for number in range(10)])
@@ -310,11 +312,11 @@ def test_a_failed_declaration_leaves_nothing_behind(storage: EntityStorage, monk
     def lost(self: object, statement: str) -> None:
         raise ConnectionError('connection to the server lost')
 
-    monkeypatch.setattr(type(storage), '_fill', lost)
+    monkeypatch.setattr(JsonIndexes, '_fill', lost)
     with pytest.raises(ConnectionError, match='lost'):
         storage.add_json_index(EntityType.NODE, 'attributes', ['a'])
     assert storage.list_json_indexes() == []
-    assert storage._relation_kinds([NumberTable('attributes', ('a',)).name]) == {}  # type: ignore[attr-defined]
+    assert storage._indexes.relation_kinds([NumberTable('attributes', ('a',)).name]) == {}  # type: ignore[attr-defined]
     store_nodes([Dict({'a': 20})])
     assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}}).count() == 6
 
@@ -339,7 +341,7 @@ def test_an_index_declared_by_an_earlier_provstore_serves_and_upgrades(storage: 
     with storage.connection() as connection:  # type: ignore[attr-defined]
         definition = connection.exec_driver_sql(f"SELECT indexdef FROM pg_indexes WHERE indexname = '{name}'")
         assert 'USING hash' in definition.scalar_one()
-    count = storage._compiler().count(QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}})._query())  # type: ignore[attr-defined]
+    count = storage._queries.compiler().count(QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}})._query())  # type: ignore[attr-defined]
     assert NumberTable('attributes', ('a',)).name in str(count.statement)
     assert QueryBuilder().append(Dict, filters={'attributes.a': {'>': 4}}).count() == 5
 
@@ -390,7 +392,7 @@ def test_a_count_on_indexed_numbers_reads_no_node_row(storage: EntityStorage) ->
 
     def count_sql(filters: dict[str, object]) -> tuple[str, int]:
         query = QueryBuilder().append(Dict, filters=filters)
-        statement = storage._compiler().count(query._query()).statement  # type: ignore[attr-defined]
+        statement = storage._queries.compiler().count(query._query()).statement  # type: ignore[attr-defined]
         return str(statement), query.count()
 
     sql, counted = count_sql({'attributes.a': {'>': 4}, 'attributes.b': {'in': [-5, -6, -9]}})
@@ -406,7 +408,7 @@ def test_queries_of_one_shape_share_a_statement(storage: EntityStorage, dicts: l
     and each run gives the rows of its own values: on plain columns, on JSON paths, and in counts, with and
     without a declared index."""
     numbers: list[object] = [*range(10), 2.5]
-    kept = storage._statements  # type: ignore[attr-defined]
+    kept = storage._queries.statements  # type: ignore[attr-defined]
 
     def check() -> None:
         before = len(kept)

@@ -24,7 +24,8 @@ from provstore.config import Profile
 from provstore.exceptions import StorageError
 from provstore.storage import EntityStorage, EntityType
 from provstore_psql_dos.base import DosStorageBackend
-from provstore_psql_dos.entities import INSERT_DEFAULTS, ROWS_PER_STATEMENT, TABLES, entity_sql
+from provstore_psql_dos.dialects import dialect_of
+from provstore_psql_dos.entities import INSERT_DEFAULTS, ROWS_PER_STATEMENT, TABLES
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
 from provstore_psql_dos.sqlite_dos.backend import SqliteDosStorageBackend
 
@@ -124,8 +125,8 @@ def test_old_sqlite_is_refused(sqlite_storage: DosStorageBackend) -> None:
     dialect = sqlite_storage.engine.dialect
     old = types.SimpleNamespace(name='sqlite', dbapi=types.SimpleNamespace(sqlite_version_info=(3, 31, 1)))
     with pytest.raises(StorageError, match=r'sqlite_dos needs SQLite 3\.35\.0 or newer .* Python uses SQLite 3\.31\.1'):
-        entity_sql(old)
-    assert entity_sql(dialect).dialect == 'sqlite'
+        dialect_of(old)
+    assert dialect_of(dialect).name == 'sqlite'
 
 
 def test_insert_takes_one_statement_per_batch(

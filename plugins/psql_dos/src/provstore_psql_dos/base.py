@@ -9,35 +9,30 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import functools
 import inspect
 import os
 import threading
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from provstore.exceptions import (
-    ConfigError,
-    IncompatibleStorageError,
-    PluginNotFoundError,
-    QueryError,
-    StorageError,
-)
+from provstore.exceptions import ConfigError, IncompatibleStorageError, PluginNotFoundError, StorageError
 from provstore.options import Option
 from provstore.repository import MaintenanceReport
-from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
+from provstore.storage import EntityType, StorageBackend
+from provstore_psql_dos.entitymethods import EntityMethods
+from provstore_psql_dos.errors import one_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from provstore.config import Profile
     from provstore.repository import AbstractRepositoryBackend
-    from provstore.storage.entities import Direction
     from provstore.storage.query import Query
+    from provstore_psql_dos.dialects import Dialect
     from provstore_psql_dos.entities import EntitySql
-    from provstore_psql_dos.jsonindex import NumberTable
-    from provstore_psql_dos.querybuilder import CompiledQuery, QueryCompiler
+    from provstore_psql_dos.indexes import JsonIndexes
+    from provstore_psql_dos.queries import QueryRunner
 
 __all__ = [
     'DEFAULT_REPOSITORY_BACKEND',
@@ -85,7 +80,7 @@ class _ThreadState(threading.local):
     write: bool = False
 
 
-class DosStorageBackend(StorageBackend, EntityStorage):
+class DosStorageBackend(StorageBackend, EntityMethods):
     """A SQL database with the tables of aiida-core plus a file repository: the base of ``psql_dos`` and ``sqlite_dos``.
 
     Subclasses implement how to reach their database: :meth:`version_profile` (cheap, without SQLAlchemy),
@@ -99,7 +94,9 @@ class DosStorageBackend(StorageBackend, EntityStorage):
     Transactions are per thread: a :meth:`transaction` (or :meth:`connection`) block holds one connection for the
     thread that opened it, every entity method that thread calls inside runs on it, and blocks nested inside are
     savepoints. Outside a block, each entity method runs in a short transaction of its own. The statements of the
-    entity methods are in :mod:`provstore_psql_dos.entities`, the same rows and results on both dialects.
+    entity methods are in :mod:`provstore_psql_dos.entities`, the same rows and results on both dialects; queries run
+    in :mod:`provstore_psql_dos.queries`, declared JSON indexes in :mod:`provstore_psql_dos.indexes`; what differs
+    between the databases is the storage's dialect (:mod:`provstore_psql_dos.dialects`), chosen when it opens.
     """
 
     # -- what a backend says about its database ---------------------------------------------------------------
@@ -275,15 +272,30 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         """
         super().__init__(profile)
         self._thread = _ThreadState()
-        self._statements: dict[tuple[bool, Hashable], CompiledQuery] = {}
-        self._statements_lock = threading.Lock()
         self._repository = self.make_repository(profile)
         self._engine = self._create_engine(profile, pooled=True)
         try:
+            self._open_sql()
             self._check_repository()
         except BaseException:
             self._close()
             raise
+
+    def _open_sql(self) -> None:
+        """Choose the dialect of the database, once, and make what asks it: entity statements, queries, indexes."""
+        from provstore_psql_dos.dialects import dialect_of  # noqa: PLC0415 - lazy: SQLAlchemy only when used
+        from provstore_psql_dos.entities import EntitySql  # noqa: PLC0415
+        from provstore_psql_dos.indexes import JsonIndexes  # noqa: PLC0415
+        from provstore_psql_dos.queries import QueryRunner  # noqa: PLC0415
+
+        self._dialect: Dialect = dialect_of(self._engine.dialect)
+        self._sql: EntitySql = EntitySql(self._dialect)
+        self._indexes: JsonIndexes = JsonIndexes(self, self._engine, self._dialect, changed=self._forget_statements)
+        self._queries: QueryRunner = QueryRunner(self, self._engine, self._dialect, declared=self._indexes.declared)
+
+    def _forget_statements(self) -> None:
+        """Forget the statements made for queries: the declared JSON indexes may have changed."""
+        self._queries.forget()
 
     def _check_repository(self) -> None:
         """Raise :class:`StorageError` unless the repository's uuid is the one recorded in the database."""
@@ -355,6 +367,11 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         """Whether this thread has a :meth:`transaction` (or :meth:`connection`) block open on this storage."""
         return self._thread.connection is not None
 
+    @property
+    def open_connection(self) -> Connection | None:
+        """The connection of this thread's open transaction block, if any."""
+        return self._thread.connection
+
     @contextlib.contextmanager
     def _block(self, write: bool, single: bool = False) -> Iterator[Connection]:
         """Yield the connection of the thread's block: a savepoint in the open one, else a new transaction.
@@ -370,7 +387,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                     f'Cannot write to the storage of profile {self._profile.name!r} inside a transaction block that '
                     'was opened to read only (connection() without write=True)'
                 )
-            if single and (not write or self._sqlite):
+            if single and (not write or self._dialect.failed_statement_keeps_transaction):
                 yield state.connection
                 return
             with state.connection.begin_nested():
@@ -383,7 +400,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
         with self._engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE_OPTION: True})
-            if single and not self._sqlite:
+            if single and self._dialect.autocommit_single_statement:
                 # NOTE: one statement is atomic by itself: BEGIN and COMMIT would only add round trips.
                 connection.execution_options(isolation_level='AUTOCOMMIT')
             committing = False
@@ -401,7 +418,7 @@ class DosStorageBackend(StorageBackend, EntityStorage):
                 if not committing:
                     raise
                 raise StorageError(
-                    f'The transaction on {self.describe_database(self._profile)} was rolled back: {_one_line(exc)}'
+                    f'The transaction on {self.describe_database(self._profile)} was rolled back: {one_line(exc)}'
                 ) from exc
 
     @contextlib.contextmanager
@@ -421,449 +438,58 @@ class DosStorageBackend(StorageBackend, EntityStorage):
             with self._block(write, single) as connection:
                 yield connection, self._sql
         except DBAPIError as exc:
-            raise StorageError(f'Cannot {what}: {_one_line(exc)}') from exc
-
-    @functools.cached_property
-    def _sqlite(self) -> bool:
-        """Whether the database is SQLite."""
-        return bool(self._engine.dialect.name == 'sqlite')
-
-    @functools.cached_property
-    def _sql(self) -> EntitySql:
-        """The entity statements for this storage's dialect."""
-        from provstore_psql_dos.entities import entity_sql  # noqa: PLC0415 - lazy: SQLAlchemy only when used
-
-        return entity_sql(self._engine.dialect)
+            raise StorageError(f'Cannot {what}: {one_line(exc)}') from exc
 
     def get_repository(self) -> AbstractRepositoryBackend:
         """Return the repository backend holding the files of this storage's nodes."""
         self.check_open()
         return self._repository
 
-    # -- entities ---------------------------------------------------------------------------------------------
-
-    def insert_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
-        """Insert rows (without ``id``) and return their new ids, in order.
-
-        Columns a row omits get aiida-core's defaults (:data:`provstore_psql_dos.entities.INSERT_DEFAULTS`). Rows go
-        10,000 to a statement (fewer on SQLite when its limit of bind parameters says so).
-
-        :raises StorageError: for an unknown entity or column, a missing or unsuitable value, or if the database
-            refuses the rows (a uuid already there, say).
-        """
-        entity = _entity(entity)
-        if not rows:
-            self.check_writable()
-            return []
-        single = self._sql.one_insert_statement(entity, len(rows))
-        with self._run(True, f'insert {len(rows)} rows into {entity.value}', single) as (connection, sql):
-            return sql.insert_rows(connection, entity, rows)
-
-    def update_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
-        """Set the given columns of rows identified by their ``id``; ``mtime`` (nodes, comments) is now unless given.
-
-        :raises StorageError: for an unknown entity or column, an unsuitable value, or an id with no row (then
-            nothing is updated).
-        """
-        entity = _entity(entity)
-        with self._run(True, f'update {len(rows)} rows of {entity.value}') as (connection, sql):
-            sql.update_rows(connection, entity, rows)
-
-    def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
-        """Return every row whose ``column`` is one of ``values`` (in no particular order), with one query.
-
-        :raises StorageError: for an unknown entity or column, a JSON column, or a value that does not suit it.
-        """
-        entity = _entity(entity)
-        with self._run(False, f'look up rows of {entity.value} by {column!r}', single=True) as (connection, sql):
-            return sql.get_rows(connection, entity, column, values)
-
-    def find_rows(
-        self,
-        entity: EntityType,
-        column: str,
-        prefix: str,
-        limit: int | None = None,
-        equal: Mapping[str, Any] | None = None,
-    ) -> list[Row]:
-        """Return the rows whose ``column`` starts with ``prefix``, highest id first, with one indexed query.
-
-        A uuid prefix is hex digits (case and dashes ignored); a text prefix is compared exactly. ``''`` matches all.
-
-        :param limit: at most this many rows; ``None`` for all.
-        :param equal: also require these columns to equal these values.
-        :raises StorageError: for an unknown entity or column, a column that is neither text nor uuid, a bad prefix,
-            value or limit.
-        """
-        entity = _entity(entity)
-        with self._run(False, f'find rows of {entity.value} by a prefix of {column!r}') as (connection, sql):
-            return sql.find_rows(connection, entity, column, prefix, limit=limit, equal=equal)
-
-    def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
-        """Iterate over every row of an entity table by ascending id, one query per batch (keyset pagination).
-
-        Outside a transaction block each batch is read in a short transaction of its own.
-
-        :raises StorageError: for an unknown entity or a batch size that is not a positive integer.
-        """
-        entity = _entity(entity)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
-        return self._iter_rows(entity, batch_size)
-
-    def _iter_rows(self, entity: EntityType, batch_size: int) -> Iterator[Row]:
-        after = 0
-        while True:
-            with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
-                batch = sql.iter_batch(connection, entity, after, batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1]['id']
-
-    def count_rows(self, entity: EntityType) -> int:
-        """Return the number of rows of an entity table."""
-        entity = _entity(entity)
-        with self._run(False, f'count rows of {entity.value}', single=True) as (connection, sql):
-            return sql.count_rows(connection, entity)
-
-    def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
-        """Delete rows by id in one statement; rows that refer to them go as the schema's ON DELETE rules say.
-
-        :raises StorageError: for an unknown entity, an id that is not an integer, or if the database refuses (a
-            node still linked as an input, say: then when the transaction commits).
-        """
-        entity = _entity(entity)
-        with self._run(True, f'delete rows of {entity.value}') as (connection, sql):
-            sql.delete_rows(connection, entity, ids)
-
-    def patch_node_json(
-        self,
-        node_id: int,
-        column: Literal['attributes', 'extras'],
-        set_keys: Mapping[str, Any],
-        delete_keys: Sequence[str],
-    ) -> None:
-        """Delete ``delete_keys``, then set ``set_keys``, of a node's JSON column in one UPDATE; set its ``mtime`` now.
-
-        Keys other processes set meanwhile are kept. A key both deleted and set ends up set; values are stored as
-        given (``None`` as JSON null; a dict replaces the value that was there, nothing is merged).
-
-        :raises StorageError: for another column, a key that is not a string, a value that is not JSON, a node that
-            does not exist or whose column holds something else than a JSON object.
-        """
-        with self._run(True, f'change the {column} of node {node_id}', single=True) as (connection, sql):
-            sql.patch_node_json(connection, node_id, column, set_keys, delete_keys)
-
-    def get_links(
-        self, node_ids: Sequence[int], direction: Direction, link_types: Sequence[str] | None = None
-    ) -> list[Row]:
-        """Return the link rows ending at (``incoming``) or starting from (``outgoing``) any of ``node_ids``.
-
-        :param link_types: only links of these types; ``None`` for every type.
-        :raises StorageError: for a direction that is neither ``incoming`` nor ``outgoing``.
-        """
-        if direction not in ('incoming', 'outgoing'):
-            raise StorageError(f"The direction of links must be 'incoming' or 'outgoing', not {direction!r}")
-        with self._run(False, f'read {direction} links', single=True) as (connection, sql):
-            return sql.get_links(connection, node_ids, direction == 'incoming', link_types)
-
-    def add_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
-        """Add nodes to a group in one statement; nodes already in it are skipped.
-
-        :raises StorageError: if the group or one of the nodes does not exist (then nothing is added).
-        """
-        with self._run(True, f'add nodes to group {group_id}') as (connection, sql):
-            sql.add_group_nodes(connection, group_id, node_ids)
-
-    def remove_group_nodes(self, group_id: int, node_ids: Sequence[int]) -> None:
-        """Remove nodes from a group in one statement; nodes not in it are ignored.
-
-        :raises StorageError: if the group does not exist.
-        """
-        with self._run(True, f'remove nodes from group {group_id}') as (connection, sql):
-            sql.remove_group_nodes(connection, group_id, node_ids)
-
-    def traverse(
-        self,
-        start: Sequence[int],
-        forward: Sequence[str],
-        backward: Sequence[str],
-        max_depth: int | None = None,
-    ) -> set[int]:
-        """Return every node reachable from ``start`` (included, if it exists), with one recursive query.
-
-        :param forward: link types followed from source to target.
-        :param backward: link types followed from target to source.
-        :param max_depth: stop after this many steps; ``None`` for no limit.
-        """
-        with self._run(False, 'traverse the graph', single=True) as (connection, sql):
-            return sql.traverse(connection, start, forward, backward, max_depth)
-
-    def delete_nodes(self, node_ids: Sequence[int]) -> None:
-        """Delete nodes with their group memberships, links in and out, comments and logs, in one transaction.
-
-        Inside a transaction block this is part of it (a savepoint). Repository objects are left for maintenance.
-        """
-        with self._run(True, f'delete {len(node_ids)} nodes') as (connection, sql):
-            sql.delete_nodes(connection, node_ids)
-
-    # -- queries ----------------------------------------------------------------------------------------------
+    # -- queries and JSON indexes: forwarded -------------------------------------------------------------------
 
     def run_query(self, query: Query, batch_size: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """Yield the rows of ``query``, fetched ``batch_size`` at a time (a server-side cursor on PostgreSQL).
-
-        The rows come from one snapshot: the thread's open transaction if there is one, else a read transaction on
-        a connection of the iteration's own, so that the loop may write through the storage meanwhile.
-
-        :raises QueryError: for a query the database refuses (a value it cannot take), naming the problem.
-        """
+        """Yield the rows of ``query``, fetched ``batch_size`` at a time (see :meth:`.queries.QueryRunner.run`)."""
         self.check_open()
-        if batch_size is not None and (
-            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
-        ):
-            raise QueryError(f'The batch size must be a positive integer or None, got {batch_size!r}')
-        if batch_size is None and self._thread.connection is None:
-            # NOTE: all rows at once, outside a block: one statement in autocommit (one round trip on PostgreSQL),
-            # its rows read before the loop runs, so that the loop may write.
-            compiled, rows = self._read_query(query, count=False)
-            return iter([compiled.convert(row) for row in rows])
-        compiled, parameters = self._prepared(query, count=False)
-        return self._iter_query(compiled.statement, parameters, compiled.convert, batch_size)
+        return self._queries.run(query, batch_size)
 
     def count_query(self, query: Query) -> int:
         """Return the number of rows of ``query``, counted by the database."""
-        _, ((counted,),) = self._read_query(query, count=True)
-        return int(counted)
-
-    def _read_query(self, query: Query, count: bool) -> tuple[CompiledQuery, list[Any]]:
-        """Run ``query`` (or its count) as one statement and return it with its rows.
-
-        Another process may have dropped a declared JSON index since this storage read them: a statement that
-        finds a table missing outside a block is made again from the indexes as they are now, once.
-        """
-        compiled, parameters = self._prepared(query, count)
-        try:
-            return compiled, self._read(compiled.statement, parameters)
-        except QueryError as exc:
-            missing_table = getattr(getattr(exc.__cause__, 'orig', None), 'sqlstate', None) == '42P01'
-            if self._thread.connection is not None or not missing_table:
-                raise
-        self._forget_json_indexes()
-        compiled, parameters = self._prepared(query, count)
-        return compiled, self._read(compiled.statement, parameters)
-
-    def _prepared(self, query: Query, count: bool) -> tuple[CompiledQuery, dict[str, Any]]:
-        """The statement of ``query`` (or of its count) and its parameters; made once per shape of query.
-
-        Statements are kept by :func:`~provstore_psql_dos.querybuilder.query_shape`, the query without the values
-        that are parameters: building a statement costs more than running most queries.
-        """
-        from provstore_psql_dos.querybuilder import query_shape  # noqa: PLC0415 - lazy: SQLAlchemy only when used
-
-        shape = query_shape(query)
-        if shape is None:
-            compiler = self._compiler()
-            return (compiler.count(query) if count else compiler.compile(query)), {}
-        key = (count, shape.key)
-        compiled = self._statements.get(key)
-        if compiled is None:
-            compiler = self._compiler()
-            compiled = compiler.count(query, shape.conditions) if count else compiler.compile(query, shape.conditions)
-            if compiled.reusable:
-                with self._statements_lock:
-                    if len(self._statements) >= STATEMENTS_KEPT:
-                        self._statements.pop(next(iter(self._statements)))
-                    self._statements[key] = compiled
-        return compiled, compiled.bind(shape.values)
-
-    def _compiler(self) -> QueryCompiler:
-        """A compiler for one query, told which JSON paths have an index (read once per open storage).
-
-        A compiler serves one query: it keeps state while compiling, and threads share the storage.
-        """
-        from provstore_psql_dos.querybuilder import QueryCompiler  # noqa: PLC0415 - lazy: SQLAlchemy only when used
-
-        if self._json_indexes is None:
-            self._json_indexes = self._read_json_indexes()
-        return QueryCompiler(self._sql, *self._json_indexes)
-
-    _json_indexes: tuple[frozenset[tuple[str, str, tuple[str, ...]]], frozenset[NumberTable]] | None = None
-
-    def _read_json_indexes(self) -> tuple[frozenset[tuple[str, str, tuple[str, ...]]], frozenset[NumberTable]]:
-        """The declared JSON paths, as ``(table, field, keys)``, and the number tables there are for them.
-
-        A path declared by an earlier provstore has no number table until it is declared again
-        (``add_json_index``): queries on it are answered without one.
-        """
-        from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
-        from provstore_psql_dos.jsonindex import number_table  # noqa: PLC0415
-
-        declared = frozenset((TABLES[entity], field, path) for entity, field, path in self.list_json_indexes())
-        wanted = [table for table in (number_table(self._engine.dialect.name, *path) for path in declared) if table]
-        if not wanted:
-            return declared, frozenset()
-        kinds = self._relation_kinds([table.name for table in wanted])
-        return declared, frozenset(table for table in wanted if kinds.get(table.name) == 'table')
-
-    def _forget_json_indexes(self) -> None:
-        """Read the declared JSON indexes again before the next query, and forget the statements made without."""
-        self._json_indexes = None
-        with self._statements_lock:
-            self._statements.clear()
-
-    def _read(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
-        """Run one reading statement and return its rows (in autocommit outside a block, on PostgreSQL)."""
-        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
-
         self.check_open()
-        try:
-            with self._block(False, single=True) as connection:
-                return list(connection.execute(statement, parameters))
-        except DBAPIError as exc:
-            raise QueryError(f'The database refused the query: {_one_line(exc)}') from exc
-
-    def _iter_query(
-        self, statement: Any, parameters: dict[str, Any], convert: Any, batch_size: int | None
-    ) -> Iterator[tuple[Any, ...]]:
-        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - lazy: drivers only when used
-
-        with contextlib.ExitStack() as stack:
-            connection = self._thread.connection
-            if connection is None:
-                connection = stack.enter_context(self._engine.connect())
-                stack.enter_context(connection.begin())
-            try:
-                if batch_size is None:
-                    result = connection.execute(statement, parameters)
-                else:
-                    result = connection.execution_options(yield_per=batch_size).execute(statement, parameters)
-                for row in result:
-                    yield convert(row)
-            except DBAPIError as exc:
-                raise QueryError(f'The database refused the query: {_one_line(exc)}') from exc
+        return self._queries.count(query)
 
     def query_sql(self, query: Query, inline: bool = False) -> str:
         """Return the SQL of ``query`` in this storage's dialect (``inline``: values written in, to read only)."""
-        statement = self._compiler().compile(query).statement
-        if inline:
-            try:
-                return str(statement.compile(self._engine, compile_kwargs={'literal_binds': True}))
-            except Exception:
-                pass
-        return str(statement.compile(self._engine))
+        self.check_open()
+        return self._queries.sql(query, inline)
 
     def explain_query(self, query: Query) -> str:
         """Return the database's plan of ``query``: ``EXPLAIN`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite."""
-        statement = self._compiler().compile(query).statement
-        compiled = statement.compile(self._engine, compile_kwargs={'render_postcompile': True})
-        prefix = 'EXPLAIN QUERY PLAN ' if self._sqlite else 'EXPLAIN '
+        self.check_open()
+        statement = self._queries.statement(query)
         with self._run(False, 'explain a query', single=True) as (connection, _):
-            if self._sqlite:
-                parameters: Any = tuple(compiled.params[name] for name in compiled.positiontup or ())
-                return '\n'.join(str(row[-1]) for row in connection.exec_driver_sql(prefix + str(compiled), parameters))
-            rows = connection.exec_driver_sql(prefix + str(compiled), compiled.params)
-            return '\n'.join(str(row[0]) for row in rows)
+            return self._dialect.explain(connection, statement)
 
     def add_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> str:
         """Make the index serving filters on a JSON path (nothing happens if it is there) and return its name.
 
-        What is built is in :mod:`provstore_psql_dos.jsonindex`: on PostgreSQL a hash index and, for nodes, a number
-        table with its tally, neither blocking writers for long; on SQLite an expression index. The path is recorded
-        in the database (``db_dbsetting``) once all is built, so every process and :meth:`list_json_indexes` know it.
+        What is built is the dialect's: on PostgreSQL a hash index and, for nodes, a number table with its tally
+        (:mod:`provstore_psql_dos.jsonindex`), neither blocking writers for long; on SQLite an expression index. The
+        path is recorded in the database once all is built (:mod:`provstore_psql_dos.indexes`).
 
         :raises QueryError: for an entity without that JSON field, or a key that cannot be queried.
         """
-        from provstore_psql_dos.jsonindex import create_statements, index_name, number_table  # noqa: PLC0415
-
-        table, field, path = _json_path(entity, field, path)
-        self.check_writable()
-        dialect, name = self._engine.dialect.name, index_name(table, field, path)
-        item = [EntityType(entity).value, field, list(path)]
-        with self.connection() as connection:
-            declared = item in _recorded_json_indexes(connection)
-        numbers = number_table(dialect, table, field, path)
-        names = [name, numbers.name] if numbers is not None else [name]
-        kinds = self._relation_kinds(names) if dialect == 'postgresql' else {}
-        rebuild = numbers is not None and not (declared and kinds.get(numbers.name) == 'table')
-        statements = create_statements(dialect, table, field, path, numbers=rebuild)
-        if kinds.get(name) not in (None, 'hash'):
-            self._run_alone([f'DROP INDEX CONCURRENTLY IF EXISTS {name}'])  # the btree of an earlier provstore
-        self._run_alone(statements.before)
-        try:
-            with self.connection(write=True) as connection:
-                for statement in statements.transaction:
-                    connection.exec_driver_sql(statement)
-                if statements.fill is not None:
-                    # NOTE: forgotten until the number table is full, so that no process reads it half filled.
-                    _forget_json_index(connection, item)
-            if statements.fill is not None:
-                self._fill(statements.fill)
-            with self.connection(write=True) as connection:
-                recorded = _recorded_json_indexes(connection)
-                if item not in recorded:
-                    _record_json_indexes(connection, [*recorded, item])
-        except BaseException:
-            if rebuild and numbers is not None:
-                with self.connection(write=True) as connection:
-                    for statement in numbers.drop_statements():
-                        connection.exec_driver_sql(statement)
-            raise
-        finally:
-            self._forget_json_indexes()
-        self._run_alone(statements.after)
-        return name
-
-    FILL_BATCH = 50_000
-    """Node ids per transaction when a number table is filled."""
-
-    def _fill(self, statement: str) -> None:
-        """Run a number table's fill statement over every node id, :attr:`FILL_BATCH` ids at a time."""
-        from provstore_psql_dos.jsonindex import NODE_TABLE  # noqa: PLC0415
-
-        with self.connection() as connection:
-            low, high = connection.exec_driver_sql(f'SELECT min(id), max(id) FROM {NODE_TABLE}').one()
-        if low is None:
-            return
-        for after in range(low - 1, high, self.FILL_BATCH):
-            with self.connection(write=True) as connection:
-                connection.exec_driver_sql(statement, {'after': after, 'upto': after + self.FILL_BATCH})
-
-    def _relation_kinds(self, names: Sequence[str]) -> dict[str, str]:
-        """PostgreSQL: of the relations ``names`` that exist, ``table`` for a table and the access method (``btree``,
-        ``hash``) for an index."""
-        with self.connection() as connection:
-            found = connection.exec_driver_sql(
-                "SELECT c.relname, CASE WHEN c.relkind = 'r' THEN 'table' ELSE am.amname END FROM pg_class c "
-                'LEFT JOIN pg_am am ON am.oid = c.relam WHERE c.relname = ANY(%(names)s)',
-                {'names': list(names)},
-            )
-            return {str(name): str(kind) for name, kind in found}
-
-    def _run_alone(self, statements: Sequence[str]) -> None:
-        """Run ``statements`` each by itself, outside any transaction (PostgreSQL's VACUUM and CONCURRENTLY)."""
-        if statements:
-            with self._engine.connect() as plain:
-                autocommit = plain.execution_options(isolation_level='AUTOCOMMIT')
-                for statement in statements:
-                    autocommit.exec_driver_sql(statement)
+        self.check_open()
+        return self._indexes.add(entity, field, path)
 
     def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
         """Return the JSON paths that have an index, as ``(entity, field, path)``."""
-        with self.connection() as connection:
-            recorded = _recorded_json_indexes(connection)
-        return [(EntityType(entity), field, tuple(path)) for entity, field, path in recorded]
+        self.check_open()
+        return self._indexes.paths()
 
     def drop_json_index(self, entity: EntityType, field: str, path: Sequence[str]) -> None:
         """Drop the index of a JSON path and forget it (nothing happens if there is none)."""
-        from provstore_psql_dos.jsonindex import drop_statements  # noqa: PLC0415
-
-        table, field, path = _json_path(entity, field, path)
-        with self.connection(write=True) as connection:
-            for statement in drop_statements(self._engine.dialect.name, table, field, path):
-                connection.exec_driver_sql(statement)
-            _forget_json_index(connection, [EntityType(entity).value, field, list(path)])
-        self._forget_json_indexes()
+        self.check_open()
+        self._indexes.drop(entity, field, path)
 
     def _close(self) -> None:
         """Close every pooled database connection and the repository's handles."""
@@ -928,78 +554,6 @@ def transaction(engine: Engine, write: bool = False) -> Iterator[Connection]:
             connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             yield connection
-
-
-def _entity(entity: Any) -> EntityType:
-    """Return ``entity`` as an :class:`EntityType`, or raise :class:`StorageError` naming it and the known ones."""
-    try:
-        return EntityType(entity)
-    except ValueError:
-        known = ', '.join(member.value for member in EntityType)
-        raise StorageError(f'Unknown entity type {entity!r}; the entity types are: {known}') from None
-
-
-STATEMENTS_KEPT = 256
-"""How many query statements an open storage keeps for reuse (the oldest made goes first)."""
-
-JSON_INDEXES_KEY = 'provstore|json_indexes'
-"""The ``db_dbsetting`` row listing the JSON paths with an index: ``[[entity, field, [keys...]], ...]``."""
-
-
-def _json_path(entity: Any, field: str, path: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
-    """Return the table, field and keys of a JSON path to index, checked.
-
-    :raises QueryError: for an entity without that JSON field, an empty path, or a key that cannot be queried.
-    """
-    from provstore.storage.query import FIELDS  # noqa: PLC0415
-    from provstore_psql_dos.entities import TABLES  # noqa: PLC0415
-
-    try:
-        entity = EntityType(entity)
-    except ValueError:
-        raise QueryError(f'Unknown entity {entity!r}') from None
-    if FIELDS.get(entity, {}).get(field) != 'json':
-        raise QueryError(f'{entity.value} has no JSON field {field!r}')
-    keys = tuple(path)
-    if not keys or not all(isinstance(key, str) and key and '"' not in key and '\x00' not in key for key in keys):
-        raise QueryError(
-            f'Cannot index the JSON path {field}.{".".join(map(str, keys))}: give non-empty keys without "'
-        )
-    return TABLES[entity], field, keys
-
-
-def _recorded_json_indexes(connection: Connection) -> list[Any]:
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
-
-    value = connection.execute(select(DbSetting.val).where(DbSetting.key == JSON_INDEXES_KEY)).scalar_one_or_none()
-    return list(value) if isinstance(value, list) else []
-
-
-def _forget_json_index(connection: Connection, item: list[Any]) -> None:
-    """Remove ``item`` from the recorded JSON indexes, if it is there."""
-    recorded = _recorded_json_indexes(connection)
-    if item in recorded:
-        _record_json_indexes(connection, [other for other in recorded if other != item])
-
-
-def _record_json_indexes(connection: Connection, items: list[Any]) -> None:
-    from sqlalchemy import delete, insert  # noqa: PLC0415
-
-    from provstore_psql_dos.models import DbSetting  # noqa: PLC0415
-
-    connection.execute(delete(DbSetting).where(DbSetting.key == JSON_INDEXES_KEY))
-    connection.execute(
-        insert(DbSetting).values(key=JSON_INDEXES_KEY, val=items, description='JSON paths with an index (provstore)')
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    """Return the first line of a database error's message (the driver's, without SQLAlchemy's statement dump)."""
-    original = getattr(exc, 'orig', None) or exc
-    lines = str(original).strip().splitlines()
-    return lines[0] if lines else type(original).__name__
 
 
 def absolute_folder(value: str, where: str, option: str) -> Path:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
-from provstore_psql_dos.jsonsemantics import SQLITE_FUNCTIONS
+from provstore_psql_dos.dialects.jsonsemantics import SQLITE_FUNCTIONS
 
 __all__ = [
     'BUSY_TIMEOUT',

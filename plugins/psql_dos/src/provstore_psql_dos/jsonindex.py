@@ -1,4 +1,6 @@
-"""Declared JSON indexes: what each database builds so that filters on a JSON path are answered from an index.
+"""Declared JSON indexes: their names, and the number tables PostgreSQL keeps for them. Which statements each
+database runs is its dialect's (:meth:`~provstore_psql_dos.dialects.base.Dialect.index_statements`); what is
+built, so that filters on a JSON path are answered from an index:
 
 On PostgreSQL a declared path gets:
 
@@ -38,10 +40,7 @@ __all__ = [
     'bucket_ceiling',
     'bucket_floor',
     'bucket_of',
-    'create_statements',
-    'drop_statements',
     'index_name',
-    'number_table',
     'quote',
     'sqlite_json_path',
 ]
@@ -270,11 +269,6 @@ def _number_table(name: str) -> Table:
     )
 
 
-def number_table(dialect: str, table: str, field: str, path: Sequence[str]) -> NumberTable | None:
-    """The number table of a declared path, if the database keeps one for it (PostgreSQL, node paths)."""
-    return NumberTable(field, tuple(path)) if dialect == 'postgresql' and table == NODE_TABLE else None
-
-
 class Statements(NamedTuple):
     """The statements making an index, in order: each of ``before`` alone (outside a transaction); ``transaction``
     in one; ``fill`` (if any) once per range of node ids, each in a transaction of its own; each of ``after`` alone."""
@@ -283,39 +277,3 @@ class Statements(NamedTuple):
     transaction: list[str]
     fill: str | None
     after: list[str]
-
-
-def create_statements(dialect: str, table: str, field: str, path: Sequence[str], numbers: bool = True) -> Statements:
-    """The statements making the index of a JSON path, and the planner statistics of what they made.
-
-    Writers are never blocked for long: PostgreSQL builds its hash index ``CONCURRENTLY``, and fills the number table
-    a range of nodes at a time while its triggers keep up with the writers; it is then vacuumed, so that its index
-    answers without visiting its rows.
-
-    :param numbers: make the number table (afresh) too, where there is one.
-    """
-    name = index_name(table, field, path)
-    if dialect == 'postgresql':
-        value = postgres_value(field, path)
-        hashed = f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING hash (({value}))'
-        made = number_table(dialect, table, field, path) if numbers else None
-        if made is None:
-            return Statements([hashed], [], None, [f'ANALYZE {table}'])
-        return Statements(
-            [hashed],
-            made.create_statements(),
-            made.fill_statement(),
-            [f'ANALYZE {table}', f'VACUUM ANALYZE {made.name}', f'VACUUM ANALYZE {made.name}_tally'],
-        )
-    where = quote(sqlite_json_path(path))
-    expressions = [f'json_extract({field}, {where})', f'json_type({field}, {where})']
-    if table == NODE_TABLE:
-        expressions.append('node_type')
-    created = f'CREATE INDEX IF NOT EXISTS {name} ON {table} ({", ".join(expressions)})'
-    return Statements([], [created, f'ANALYZE {table}'], None, [])
-
-
-def drop_statements(dialect: str, table: str, field: str, path: Sequence[str]) -> list[str]:
-    """The statements removing what :func:`create_statements` made (one transaction)."""
-    numbers = number_table(dialect, table, field, path)
-    return [f'DROP INDEX IF EXISTS {index_name(table, field, path)}', *(numbers.drop_statements() if numbers else [])]

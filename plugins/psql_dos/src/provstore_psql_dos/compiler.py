@@ -1,6 +1,7 @@
 """The QueryBuilder's compiler: a checked :class:`~provstore.storage.query.Query` to one SQL statement.
 
-Both dialects get the same semantics; the SQL differs where the databases do:
+Both dialects get the same semantics; the SQL differs where the databases do, and the compiler asks the storage's
+dialect (:mod:`provstore_psql_dos.dialects`) for those parts:
 
 * A JSON value is ``column -> 'a' -> 'b'`` (``jsonb``) on PostgreSQL and ``json_extract(column, '$."a"."b"')`` on
   SQLite, with the keys written into the SQL as literals, so that an index declared on the path
@@ -23,37 +24,28 @@ import contextlib
 import dataclasses
 import datetime
 import decimal
-import json
-import operator as operator_module
 import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Float,
     Integer,
     Select,
     Text,
     and_,
-    any_,
     bindparam,
-    case,
     cast,
-    exists,
     false,
     func,
     literal,
-    literal_column,
     not_,
     or_,
     select,
     true,
-    type_coerce,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -70,41 +62,22 @@ from provstore.storage.query import (
     Projection,
     Query,
 )
-from provstore_psql_dos.entities import TABLES, EntitySql
-from provstore_psql_dos.jsonindex import (
-    NumberTable,
-    bucket_ceiling,
-    bucket_floor,
-    bucket_of,
-    number_table,
-    quote,
-    sqlite_json_path,
-)
-from provstore_psql_dos.jsonsemantics import INTEGER_TEXT, NUMBER_TEXT
+from provstore_psql_dos.dialects.base import COMPARISONS, COUNTED_FIELDS, RANGES, compare, is_number
+from provstore_psql_dos.tables import TABLES
 from provstore_psql_dos.traversal import reach as reach_cte
 from provstore_psql_dos.traversal import seed, table_alias
 
-__all__ = ['CompiledQuery', 'QueryCompiler', 'QueryShape', 'query_shape']
+if TYPE_CHECKING:
+    from provstore_psql_dos.dialects.base import Dialect
+    from provstore_psql_dos.jsonindex import NumberTable
 
-JSONB = postgresql.JSONB()
-_NUMBER_TYPES = ('integer', 'real')
-_SQLITE_TYPES = {
-    'object': ('object',),
-    'array': ('array',),
-    'string': ('text',),
-    'number': _NUMBER_TYPES,
-    'boolean': ('true', 'false'),
-    'null': ('null',),
-}
-"""The names SQLite's ``json_type`` gives each JSON type."""
+__all__ = ['CompiledQuery', 'QueryCompiler', 'QueryShape', 'query_shape']
 
 
 DEEP_FILTER = 40
 """Filters nested deeper than this raise Python's recursion limit to :data:`RECURSION_LIMIT` before compiling."""
 
 RECURSION_LIMIT = 20_000
-
-_LENGTH_OPERATORS = {'of_length': '==', 'longer': '>', 'shorter': '<'}
 
 
 @dataclass
@@ -150,26 +123,23 @@ class QueryCompiler:
 
     def __init__(
         self,
-        sql: EntitySql,
+        dialect: Dialect,
         indexed: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset(),
         numbers: frozenset[NumberTable] = frozenset(),
     ) -> None:
         """:param indexed: the JSON paths with a declared index, as ``(table, field, keys)``.
         :param numbers: the number tables there are (PostgreSQL).
         """
-        self._sql = sql
-        self._postgres = sql.dialect == 'postgresql'
+        self._dialect = dialect
         self.indexed = indexed
         self.numbers = numbers
         self._slots: dict[int, int] = {}
         self._parameters: list[tuple[str, int, Callable[[Any], Any]]] = []
 
-    def _given(self, item: Condition, type_: Any = None, form: Callable[[Any], Any] | None = None) -> Any:
+    def given(self, item: Condition, type_: Any = None, form: Callable[[Any], Any] | None = None) -> Any:
         """The value of ``item`` (in the ``form`` the statement takes) as a bind parameter; named, and recorded in
         the parameters, when it is a value of the query's shape."""
-        form = form or _identity
-        if not self._postgres:
-            form = _sqlite_integers(form)
+        form = self._dialect.checked_form(form or _identity)
         slot = self._slots.get(id(item))
         if slot is None:
             return bindparam(None, form(item.value), type_=type_)
@@ -177,28 +147,12 @@ class QueryCompiler:
         self._parameters.append((key, slot, form))
         return bindparam(key, form(item.value), type_=type_)
 
-    def _jsonb(self, item: Condition) -> ColumnElement[Any]:
-        """The value of ``item`` as ``jsonb``."""
-        return cast(self._given(item, Text(), json.dumps), JSONB)
-
     def _finish(self, statement: Select[Any], convert: Any, conditions: Sequence[Condition]) -> CompiledQuery:
         slots = {slot for _, slot, _ in self._parameters}
         reusable = slots == set(range(len(conditions)))
         return CompiledQuery(statement, convert, tuple(self._parameters), reusable)
 
     # -- JSON expressions ---------------------------------------------------------------------------------------
-
-    def _json(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        """PostgreSQL: the ``jsonb`` value at ``path``."""
-        expression = column
-        for key in path:
-            expression = expression.op('->', return_type=JSONB)(literal_column(quote(key)))
-        return type_coerce(expression, JSONB)
-
-    def _sqlite_parts(self, column: ColumnElement[Any], path: tuple[str, ...]) -> tuple[ColumnElement[Any], ...]:
-        """SQLite: ``json_extract`` and ``json_type`` of the value at ``path``."""
-        where: ColumnElement[Any] = literal_column(quote(sqlite_json_path(path)))
-        return func.json_extract(column, where), func.json_type(column, where)
 
     # -- filters ------------------------------------------------------------------------------------------------
 
@@ -229,19 +183,7 @@ class QueryCompiler:
         return self._column(column, kind, item)
 
     def _json_condition(self, column: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
-        if not self._postgres:
-            return self._sqlite_json(column, item.path, item)
-        if item.operator in _RANGES and _is_number(item.value):
-            return self._postgres_number_range(column, item)
-        return self._postgres_json(self._json(column, item.path), item)
-
-    def _postgres_number_range(self, column: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
-        """A number range on PostgreSQL: a strict JSON path test, which reads the value once (a ``jsonb`` range
-        reads it twice, and a scan spends most of its time there) and is false for anything but a number."""
-        keys = ''.join('.' + json.dumps(key) for key in item.path)
-        test: ColumnElement[Any] = literal_column(quote(f'strict ${keys} ? (@ {item.operator} $value)') + '::jsonpath')
-        given = cast(self._given(item, Text(), _path_variables), JSONB)
-        return func.jsonb_path_exists(column, test, given, true(), type_=Boolean())
+        return self._dialect.json_condition(column, item, self)
 
     def _entry_filter(self, alias: FromClause, entity: EntityType, item: Filter) -> ColumnElement[bool]:
         """The condition of an entry's filter: its numeric conditions on paths with a number table are look-ups there.
@@ -258,7 +200,8 @@ class QueryCompiler:
                 parts.append(self.filter(alias, dict(FIELDS[entity]), conjunct))
             else:
                 side = numbers.table()
-                parts.append(alias.c.id.in_(select(side.c.id).where(self._number_condition(side.c.number, conjunct))))
+                number = self._dialect.number_condition(side.c.number, conjunct, self)
+                parts.append(alias.c.id.in_(select(side.c.id).where(number)))
         return and_(true(), *parts)
 
     def _number_table(self, table: str, item: Filter) -> NumberTable | None:
@@ -270,19 +213,10 @@ class QueryCompiler:
         if not isinstance(item, Condition) or not self.numbers:
             return None
         values = item.value if item.operator == 'in' else [item.value]
-        if item.operator not in (*_COMPARISONS, 'in') or not values or not all(map(_is_number, values)):
+        if item.operator not in (*COMPARISONS, 'in') or not values or not all(map(is_number, values)):
             return None
-        numbers = number_table(self._sql.dialect, table, item.field, item.path)
+        numbers = self._dialect.number_table(table, item.field, item.path)
         return numbers if numbers in self.numbers else None
-
-    def _number_condition(self, number: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:
-        """A numeric comparison on a number table's ``number``: the values are written as JSON and read as
-        ``numeric``, as PostgreSQL reads the numbers of ``jsonb``, so that both compare alike."""
-        if item.operator == 'in':
-            texts = self._given(item, postgresql.ARRAY(Text()), _json_texts)
-            return number == any_(cast(texts, postgresql.ARRAY(postgresql.NUMERIC())))
-        given: ColumnElement[Any] = cast(self._given(item, Text(), json.dumps), postgresql.NUMERIC())
-        return _compare(number, item.operator, given)
 
     def count(self, query: Query, conditions: Sequence[Condition] = ()) -> CompiledQuery:
         """The statement counting the rows of ``query``; from number tables alone when they hold all it asks.
@@ -309,10 +243,10 @@ class QueryCompiler:
         numbers, others = split
         if (
             len(numbers) == 1
-            and numbers[0][1].operator in _RANGES
+            and numbers[0][1].operator in RANGES
             and all(_fields(item) <= {'node_type'} for item in others)
         ):
-            return self._count_from_tally(*numbers[0], others)
+            return self._dialect.count_from_tally(*numbers[0], others, self)
         sides: dict[NumberTable, FromClause] = {}
         for table, _ in numbers:
             sides.setdefault(table, table.table().alias(f'number_{len(sides)}'))
@@ -320,8 +254,8 @@ class QueryCompiler:
         from_clause: Any = first
         for side in rest:
             from_clause = from_clause.join(side, side.c.id == first.c.id)
-        where = [self._number_condition(sides[table].c.number, condition) for table, condition in numbers]
-        where += [self.filter(first, _COUNTED_FIELDS, item) for item in others]
+        where = [self._dialect.number_condition(sides[table].c.number, condition, self) for table, condition in numbers]
+        where += [self.filter(first, COUNTED_FIELDS, item) for item in others]
         return select(func.count()).select_from(from_clause).where(*where)
 
     def _numbers_and_others(self, query: Query) -> tuple[list[tuple[NumberTable, Condition]], list[Filter]] | None:
@@ -340,163 +274,32 @@ class QueryCompiler:
             table = self._number_table(TABLES[EntityType.NODE], conjunct)
             if table is not None and isinstance(conjunct, Condition):
                 numbers.append((table, conjunct))
-            elif _fields(conjunct) <= set(_COUNTED_FIELDS):
+            elif _fields(conjunct) <= set(COUNTED_FIELDS):
                 others.append(conjunct)
             else:
                 return None
         return (numbers, others) if numbers else None
-
-    def _count_from_tally(self, numbers: NumberTable, condition: Condition, others: list[Filter]) -> Select[Any]:
-        """A count of a numeric range: the tally's buckets wholly inside the range, plus the numbers of the bucket
-        its bound falls in (an index range of at most one bucket)."""
-        tally, side = numbers.tally().alias('tally_0'), numbers.table().alias('number_0')
-        bucket = self._given(condition, Integer(), bucket_of)
-        if condition.operator in ('>', '>='):
-            whole = tally.c.bucket > bucket
-            ceiling: ColumnElement[Any] = cast(self._given(condition, Text(), bucket_ceiling), postgresql.NUMERIC())
-            # NOTE: the top bucket has no ceiling: the largest number stored is one (its index gives it at once).
-            edge = side.c.number < func.coalesce(ceiling, select(func.max(side.c.number) + 1).scalar_subquery())
-        else:
-            whole = tally.c.bucket < bucket
-            floor: ColumnElement[Any] = cast(self._given(condition, Text(), bucket_floor), postgresql.NUMERIC())
-            edge = side.c.number >= func.coalesce(floor, select(func.min(side.c.number) - 1).scalar_subquery())
-        kinds = _COUNTED_FIELDS
-        in_buckets = select(func.coalesce(func.sum(tally.c.rows), 0)).where(
-            whole, *(self.filter(tally, kinds, item) for item in others)
-        )
-        in_edge = (
-            select(func.count())
-            .select_from(side)
-            .where(
-                self._number_condition(side.c.number, condition),
-                edge,
-                *(self.filter(side, kinds, item) for item in others),
-            )
-        )
-        return select(in_buckets.scalar_subquery() + in_edge.scalar_subquery())
 
     def _column(self, column: ColumnElement[Any], kind: str, item: Condition) -> ColumnElement[bool]:
         operator, value = item.operator, item.value
         if kind == 'uuid' and operator in ('==', 'in'):
             _check_uuids(value if operator == 'in' else [value])
         if operator == '==':
-            return column.is_(None) if value is None else column == self._given(item, column.type)
+            return column.is_(None) if value is None else column == self.given(item, column.type)
         if operator == 'in':
             values = list(value)
-            return self._sql.in_values(column, kind, values) if values else false()  # type: ignore[arg-type]
+            return self._dialect.in_values(column, kind, values) if values else false()  # type: ignore[arg-type]
         if operator == 'startswith':
-            if not self._type_by_index and not self._postgres and item.field == 'node_type':
-                # NOTE: with a declared JSON index in the same filter, SQLite must not take the index on node_type
-                # (its planner cannot tell which range is narrower): the unary + hides that index, and the JSON
-                # index, which holds node_type too, answers both.
-                column = literal_column(f'+{column.table.name}.node_type')
-            return self._sql.starts_with(column if kind != 'uuid' else cast(column, Text), value)
+            if not self._type_by_index and item.field == 'node_type':
+                column = self._dialect.without_type_index(column)
+            return self._dialect.starts_with(column if kind != 'uuid' else cast(column, Text), value)
         text = cast(column, Text) if kind == 'uuid' else column
         if operator == 'like':
-            return self._like(text, value, False)
+            return self._dialect.like(text, value, False)
         if operator == 'ilike':
-            return self._like(text, value, True)
-        ordered = column.collate('C') if self._postgres and kind == 'str' else column
-        return _compare(ordered, operator, self._given(item, column.type))
-
-    def _like(self, text: ColumnElement[Any], pattern: str, fold: bool) -> ColumnElement[bool]:
-        if self._postgres:
-            return text.ilike(pattern) if fold else text.like(pattern)
-        # NOTE: SQLite's LIKE ignores the case of ASCII letters only; GLOB is exact, so LIKE becomes GLOB, and ILIKE
-        # a GLOB of both sides in lower case (all of Unicode, as PostgreSQL's ILIKE).
-        if fold:
-            return func.provstore_lower(text).op('GLOB', is_comparison=True)(_glob(pattern.lower()))
-        return text.op('GLOB', is_comparison=True)(_glob(pattern))
-
-    def _postgres_json(self, value: ColumnElement[Any], item: Condition) -> ColumnElement[bool]:  # noqa: PLR0911 - one return per operator
-        operator, given = item.operator, item.value
-        typeof = func.jsonb_typeof(value)
-        as_text = value.op('#>>', return_type=Text())(literal_column("'{}'"))
-        if operator == '==':
-            return value == self._jsonb(item)
-        if operator == 'in':
-            documents = [json.dumps(entry) for entry in given]
-            if not documents:
-                return false()
-            array = cast(bindparam(None, documents, type_=postgresql.ARRAY(Text())), postgresql.ARRAY(JSONB))
-            return value == any_(array)
-        if operator in _RANGES:  # strings: numbers go to _postgres_number_range
-            return and_(typeof == 'string', _compare(as_text.collate('C'), operator, self._given(item, Text())))
-        if operator in ('like', 'ilike'):
-            return and_(typeof == 'string', as_text.ilike(given) if operator == 'ilike' else as_text.like(given))
-        if operator == 'startswith':
-            return and_(typeof == 'string', self._sql.starts_with(as_text, given))
-        if operator == 'of_type':
-            return typeof == literal(given)
-        if operator in ('of_length', 'longer', 'shorter'):
-            length = case((typeof == 'array', func.jsonb_array_length(value)))
-            return _compare(length, _LENGTH_OPERATORS[operator], given)
-        if operator == 'contains':
-            return value.op('@>', return_type=Boolean())(self._jsonb(item))
-        if operator == 'has_key':
-            return and_(typeof == 'object', value.op('?', return_type=Boolean())(bindparam(None, given, type_=Text())))
-        raise QueryError(f'Operator {operator!r} is not implemented on PostgreSQL')  # pragma: no cover
-
-    def _sqlite_json(  # noqa: PLR0911 - one return per operator
-        self, column: ColumnElement[Any], path: tuple[str, ...], item: Condition
-    ) -> ColumnElement[bool]:
-        operator, given = item.operator, item.value
-        value, kind = self._sqlite_parts(column, path)
-        where: ColumnElement[Any] = literal_column(quote(sqlite_json_path(path)))
-        if operator == '==':
-            return self._sqlite_equal(value, kind, item)
-        if operator == 'in':
-            return self._sqlite_in(value, kind, list(given))
-        if operator in _RANGES:
-            types = ('text',) if isinstance(given, str) else _NUMBER_TYPES
-            return and_(_compare(value, operator, self._given(item)), kind.in_(types))
-        if operator in ('like', 'ilike'):
-            return and_(kind == 'text', self._like(value, given, operator == 'ilike'))
-        if operator == 'startswith':
-            return and_(kind == 'text', self._sql.starts_with(value, given))
-        if operator == 'of_type':
-            return kind.in_(_SQLITE_TYPES[given])
-        if operator in ('of_length', 'longer', 'shorter'):
-            length = func.json_array_length(column, where)
-            return and_(kind == 'array', _compare(length, _LENGTH_OPERATORS[operator], given))
-        if operator == 'contains':
-            wanted = 'array' if isinstance(given, list) else 'object'
-            return and_(kind == wanted, func.provstore_json_contains(value, json.dumps(given)) == 1)
-        if operator == 'has_key':
-            members = func.json_each(column, where).table_valued('key')
-            present = exists(select(literal(1)).select_from(members).where(members.c.key == given))
-            return and_(kind == 'object', present)
-        raise QueryError(f'Operator {operator!r} is not implemented on SQLite')  # pragma: no cover
-
-    def _sqlite_equal(
-        self, value: ColumnElement[Any], kind: ColumnElement[Any], item: Condition
-    ) -> ColumnElement[bool]:
-        given = item.value
-        if given is None:
-            return kind == 'null'
-        if isinstance(given, bool):
-            return kind == ('true' if given else 'false')
-        if isinstance(given, (int, float)):
-            return and_(value == self._given(item), kind.in_(_NUMBER_TYPES))
-        if isinstance(given, str):
-            return and_(value == self._given(item), kind == 'text')
-        wanted = 'array' if isinstance(given, list) else 'object'
-        return and_(kind == wanted, func.provstore_json_equal(value, json.dumps(given)) == 1)
-
-    def _sqlite_in(self, value: ColumnElement[Any], kind: ColumnElement[Any], given: list[Any]) -> ColumnElement[bool]:
-        numbers = [item for item in given if isinstance(item, (int, float)) and not isinstance(item, bool)]
-        strings = [item for item in given if isinstance(item, str)]
-        parts: list[ColumnElement[bool]] = []
-        for values, types in ((numbers, _NUMBER_TYPES), (strings, ('text',))):
-            if values:
-                parts.append(
-                    and_(self._sql.in_values(value, 'str' if types == ('text',) else 'int', values), kind.in_(types))
-                )
-        named = [name for flag, name in ((True, 'true'), (False, 'false')) if any(item is flag for item in given)]
-        named += ['null'] if any(item is None for item in given) else []
-        if named:
-            parts.append(kind.in_(named))
-        return or_(false(), *parts) if parts else false()
+            return self._dialect.like(text, value, True)
+        ordered = self._dialect.ordered_text(column) if kind == 'str' else column
+        return compare(ordered, operator, self.given(item, column.type))
 
     # -- projections --------------------------------------------------------------------------------------------
 
@@ -529,62 +332,14 @@ class QueryCompiler:
     ) -> tuple[list[ColumnElement[Any]], Callable[[Sequence[Any]], Any]]:
         """The SQL columns of the value at ``path`` (cast as asked) and the function making the value of them."""
         if cast_to not in (None, 'j'):
-            return [self._json_cast(column, path, cast_to)], _single(_bool if cast_to == 'b' else _identity)
-        if self._postgres:
-            # NOTE: as text, decoded by json.loads: three times faster than the driver's decoding of jsonb values.
-            return [cast(self._json(column, path), Text())], _single(_loads)
-        # NOTE: the value and its JSON type, decoded here: json.loads only for arrays and objects, which halves the
-        # time of projecting scalar attributes compared with JSON text decoded value by value.
-        return list(self._sqlite_parts(column, path)), _from_sqlite_json
-
-    def _json_cast(  # noqa: PLR0911 - one return per cast and dialect
-        self, column: ColumnElement[Any], path: tuple[str, ...], cast_to: str | None
-    ) -> ColumnElement[Any]:
-        """The value at ``path`` as a float, integer, text or boolean; NULL where it cannot be one.
-
-        ``f``/``i``: numbers, and strings that hold a number (``i`` truncates towards zero); ``t``: strings, numbers
-        and booleans as text; ``b``: booleans. Arrays, objects and null give NULL.
-        """
-        if self._postgres:
-            value = self._json(column, path)
-            typeof = func.jsonb_typeof(value)
-            text = value.op('#>>', return_type=Text())(literal_column("'{}'"))
-            if cast_to in ('f', 'i'):
-                pattern = INTEGER_TEXT if cast_to == 'i' else NUMBER_TEXT
-                number = case(
-                    (typeof == 'number', cast(value, postgresql.NUMERIC())),
-                    (
-                        and_(typeof == 'string', text.op('~', is_comparison=True)(pattern)),
-                        cast(text, postgresql.NUMERIC()),
-                    ),
-                )
-                if cast_to == 'f':
-                    return cast(number, Float())
-                return cast(func.trunc(number), BigInteger())
-            if cast_to == 'b':
-                return case((typeof == 'boolean', cast(value, Boolean())))
-            return case((typeof.in_(('string', 'number', 'boolean')), text.collate('C')))
-        value, kind = self._sqlite_parts(column, path)
-        if cast_to in ('f', 'i'):
-            target = Float() if cast_to == 'f' else Integer()
-            return case(
-                (kind.in_(_NUMBER_TYPES), cast(value, target)),
-                (kind == 'text', cast(func.provstore_number(value, cast_to == 'i'), target)),
-            )
-        if cast_to == 'b':
-            return case((kind == 'true', literal(1)), (kind == 'false', literal(0)))
-        return case(
-            (kind == 'text', value),
-            (kind.in_(_NUMBER_TYPES), cast(value, Text())),
-            (kind == 'true', literal('true')),
-            (kind == 'false', literal('false')),
-        )
+            return [self._dialect.json_cast(column, path, cast_to)], _single(_bool if cast_to == 'b' else _identity)
+        return self._dialect.json_projection(column, path)
 
     def _cast(self, column: ColumnElement[Any], kind: str, cast_to: str | None) -> ColumnElement[Any]:
         if cast_to == 'f':
             return cast(column, Float())
         if cast_to == 'i' and kind != 'int':
-            return cast(column, BigInteger() if self._postgres else Integer())
+            return cast(column, self._dialect.integer_type())
         if cast_to == 't' and kind != 'str':
             return cast(column, Text())
         return column
@@ -593,17 +348,17 @@ class QueryCompiler:
         name, path = projection.func, projection.path
         if kind == 'json' and path:
             if name == 'count' and projection.cast is None:
-                present = self._json(column, path) if self._postgres else self._sqlite_parts(column, path)[1]
+                present = self._dialect.json_present(column, path)
                 return func.count(present)
-            value = self._json_cast(column, path, projection.cast or 'f')
+            value = self._dialect.json_cast(column, path, projection.cast or 'f')
         elif kind == 'json':
             if name != 'count':
                 raise QueryError(f'{name}() of a whole JSON column means nothing; give a path and a cast')
             value = column
         else:
             value = self._cast(column, kind, projection.cast)
-            if self._postgres and kind == 'str' and projection.cast in (None, 't'):
-                value = value.collate('C')
+            if kind == 'str' and projection.cast in (None, 't'):
+                value = self._dialect.ordered_text(value)
             if kind == 'bool' and name == 'sum':
                 value = cast(value, Integer())
         if name == 'sum' and kind in ('str', 'uuid', 'time') and projection.cast not in ('f', 'i'):
@@ -618,35 +373,15 @@ class QueryCompiler:
         column = source.c[order.field]
         kind = kinds[order.field]
         if kind == 'json' and order.path and order.cast not in (None, 'j'):
-            return [self._json_cast(column, order.path, 't' if order.cast == 'd' else order.cast)]
+            return [self._dialect.json_cast(column, order.path, 't' if order.cast == 'd' else order.cast)]
         if kind == 'json' and order.path:
-            return self._json_sort_keys(column, order.path)
+            return self._dialect.json_sort_keys(column, order.path)
         if kind == 'json':
             raise QueryError(f'Cannot order by the whole JSON column {order.field!r}: give a path')
         key = self._cast(column, kind, order.cast)
-        if self._postgres and kind == 'str' and order.cast in (None, 't'):
-            key = key.collate('C')
+        if kind == 'str' and order.cast in (None, 't'):
+            key = self._dialect.ordered_text(key)
         return [key]
-
-    def _json_sort_keys(self, column: ColumnElement[Any], path: tuple[str, ...]) -> list[ColumnElement[Any]]:
-        """Sort keys of JSON values of any type: null, booleans, numbers, strings, arrays, objects; then the value."""
-        ranks = ('null', 'boolean', 'number', 'string', 'array', 'object')
-        if self._postgres:
-            value = self._json(column, path)
-            typeof = func.jsonb_typeof(value)
-            rank = case(*((typeof == name, index) for index, name in enumerate(ranks)))
-            number = case(
-                (typeof == 'number', cast(value, Float())),
-                (typeof == 'boolean', case((value == literal_column("'true'::jsonb"), 1.0), else_=0.0)),
-            )
-            text = case((typeof == 'string', value.op('#>>', return_type=Text())(literal_column("'{}'")).collate('C')))
-            return [rank, number, text]
-        value, kind = self._sqlite_parts(column, path)
-        names = {'null': ('null',), 'boolean': ('false', 'true'), 'number': _NUMBER_TYPES, 'string': ('text',)}
-        rank = case(*((kind.in_(names.get(name, (name,))), index) for index, name in enumerate(ranks)))
-        number = case((kind.in_(_NUMBER_TYPES), cast(value, Float())), (kind == 'true', 1.0), (kind == 'false', 0.0))
-        text = case((kind == 'text', value))
-        return [rank, number, text]
 
     # -- the statement ------------------------------------------------------------------------------------------
 
@@ -797,7 +532,7 @@ class QueryCompiler:
         start_rows = select(*seed(start.c.id, start.c.id, needs_depth)).where(seed_where)
         forward_types, backward_types = (join.link_types, ()) if forward else ((), join.link_types)
         reach = reach_cte(
-            self._sql,
+            self._dialect,
             start_rows,
             forward=forward_types,
             backward=backward_types,
@@ -821,10 +556,6 @@ class QueryCompiler:
         return pairs.subquery(f'traversal_{number}')
 
 
-_COUNTED_FIELDS = {name: FIELDS[EntityType.NODE][name] for name in ('id', 'node_type')}
-"""The node columns a number table holds besides the number."""
-
-
 def _conjuncts(item: Filter) -> list[Filter]:
     """The filters that ``item`` requires all of: the items of its top-level ``and`` junctions."""
     if isinstance(item, Junction) and item.kind == 'and':
@@ -839,10 +570,6 @@ def _fields(item: Filter) -> set[str]:
     if isinstance(item, Negation):
         return _fields(item.item)
     return set().union(*(_fields(sub) for sub in item.items))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -909,7 +636,7 @@ def _filter_key(item: Filter, kinds: Mapping[str, str], conditions: list[Conditi
 def _parametrized(item: Condition, kind: str | None) -> bool:
     """Whether the value of ``item`` is a parameter of the statement (see :func:`query_shape`)."""
     value = item.value
-    if item.operator not in _COMPARISONS or isinstance(value, bool):
+    if item.operator not in COMPARISONS or isinstance(value, bool):
         return False
     if kind == 'json':
         return bool(item.path) and isinstance(value, (int, float, str))
@@ -1002,64 +729,6 @@ _FOREIGN_KEYS: dict[tuple[EntityType, str], tuple[str, str]] = {
 """For relationships through a foreign key: (column of the new entity, column of the related one) that are equal."""
 
 
-_COMPARISONS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    '==': operator_module.eq,
-    '>': operator_module.gt,
-    '>=': operator_module.ge,
-    '<': operator_module.lt,
-    '<=': operator_module.le,
-}
-
-
-_RANGES = ('>', '>=', '<', '<=')
-
-
-def _compare(left: ColumnElement[Any], operator: str, right: Any) -> ColumnElement[bool]:
-    return _COMPARISONS[operator](left, right)
-
-
-def _sqlite_integers(form: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``form`` refusing integers that SQLite cannot hold (it would fail in the driver, with no word of the query)."""
-
-    def checked(value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-            raise QueryError(f'SQLite compares integers of 64 bits only, not {value}')
-        return form(value)
-
-    return checked
-
-
-def _path_variables(value: Any) -> str:
-    return json.dumps({'value': value})
-
-
-def _json_texts(values: Sequence[Any]) -> list[str]:
-    return [json.dumps(value) for value in values]
-
-
-def _glob(pattern: str) -> str:
-    """A LIKE pattern (``%``, ``_``, ``\\`` escapes) as an SQLite GLOB pattern."""
-    out = []
-    escaped = False
-    for character in pattern:
-        if escaped:
-            out.append(f'[{character}]' if character in '*?[' else character)
-            escaped = False
-        elif character == '\\':
-            escaped = True
-        elif character == '%':
-            out.append('*')
-        elif character == '_':
-            out.append('?')
-        elif character in '*?[':
-            out.append(f'[{character}]')
-        else:
-            out.append(character)
-    if escaped:
-        out.append('\\')
-    return ''.join(out)
-
-
 def _check_uuids(values: Any) -> None:
     import uuid  # noqa: PLC0415
 
@@ -1076,22 +745,6 @@ def _identity(value: Any) -> Any:
 
 def _single(function: Callable[[Any], Any]) -> Callable[[Sequence[Any]], Any]:
     return lambda values: function(values[0])
-
-
-def _from_sqlite_json(parts: Sequence[Any]) -> Any:
-    """A JSON value from SQLite's ``json_extract`` and ``json_type`` of it."""
-    value, json_type = parts
-    if json_type in ('object', 'array'):
-        return json.loads(value)
-    if json_type == 'true':
-        return True
-    if json_type == 'false':
-        return False
-    return value
-
-
-def _loads(value: Any) -> Any:
-    return None if value is None else json.loads(value)
 
 
 def _bool(value: Any) -> Any:
