@@ -268,3 +268,39 @@ def test_full_maintenance_vacuums_the_database(storage: SqliteDosStorageBackend,
     assert path.with_name('database.sqlite-wal').stat().st_size == 0
     live = storage.maintain()
     assert live.steps[-1] == 'nothing to do in live maintenance (VACUUM and ANALYZE need full maintenance) [database]'
+
+
+def test_a_repository_whose_location_has_another_name_fails_in_one_line(
+    make_profile: Callable[..., Profile], register_plugin: Callable[..., object], tmp_path: Path
+) -> None:
+    """A third-party repository backend whose constructor calls its location ``path`` gets a one-line ConfigError
+    saying to call it ``filepath`` (the option the storage backend fills in); given ``path`` explicitly, it works."""
+    from provstore import hookimpl
+    from provstore_sandbox.backend import SandboxRepositoryBackend
+
+    class PathRepository(SandboxRepositoryBackend):
+        """A repository backend written before reading the docs."""
+
+        name = 'acme.path'
+
+        def __init__(self, path: str) -> None:
+            super().__init__(filepath=path)
+
+    class Plugin:
+        @hookimpl
+        def register_repository_backends(self) -> list[type]:
+            return [PathRepository]
+
+    register_plugin(Plugin(), name='acme')
+    profile = make_profile(SqliteDosStorageBackend, repository_backend='acme.path')
+    with pytest.raises(
+        ConfigError, match=r"needs path, which nothing gives; .* name the constructor parameter 'filepath'"
+    ):
+        SqliteDosStorageBackend.make_repository(profile)
+    given = make_profile(
+        SqliteDosStorageBackend,
+        name='given',
+        repository_backend='acme.path',
+        repository_options={'path': str(tmp_path / 'r')},
+    )
+    assert isinstance(SqliteDosStorageBackend.make_repository(given), PathRepository)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import inspect
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -155,16 +154,14 @@ class DosStorageBackend(StorageBackend, EntityMethods):
             backend_class = get_repository_backend(name)
         except PluginNotFoundError as exc:
             raise ConfigError(f'{where}: option repository_backend: {exc}') from None
-        if 'filepath' in options:
-            if not isinstance(options['filepath'], str) or not Path(options['filepath']).expanduser().is_absolute():
-                raise ConfigError(
-                    f"{where}: option repository_options: 'filepath' must be an absolute path, "
-                    f'got {options["filepath"]!r}'
-                )
-        elif 'filepath' in inspect.signature(backend_class).parameters:
-            options['filepath'] = str(cls.default_repository_folder(profile))
+        if 'filepath' in options and (
+            not isinstance(options['filepath'], str) or not Path(options['filepath']).expanduser().is_absolute()
+        ):
+            raise ConfigError(
+                f"{where}: option repository_options: 'filepath' must be an absolute path, got {options['filepath']!r}"
+            )
         try:
-            return backend_class(**options)
+            return backend_class.from_options(options, cls.default_repository_folder(profile))
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f'{where}: option repository_options does not suit repository backend {name!r}: {exc}'
