@@ -37,7 +37,8 @@ from typing import Any, ClassVar
 import pytest
 
 from provstore.config import Profile
-from provstore.exceptions import ReadOnlyStorageError, StorageError
+from provstore.exceptions import QueryError, ReadOnlyStorageError, StorageError, ValidationError
+from provstore.orm import Dict, Node, QueryBuilder, User, store_nodes
 from provstore.storage import EntityStorage, EntityType, StorageBackend
 from provstore.testing.profiles import new_profile, opened_storage
 
@@ -342,6 +343,52 @@ class EntityStorageContract:
             nodes(storage, user + 1000, 1)
         assert storage.count_rows(E.NODE) == 0
         assert storage.count_rows(E.USER) == 1
+
+    # -- one rule for every backend ------------------------------------------------------------------------------
+
+    def test_values_at_the_limits_of_the_rules(self, storage: EntityStorage, user: int) -> None:
+        """What the field rules allow is stored and read back exactly: a 255-character label, the signed 64-bit
+        extremes, long non-ASCII text; and the QueryBuilder finds each of them (an archive from any backend must
+        import into any other, aiida-core's PostgreSQL included)."""
+        author = User.collection(storage).get(pk=user)
+        node = Dict(
+            {'low': -(2**63), 'high': 2**63 - 1, 'text': 'é' * 300}, label='z' * 255, user=author, storage=storage
+        ).store()
+        [row] = storage.get_rows(E.NODE, 'id', [node.pk])
+        assert row['label'] == 'z' * 255
+        assert row['attributes'] == {'low': -(2**63), 'high': 2**63 - 1, 'text': 'é' * 300}
+        for field, value in (('attributes.high', 2**63 - 1), ('attributes.low', -(2**63)), ('label', 'z' * 255)):
+            query = QueryBuilder(storage).append(Dict, filters={field: value}, project='id')
+            assert query.all(flat=True) == [node.pk], field
+
+    @pytest.mark.parametrize(
+        ('attributes', 'label', 'message'),
+        [
+            ({}, 'x' * 1_000_000, r'label has 1000000 characters, more than the 255 its column holds'),
+            ({}, 'a\x00b', r'label contains a NUL character'),
+            ({'a': ['ok', 'x\x00']}, '', r'attributes\.a\[1\] contains a NUL character'),
+            ({'k\x00': 1}, '', r"attributes: the key 'k\\x00' contains a NUL character"),
+            ({'x': 2**70}, '', r'attributes\.x is 1180591620717411303424, outside the signed 64-bit range'),
+        ],
+    )
+    def test_values_no_backend_holds_are_refused_before_writing(
+        self, storage: EntityStorage, user: int, attributes: dict[str, Any], label: str, message: str
+    ) -> None:
+        """A NUL character, a text longer than its column or an integer beyond 64 bits is a ValidationError naming
+        the field, raised before any row or object is written, whatever the backend could hold; a query filtering
+        on such a value is a QueryError."""
+        author = User.collection(storage).get(pk=user)
+        node = Dict(attributes, label=label, user=author, storage=storage)
+        node.base.repository.put_object_from_bytes(b'never written', 'file.txt')
+        objects = sorted(storage.get_repository().list_objects())
+        with pytest.raises(ValidationError, match=rf'^node {node.uuid}: {message}'):
+            store_nodes([Dict({'fine': 1}, user=author, storage=storage), node], storage=storage)
+        assert storage.count_rows(E.NODE) == 0
+        assert sorted(storage.get_repository().list_objects()) == objects
+        with pytest.raises(QueryError, match=r'(outside the signed 64-bit range|NUL character)'):
+            QueryBuilder(storage).append(Node, filters={'attributes.x': {'in': [1, 2**70]}}).all()
+        with pytest.raises(QueryError, match=r'NUL character'):
+            QueryBuilder(storage).append(Node, filters={'label': 'a\x00b'}).all()
 
     # -- rows: update, get, iterate, count, delete --------------------------------------------------------------------
 
