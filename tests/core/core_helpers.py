@@ -11,17 +11,30 @@ def archive_plugin(*names: str) -> str:
         """The {name} test format."""
 
         name = {name!r}
-        latest_version = '1'
 
-        def read_version(self, path):
+        @classmethod
+        def version_head(cls):
             return '1'
+
+        @classmethod
+        def versions_readable(cls):
+            return ('1',)
+
+        @classmethod
+        def read_metadata(cls, path):
+            return ArchiveMetadata(cls.name, '1', 'sha256')
+
+        @classmethod
+        def open(cls, path):
+            raise ArchiveError(f'{{path}}: the {name} test format holds nothing to open')
 '''
         for index, name in enumerate(names)
     )
     listed = ', '.join(f'Format{index}' for index in range(len(names)))
     return f"""
     from provstore import hookimpl
-    from provstore.archive import ArchiveFormat
+    from provstore.archive import ArchiveFormat, ArchiveMetadata
+    from provstore.exceptions import ArchiveError
 {classes}
 
     @hookimpl

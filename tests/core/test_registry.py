@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,8 +12,8 @@ import pytest
 from core_helpers import archive_plugin
 
 from provstore import hookimpl
-from provstore.archive import ArchiveFormat
-from provstore.exceptions import PluginError, PluginNotFoundError
+from provstore.archive import ArchiveFormat, ArchiveMetadata
+from provstore.exceptions import ArchiveError, PluginError, PluginNotFoundError
 from provstore.registry import (
     IN_PROCESS,
     Kind,
@@ -23,6 +24,7 @@ from provstore.registry import (
     get_registry,
     using_registry,
 )
+from provstore.storage import StorageBackend
 
 LENIENT = RegistrySettings(strict=False)
 
@@ -35,17 +37,36 @@ class GoodFormat(ArchiveFormat):
     """A good in-process test format."""
 
     name = 'test.good'
-    latest_version = '1'
 
-    def read_version(self, path: Any) -> str:
+    @classmethod
+    def version_head(cls) -> str:
         return '1'
+
+    @classmethod
+    def versions_readable(cls) -> tuple[str, ...]:
+        return ('1',)
+
+    @classmethod
+    def read_metadata(cls, path: Path) -> ArchiveMetadata:
+        return ArchiveMetadata(cls.name, '1', 'sha256')
+
+    @classmethod
+    def open(cls, path: Path) -> StorageBackend:
+        raise ArchiveError(f'{path}: test.good holds nothing to open')
 
 
 class AbstractFormat(ArchiveFormat):
-    """Misses read_version."""
+    """Misses read_metadata and open."""
 
     name = 'test.abstract'
-    latest_version = '1'
+
+    @classmethod
+    def version_head(cls) -> str:
+        return '1'
+
+    @classmethod
+    def versions_readable(cls) -> tuple[str, ...]:
+        return ('1',)
 
 
 def plugin_returning(result: Any) -> SimpleNamespace:
@@ -146,7 +167,7 @@ def test_name_clash_between_plugins_fails_both(fake_site: Callable[..., str]) ->
         ((GoodFormat,), 'validate', 'must return a list of classes, got tuple'),
         ([GoodFormat()], 'validate', 'is not a class'),
         ([int], 'validate', 'int is not a subclass of provstore.archive.format.ArchiveFormat'),
-        ([AbstractFormat], 'validate', 'AbstractFormat is abstract; it does not implement read_version'),
+        ([AbstractFormat], 'validate', 'AbstractFormat is abstract; it does not implement open, read_metadata'),
         ([type('Nameless', (GoodFormat,), {'name': 'Bad Name'})], 'validate', 'lower-case words joined by dots'),
         ([type('NoName', (GoodFormat,), {'name': None})], 'validate', 'got None'),
         ([GoodFormat, type('Again', (GoodFormat,), {})], 'validate', "two archive formats named 'test.good'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    'ArchiveError',
     'ConfigError',
     'IncompatibleStorageError',
     'InvalidPathError',
@@ -65,7 +66,11 @@ class IncompatibleStorageError(StorageError):
 
 
 class ReadOnlyStorageError(StorageError):
-    """A write was attempted on storage opened read-only."""
+    """A write was attempted on a read-only storage or repository backend (an archive opened in place)."""
+
+
+class ArchiveError(ProvstoreError):
+    """A file is not a readable archive: the one-line message names the file and the defect."""
 
 
 class ProfileLockedError(ProvstoreError):

@@ -63,7 +63,9 @@ def register_repository_backends() -> list[type[AbstractRepositoryBackend]]:  # 
 def register_archive_formats() -> list[type[ArchiveFormat]]:  # type: ignore[empty-body]
     """Return the archive format classes this plugin provides.
 
-    Called once per process, when the registry is first used.
+    Called once per process, when the registry is first used. A format is a class of class methods: its versions
+    (``version_head()``, ``versions_readable()``), ``read_metadata(path)`` / ``read_version(path)`` from the
+    archive's metadata alone, and ``open(path)``, the archive as a read-only storage backend.
 
     :return: a list of concrete subclasses of :class:`provstore.archive.ArchiveFormat`, each with a unique
         ``name`` class attribute.

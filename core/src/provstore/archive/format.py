@@ -1,31 +1,150 @@
-"""The interface every archive format implements.
+"""The interface every archive format implements, and the narrow protocol of reading an archive.
 
-Creating and importing archives is added by the archive issue; this declares what the registry checks.
+An archive format is a class of class methods (it holds no state): which versions it writes and reads, the version
+of a file read from its metadata alone, and :meth:`ArchiveFormat.open`, which gives the archive as a read-only
+:class:`~provstore.storage.StorageBackend`, so that every query of the ORM works on it in place.
+
+:class:`ArchiveReader` is what creating and importing archives, written once in the core over any format, read:
+the metadata, the rows of each entity kind streamed in batches, and the objects of the repository streamed. The
+writing side (a writer protocol with the same three parts, ``create_archive`` and ``import_archive``) is built on
+this in the next step of the archive work; until then a format only reads.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
-__all__ = ['ArchiveFormat']
+if TYPE_CHECKING:
+    from provstore.storage import EntityType, Row, StorageBackend
+
+__all__ = ['ArchiveFormat', 'ArchiveMetadata', 'ArchiveReader', 'StorageArchiveReader']
+
+
+@dataclass(frozen=True)
+class ArchiveMetadata:
+    """What an archive says about itself, read without touching its database or objects."""
+
+    format: str
+    """The name of the archive format."""
+    version: str
+    """The format version of the file."""
+    key_format: str
+    """How the keys of its objects are made (``'sha256'``)."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """The format's own metadata, JSON-serialisable (for ``.aiida`` files: ``metadata.json`` as it is)."""
+
+
+@runtime_checkable
+class ArchiveReader(Protocol):
+    """An archive open for reading: metadata, rows per entity kind and object streams, all streamed."""
+
+    @property
+    def metadata(self) -> ArchiveMetadata:
+        """The archive's metadata."""
+
+    def count_rows(self, entity: EntityType) -> int:
+        """Return the number of rows of ``entity`` in the archive."""
+
+    def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
+        """Yield the rows of ``entity`` (dicts keyed by column, as :class:`~provstore.storage.EntityStorage` has
+        them), read ``batch_size`` at a time."""
+
+    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield ``(key, stream)`` for each distinct key; a stream is valid until the next item is requested.
+
+        :raises FileNotFoundError: naming every key the archive lacks, before anything is yielded.
+        """
+
+    def close(self) -> None:
+        """Release the files the reader holds. Idempotent."""
 
 
 class ArchiveFormat(abc.ABC):
-    """A single-file format that holds a whole or partial provenance graph with its files."""
+    """A single-file format that holds a whole or partial provenance graph with its files.
+
+    Archives are untrusted input: every method that reads a file refuses a malformed one with a
+    :class:`~provstore.exceptions.ArchiveError` whose one-line message names the defect.
+    """
 
     name: ClassVar[str]
     """The name users select this format by, unique across installed plugins."""
 
-    @property
+    @classmethod
     @abc.abstractmethod
-    def latest_version(self) -> str:
+    def version_head(cls) -> str:
         """The version this format writes."""
 
+    @classmethod
     @abc.abstractmethod
-    def read_version(self, path: Path) -> str:
-        """Return the format version of the archive at ``path``.
+    def versions_readable(cls) -> tuple[str, ...]:
+        """The versions :meth:`open` reads in place, :meth:`version_head` among them."""
 
-        :raises provstore.exceptions.ProvstoreError: if the file is not an archive of this format.
+    @classmethod
+    @abc.abstractmethod
+    def read_metadata(cls, path: Path) -> ArchiveMetadata:
+        """Return the metadata of the archive at ``path``, read from its metadata alone.
+
+        :raises provstore.exceptions.ArchiveError: if the file is not an archive of this format, or its metadata
+            is malformed, or its version is not one this code knows.
         """
+
+    @classmethod
+    def read_version(cls, path: Path) -> str:
+        """Return the format version of the archive at ``path``, from its metadata alone.
+
+        :raises provstore.exceptions.ArchiveError: as :meth:`read_metadata`.
+        """
+        return cls.read_metadata(path).version
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, path: Path) -> StorageBackend:
+        """Return the archive at ``path`` open as a read-only storage (close it when done).
+
+        :raises provstore.exceptions.ArchiveError: if the file is not a readable archive of this format.
+        """
+
+    @classmethod
+    def open_reader(cls, path: Path) -> ArchiveReader:
+        """Return a reader of the archive at ``path``: by default its :meth:`open` storage, read row by row."""
+        return StorageArchiveReader(cls.read_metadata(path), cls.open(path))
+
+
+class StorageArchiveReader:
+    """An :class:`ArchiveReader` over a storage that is also an :class:`~provstore.storage.EntityStorage`."""
+
+    def __init__(self, metadata: ArchiveMetadata, storage: StorageBackend) -> None:
+        """:raises TypeError: if ``storage`` cannot give rows (it is not an ``EntityStorage``)."""
+        from provstore.storage import EntityStorage  # noqa: PLC0415 - the storage layer, only when a reader is made
+
+        if not isinstance(storage, EntityStorage):
+            storage.close()
+            raise TypeError(f'{type(storage).__name__} is not an EntityStorage: it cannot give the rows of an archive')
+        self._metadata = metadata
+        self._storage = storage
+        self._entities: EntityStorage = storage
+
+    @property
+    def metadata(self) -> ArchiveMetadata:
+        """The archive's metadata."""
+        return self._metadata
+
+    def count_rows(self, entity: EntityType) -> int:
+        """Return the number of rows of ``entity``."""
+        return self._entities.count_rows(entity)
+
+    def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
+        """Yield the rows of ``entity``, ``batch_size`` at a time."""
+        return self._entities.iter_rows(entity, batch_size)
+
+    def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield ``(key, stream)`` from the archive's repository."""
+        return self._entities.get_repository().iter_object_streams(keys)
+
+    def close(self) -> None:
+        """Close the storage."""
+        self._storage.close()

@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
+from provstore.exceptions import ReadOnlyStorageError
+
 __all__ = [
     'CHUNK_SIZE',
     'LOCATION_OPTION',
@@ -92,6 +94,19 @@ class AbstractRepositoryBackend(abc.ABC):
     name: ClassVar[str]
     """The name profiles use to select this backend, unique across installed plugins."""
 
+    read_only: ClassVar[bool] = False
+    """Whether this backend never changes its objects (the files of an archive read in place, for example).
+
+    Then every ``put_*`` and ``delete_*`` call raises :class:`~provstore.exceptions.ReadOnlyStorageError` before
+    reading its arguments; :meth:`initialise`, :meth:`erase` and :meth:`maintain` (unless a dry run) must refuse
+    with :meth:`check_writable` too.
+    """
+
+    def check_writable(self) -> None:
+        """Raise :class:`~provstore.exceptions.ReadOnlyStorageError` naming this backend if it is read-only."""
+        if self.read_only:
+            raise ReadOnlyStorageError(f'The repository {self!r} ({self.name}) is read-only')
+
     @classmethod
     def from_options(
         cls: type[BackendT], options: Mapping[str, Any], location: str | os.PathLike[str] | None = None
@@ -163,7 +178,9 @@ class AbstractRepositoryBackend(abc.ABC):
         :param handle: a readable byte stream; it is read in chunks and not closed.
         :return: the key of the object.
         :raises TypeError: if ``handle`` is not a readable byte stream.
+        :raises ReadOnlyStorageError: if the backend is read-only.
         """
+        self.check_writable()
         check_byte_stream(handle)
         return self._put_object_from_filelike(handle)
 
@@ -176,6 +193,7 @@ class AbstractRepositoryBackend(abc.ABC):
 
         :raises FileNotFoundError: if there is no file at ``filepath``.
         """
+        self.check_writable()
         with open(filepath, 'rb') as handle:
             return self._put_object_from_filelike(handle)
 
@@ -186,6 +204,7 @@ class AbstractRepositoryBackend(abc.ABC):
 
         :raises TypeError: if any handle is not a readable byte stream; nothing is stored then.
         """
+        self.check_writable()
         handles = list(handles)
         for handle in handles:
             check_byte_stream(handle)
@@ -263,6 +282,7 @@ class AbstractRepositoryBackend(abc.ABC):
 
         :raises FileNotFoundError: naming every missing key; nothing is deleted then.
         """
+        self.check_writable()
         keys = list(dict.fromkeys(keys))
         missing = [key for key, exists in zip(keys, self.has_objects(keys), strict=True) if not exists]
         if missing:
