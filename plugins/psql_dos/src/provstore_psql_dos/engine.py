@@ -101,14 +101,18 @@ def _readable(descriptor: int) -> bool:
     return bool(select.select([descriptor], [], [], 0)[0])  # pragma: no cover - Windows has no poll
 
 
-def create_sqlite_engine(path: Path, pooled: bool = True, durable: bool = True) -> Engine:
+def create_sqlite_engine(path: Path, pooled: bool = True, durable: bool = True, immutable: bool = False) -> Engine:
     """Return an engine on the SQLite database file at ``path`` (created on first connection).
 
     :param pooled: keep connections open for reuse; otherwise open one for each use.
     :param durable: sync the write-ahead log at every commit (``synchronous = FULL``), so a commit that returned
         survives a power loss; ``False`` syncs it only at checkpoints (``NORMAL``): the last commits before a power
         loss or an operating-system crash may be lost, the database stays consistent.
+    :param immutable: open an existing file that nobody changes (an archive's database) read-only, without locks,
+        journal or write-ahead log: SQLite refuses every write, and creates no file beside it.
     """
+    if immutable:
+        return _create_immutable_sqlite_engine(path, pooled)
     url = URL.create('sqlite+pysqlite', database=str(path))
     kwargs: dict[str, Any] = {} if pooled else {'poolclass': NullPool}
     engine = create_engine(url, connect_args={'timeout': BUSY_TIMEOUT}, **kwargs)
@@ -118,23 +122,52 @@ def create_sqlite_engine(path: Path, pooled: bool = True, durable: bool = True) 
     return engine
 
 
-def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any, synchronous: str = 'FULL') -> None:
-    """Set the pragmas of a new SQLite connection and take transaction control away from the driver."""
+def _create_immutable_sqlite_engine(path: Path, pooled: bool) -> Engine:
+    """Return an engine on the SQLite file at ``path``, read-only and immutable (see :func:`create_sqlite_engine`)."""
+    import sqlite3  # noqa: PLC0415 - the driver, only when a database is used
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from sqlalchemy.pool import QueuePool  # noqa: PLC0415
+
+    uri = f'file:{quote(str(path))}?mode=ro&immutable=1'
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
+
+    engine = create_engine('sqlite+pysqlite://', creator=connect, poolclass=QueuePool if pooled else NullPool)
+    event.listen(engine, 'connect', lambda dbapi, record: _set_up_sqlite_connection(dbapi, record, None))
+    event.listen(engine, 'begin', _begin_sqlite_transaction)
+    return engine
+
+
+def _set_up_sqlite_connection(dbapi_connection: Any, connection_record: Any, synchronous: str | None = 'FULL') -> None:
+    """Set the pragmas of a new SQLite connection and take transaction control away from the driver.
+
+    :param synchronous: how commits are synced; ``None`` for a read-only file, which keeps no journal.
+    """
     # NOTE: with isolation_level None the sqlite3 module never issues BEGIN itself; _begin_sqlite_transaction does.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f'PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}')
-        cursor.execute('PRAGMA journal_mode = WAL')
-        # NOTE: FULL (the default, as aiida-core) syncs the write-ahead log at every commit: a store that returned
-        # survives a power loss. NORMAL (the profile option durability=relaxed) syncs it at checkpoints only: about
-        # 1 ms less per commit, but the last commits before a power loss may be lost (never half-applied).
-        cursor.execute(f'PRAGMA synchronous = {synchronous}')
+        if synchronous is None:
+            cursor.execute('PRAGMA query_only = ON')
+        else:
+            _set_up_journal(cursor, synchronous)
         cursor.execute('PRAGMA foreign_keys = ON')
     finally:
         cursor.close()
     for name, (arguments, function) in SQLITE_FUNCTIONS.items():
         dbapi_connection.create_function(name, arguments, function, deterministic=True)
+
+
+def _set_up_journal(cursor: Any, synchronous: str) -> None:
+    """Put a writable database in write-ahead-log mode with ``synchronous``."""
+    cursor.execute('PRAGMA journal_mode = WAL')
+    # NOTE: FULL (the default, as aiida-core) syncs the write-ahead log at every commit: a store that returned
+    # survives a power loss. NORMAL (the profile option durability=relaxed) syncs it at checkpoints only: about
+    # 1 ms less per commit, but the last commits before a power loss may be lost (never half-applied).
+    cursor.execute(f'PRAGMA synchronous = {synchronous}')
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

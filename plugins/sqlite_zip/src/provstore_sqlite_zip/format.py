@@ -1,0 +1,55 @@
+"""The archive format ``sqlite_zip``: aiida-core's ``.aiida`` zip of ``metadata.json``, ``db.sqlite3`` and
+``repo/<sha256>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from provstore.archive import ArchiveFormat, ArchiveMetadata
+from provstore_sqlite_zip.zipped import FORMAT_NAME, VERSION_HEAD, VERSIONS_READABLE, open_archive_zip
+
+if TYPE_CHECKING:
+    from provstore.storage import StorageBackend
+
+__all__ = ['SqliteZipFormat']
+
+
+class SqliteZipFormat(ArchiveFormat):
+    """aiida-core's .aiida archives: a zip of metadata.json, an SQLite database and the files by sha256."""
+
+    name: ClassVar[str] = FORMAT_NAME
+
+    @classmethod
+    def version_head(cls) -> str:
+        """Return ``main_0001``, the newest export_version of aiida-core."""
+        return VERSION_HEAD
+
+    @classmethod
+    def versions_readable(cls) -> tuple[str, ...]:
+        """Return ``main_0000``, ``main_0001`` and ``1.0``."""
+        return VERSIONS_READABLE
+
+    @classmethod
+    def read_metadata(cls, path: Path) -> ArchiveMetadata:
+        """Return the metadata of the archive at ``path``, reading the zip's directory and ``metadata.json`` only.
+
+        :raises ArchiveError: naming the defect of a file that is not a readable archive.
+        """
+        handle, archive = open_archive_zip(Path(path))
+        handle.close()
+        return archive.metadata
+
+    @classmethod
+    def open(cls, path: Path) -> StorageBackend:
+        """Return the archive at ``path`` open as a read-only ``sqlite_zip`` storage, its database cached.
+
+        :raises ArchiveError: naming the defect of a file that is not a readable archive.
+        """
+        from provstore.config import Profile  # noqa: PLC0415
+        from provstore_sqlite_zip.backend import SqliteZipStorageBackend  # noqa: PLC0415
+
+        path = Path(path).expanduser().absolute()
+        config = SqliteZipStorageBackend.validate_config({'filepath': str(path)}, f'archive {path}')
+        profile = Profile(name='archive', storage_backend=FORMAT_NAME, storage_config=config, folder=path.parent)
+        return SqliteZipStorageBackend(profile)
