@@ -198,4 +198,3 @@ class SqliteZipStorageBackend(DosStorageBackend):
     def _maintain_database(self, full: bool, dry_run: bool) -> tuple[list[str], dict[str, Any]]:
         """Nothing to do: an archive is read-only."""
         return [], {}
-

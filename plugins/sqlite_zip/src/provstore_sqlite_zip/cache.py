@@ -152,7 +152,9 @@ def check_database(archive: Path, path: Path) -> None:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise ArchiveError(f'{archive}: the member {DATABASE_MEMBER} is not a readable SQLite database: {exc}') from None
+        raise ArchiveError(
+            f'{archive}: the member {DATABASE_MEMBER} is not a readable SQLite database: {exc}'
+        ) from None
 
 
 def forget_database(archive: ArchiveZip, folder: Path) -> None:
