@@ -26,6 +26,11 @@ EXPECTED = {
         'psql_dos = provstore_psql_dos.hooks',
         f'provstore=={CORE_VERSION}',
     ),
+    'provstore_sqlite_zip': (
+        'provstore_sqlite_zip',
+        'sqlite_zip = provstore_sqlite_zip.hooks',
+        f'provstore=={CORE_VERSION}',
+    ),
     'provstore_plainfolder': (
         'provstore_plainfolder',
         'plainfolder = provstore_plainfolder.hooks',

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provstore_sqlite_zip.format import SqliteZipFormat
 from sqlite_zip_helpers import AIIDA_CORE_STATIC, READABLE_ARCHIVES
 
 from provstore.exceptions import ReadOnlyStorageError
 from provstore.orm import Comment, Computer, Group, Log, Node, QueryBuilder, User
 from provstore.registry import get_archive_format
 from provstore.storage import EntityStorage, EntityType, StorageBackend
+from provstore_sqlite_zip.format import SqliteZipFormat
 
 
 @pytest.fixture(params=READABLE_ARCHIVES)

@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from provstore.exceptions import ArchiveError
@@ -110,11 +111,11 @@ def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) 
     return target
 
 
-def _extract(handle: zipfile.ZipFile, archive: ArchiveZip, member: zipfile.ZipInfo, output: object) -> None:
+def _extract(handle: zipfile.ZipFile, archive: ArchiveZip, member: zipfile.ZipInfo, output: BinaryIO) -> None:
     """Copy the database member into ``output`` in chunks; zipfile checks its size and CRC."""
     try:
         with handle.open(member) as stream:
-            shutil.copyfileobj(stream, output, _CHUNK)  # type: ignore[misc]
+            shutil.copyfileobj(stream, output, _CHUNK)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise ArchiveError(f'{archive.path}: the member {DATABASE_MEMBER} is corrupt: {exc}') from None
 

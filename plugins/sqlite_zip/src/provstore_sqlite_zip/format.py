@@ -50,6 +50,7 @@ class SqliteZipFormat(ArchiveFormat):
         from provstore_sqlite_zip.backend import SqliteZipStorageBackend  # noqa: PLC0415
 
         path = Path(path).expanduser().absolute()
+        open_archive_zip(path)[0].close()  # NOTE: refuses a missing or malformed file before a profile is made
         config = SqliteZipStorageBackend.validate_config({'filepath': str(path)}, f'archive {path}')
         profile = Profile(name='archive', storage_backend=FORMAT_NAME, storage_config=config, folder=path.parent)
         return SqliteZipStorageBackend(profile)

@@ -112,7 +112,8 @@ def _read_members(path: Path, handle: zipfile.ZipFile) -> ArchiveZip:
         name = info.filename
         if name in _IGNORED_NAMES or name.startswith(_IGNORED_PREFIXES):
             continue
-        _check_member_name(path, name)
+        # NOTE: zipfile cuts a name at its first NUL; the name as stored is kept in orig_filename.
+        _check_member_name(path, info.orig_filename)
         if name in seen:
             raise ArchiveError(f'{path}: the member {name!r} appears twice')
         seen.add(name)
