@@ -32,6 +32,7 @@ RUNNERS = [
     'tests/plugins/disk_objectstore/test_disk_objectstore_contract.py',
     'tests/plugins/psql_dos/test_psql_dos_contract.py',
     'tests/plugins/psql_dos/test_contracts.py',
+    'tests/plugins/sqlite_zip/test_contracts.py',
     'examples/plainfolder/tests/test_plainfolder_contract.py',
     'examples/plainfolder/tests/test_plainfolder_storage_contracts.py',
 ]
@@ -62,7 +63,13 @@ def load(relative: str) -> ModuleType:
 @pytest.fixture(scope='module')
 def runners() -> list[tuple[str, type]]:
     """Every test class of :data:`RUNNERS`, with the module it is in (skipped where no plugin is installed)."""
-    for plugin in ('provstore_sandbox', 'provstore_disk_objectstore', 'provstore_psql_dos', 'provstore_plainfolder'):
+    for plugin in (
+        'provstore_sandbox',
+        'provstore_disk_objectstore',
+        'provstore_psql_dos',
+        'provstore_sqlite_zip',
+        'provstore_plainfolder',
+    ):
         pytest.importorskip(plugin, reason='the core-only environment installs no plugin')
     found = []
     for relative in RUNNERS:
@@ -100,7 +107,8 @@ def test_the_query_table_is_well_formed() -> None:
 
 
 def test_first_party_backends_run_every_contract(runners: list[tuple[str, type]]) -> None:
-    """sqlite_dos and psql_dos run the three storage contracts; every repository backend runs its contract."""
+    """sqlite_dos and psql_dos run the three storage contracts, the archive backend sqlite_zip the read-only query
+    contract; every repository backend runs its contract."""
     sql = {'sqlite_dos', 'psql_dos'}
     assert backends(runners, StorageBackendContract, 'tests/') >= {*sql, 'test.json', 'test.json_readonly'}
     assert backends(runners, EntityStorageContract, 'tests/') == sql
@@ -111,7 +119,7 @@ def test_first_party_backends_run_every_contract(runners: list[tuple[str, type]]
         if issubclass(cls, QueryConformanceContract) and cls.index_json_paths
     }
     assert indexed == sql
-    assert backends(runners, ReadOnlyQueryConformanceContract, 'tests/')
+    assert 'sqlite_zip' in backends(runners, ReadOnlyQueryConformanceContract, 'tests/')
     assert backends(runners, RepositoryBackendContract, 'tests/') == {'sandbox', 'disk_objectstore'}
     assert backends(runners, ContentAddressedContract, 'tests/') == {'disk_objectstore'}
 
