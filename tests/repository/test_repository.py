@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from provstore.exceptions import InvalidPathError
+from provstore.exceptions import InvalidPathError, ReadOnlyStorageError
 from provstore.registry import get_repository_backend
 from provstore.repository import AbstractRepositoryBackend, File, FileType, Repository
 from provstore.repository.repository import clean_path
@@ -332,3 +332,28 @@ def test_clone_across_backends(tmp_path: Path) -> None:
         target.clone(source)
     sandbox.erase()
     store.erase()
+
+
+def test_a_read_only_backend_refuses_every_put_and_delete(backend: AbstractRepositoryBackend, tmp_path: Path) -> None:
+    """With ``read_only`` set, every put and delete of the base class raises ReadOnlyStorageError naming the backend,
+    before reading its argument, and the objects stay as they were."""
+    key = backend.put_object_from_filelike(io.BytesIO(b'kept'))
+    read_only = type(backend)
+    frozen: Any = type('Frozen', (read_only,), {'read_only': True})(filepath=str(tmp_path / 'repo'))
+    source = tmp_path / 'source.bin'
+    source.write_bytes(b'new')
+    handle = io.BytesIO(b'new')
+    attempts = [
+        lambda: frozen.put_object_from_filelike(handle),
+        lambda: frozen.put_object_from_file(source),
+        lambda: frozen.put_objects_from_filelikes([handle]),
+        lambda: frozen.delete_objects([key]),
+        lambda: frozen.delete_object(key),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ReadOnlyStorageError, match=rf'\({read_only.name}\) is read-only'):
+            attempt()
+    assert handle.tell() == 0
+    assert sorted(frozen.list_objects()) == [key]
+    assert frozen.get_object_content(key) == b'kept'
+    backend.check_writable()

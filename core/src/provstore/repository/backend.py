@@ -200,14 +200,19 @@ class AbstractRepositoryBackend(abc.ABC):
     def put_objects_from_filelikes(self, handles: Iterable[BinaryIO]) -> list[str]:
         """Store many streams at once and return their keys in the same order.
 
-        The default stores them one by one; backends override it with a faster bulk path.
+        Backends with a faster bulk path override :meth:`_put_objects_from_filelikes`, not this method.
 
         :raises TypeError: if any handle is not a readable byte stream; nothing is stored then.
+        :raises ReadOnlyStorageError: if the backend is read-only.
         """
         self.check_writable()
         handles = list(handles)
         for handle in handles:
             check_byte_stream(handle)
+        return self._put_objects_from_filelikes(handles) if handles else []
+
+    def _put_objects_from_filelikes(self, handles: list[BinaryIO]) -> list[str]:
+        """Store streams known to be readable byte streams (at least one); the default stores them one by one."""
         return [self._put_object_from_filelike(handle) for handle in handles]
 
     # -- reading ----------------------------------------------------------------------------------------------

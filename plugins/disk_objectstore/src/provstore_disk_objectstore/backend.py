@@ -13,13 +13,13 @@ import re
 import shutil
 import sys
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
 from provstore.exceptions import RepositoryError
-from provstore.repository import AbstractRepositoryBackend, MaintenanceReport, check_byte_stream, sha256_of_stream
+from provstore.repository import AbstractRepositoryBackend, MaintenanceReport, sha256_of_stream
 
 if TYPE_CHECKING:
     from disk_objectstore import Container
@@ -350,20 +350,13 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
     def _put_object_from_filelike(self, handle: BinaryIO) -> str:
         return self._get_container().add_streamed_object(handle)
 
-    def put_objects_from_filelikes(self, handles: Iterable[BinaryIO]) -> list[str]:
+    def _put_objects_from_filelikes(self, handles: list[BinaryIO]) -> list[str]:
         """Store many streams straight into pack files and return their keys in the same order.
 
         Each stream is read in chunks, never whole. Seekable streams are hashed first, so content already
         stored, or repeated within the batch, is not written again. When another process holds the pack lock,
         the streams are written as loose objects instead.
-
-        :raises TypeError: if any handle is not a readable byte stream; nothing is stored then.
         """
-        handles = list(handles)
-        for handle in handles:
-            check_byte_stream(handle)
-        if not handles:
-            return []
         container = self._get_container()
         with self._pack_lock() as locked:
             if locked:
