@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_zip_helpers import AIIDA_CORE_STATIC, READABLE_ARCHIVES
+from sqlite_zip_helpers import AIIDA_CORE_STATIC, READABLE_ARCHIVES, altered_database
 
+from provstore.archive import ArchiveReader
 from provstore.exceptions import ReadOnlyStorageError
 from provstore.orm import Comment, Computer, Group, Log, Node, QueryBuilder, User
 from provstore.registry import get_archive_format
@@ -178,3 +179,54 @@ def test_the_archive_refuses_every_write(storage: EntityStorage, archive: Path) 
     with pytest.raises(ReadOnlyStorageError):
         User(email='new@example.org', storage=storage).store()
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == before
+
+
+def test_the_reader_streams_metadata_rows_and_objects(archive: Path, direct: sqlite3.Connection) -> None:
+    """``open_reader`` gives the archive's metadata, every row of each entity kind and every object, by key."""
+    reader = SqliteZipFormat.open_reader(archive)
+    try:
+        assert isinstance(reader, ArchiveReader)
+        assert reader.metadata.format == 'sqlite_zip'
+        assert reader.metadata.version == SqliteZipFormat.read_version(archive)
+        assert reader.metadata.key_format == 'sha256'
+        for entity, table in [(EntityType.NODE, 'db_dbnode'), (EntityType.LINK, 'db_dblink')]:
+            (expected,) = direct.execute(f'SELECT count(*) FROM {table}').fetchone()
+            assert reader.count_rows(entity) == expected
+            assert len(list(reader.iter_rows(entity, batch_size=3))) == expected
+        uuids = {row['uuid'] for row in reader.iter_rows(EntityType.NODE)}
+        assert uuids == {uuid for (uuid,) in direct.execute('SELECT uuid FROM db_dbnode')}
+        with zipfile.ZipFile(archive) as handle:
+            keys = [name[5:] for name in handle.namelist() if name.startswith('repo/') and len(name) == 69]
+        streamed = {key: hashlib.sha256(stream.read()).hexdigest() for key, stream in reader.iter_object_streams(keys)}
+        assert streamed == {key: key for key in keys}
+        with pytest.raises(FileNotFoundError, match='0' * 64):
+            reader.iter_object_streams(['0' * 64])
+    finally:
+        reader.close()
+
+
+def test_null_values_of_main_0000_are_read_as_none(tmp_path: Path) -> None:
+    """A main_0000 archive may hold NULL where main_0001 has defaults (aiida-core's main_0000a): read as ``None``."""
+    source = AIIDA_CORE_STATIC / 'export__migrate__export_main_0000_simple.aiida'
+    with zipfile.ZipFile(source) as handle:
+        members = {info.filename: handle.read(info) for info in handle.infolist() if not info.is_dir()}
+    members['db.sqlite3'] = altered_database(
+        members['db.sqlite3'],
+        tmp_path,
+        'UPDATE db_dbnode SET label = NULL, description = NULL',
+        'UPDATE db_dbuser SET first_name = NULL',
+        'UPDATE db_dbgroup SET type_string = NULL, description = NULL',
+    )
+    path = tmp_path / 'nulls.aiida'
+    with zipfile.ZipFile(path, 'w') as handle:
+        for name, content in members.items():
+            handle.writestr(name, content)
+    storage = SqliteZipFormat.open(path)
+    try:
+        labels = QueryBuilder(storage).append(Node, project=['label', 'description']).all()
+        assert labels == [[None, None]] * 10
+        assert [user.first_name for user in User.collection(storage).all()] == [None]
+        assert sorted(group.label for group in Group.collection(storage).all()) == [f'testing{i}' for i in range(1, 5)]
+        assert QueryBuilder(storage).append(Group, filters={'type_string': None}).count() == 4
+    finally:
+        storage.close()
