@@ -32,7 +32,7 @@ RUNNERS = [
     'tests/plugins/disk_objectstore/test_disk_objectstore_contract.py',
     'tests/plugins/psql_dos/test_psql_dos_contract.py',
     'tests/plugins/psql_dos/test_contracts.py',
-    'tests/plugins/sqlite_zip/test_contracts.py',
+    'tests/plugins/sqlite_zip/test_sqlite_zip_contracts.py',
     'examples/plainfolder/tests/test_plainfolder_contract.py',
     'examples/plainfolder/tests/test_plainfolder_storage_contracts.py',
 ]
