@@ -33,28 +33,6 @@ BROKEN_IMPORT = """
 """
 
 
-class GoodFormat(ArchiveFormat):
-    """A good in-process test format."""
-
-    name = 'test.good'
-
-    @classmethod
-    def version_head(cls) -> str:
-        return '1'
-
-    @classmethod
-    def versions_readable(cls) -> tuple[str, ...]:
-        return ('1',)
-
-    @classmethod
-    def read_metadata(cls, path: Path) -> ArchiveMetadata:
-        return ArchiveMetadata(cls.name, '1', 'sha256')
-
-    @classmethod
-    def open(cls, path: Path) -> StorageBackend:
-        raise ArchiveError(f'{path}: test.good holds nothing to open')
-
-
 class AbstractFormat(ArchiveFormat):
     """Misses read_metadata and open."""
 
@@ -67,6 +45,20 @@ class AbstractFormat(ArchiveFormat):
     @classmethod
     def versions_readable(cls) -> tuple[str, ...]:
         return ('1',)
+
+
+class GoodFormat(AbstractFormat):
+    """A good in-process test format."""
+
+    name = 'test.good'
+
+    @classmethod
+    def read_metadata(cls, path: Path) -> ArchiveMetadata:
+        return ArchiveMetadata(cls.name, '1', 'sha256')
+
+    @classmethod
+    def open(cls, path: Path) -> StorageBackend:
+        raise ArchiveError(f'{path}: test.good holds nothing to open')
 
 
 def plugin_returning(result: Any) -> SimpleNamespace:
