@@ -31,7 +31,7 @@ from provstore.orm import (
 from provstore.orm.links import node_kind
 from provstore.orm.node_classes import node_type_path
 
-FIXTURES = Path(__file__).parents[2].parent / 'shared' / 'fixtures' / 'aiida-core-static'
+FIXTURES = Path(__file__).parents[1] / 'fixtures' / 'aiida-core-static'
 
 AIIDA_NODE_TYPES = {
     Node: '',
@@ -93,8 +93,7 @@ def test_a_subclass_registers_its_node_type() -> None:
 
 
 def _archive_node_types(folder: Path) -> set[str]:
-    if not FIXTURES.is_dir():
-        pytest.skip(f'AIIDA-CORE FIXTURE ARCHIVES NOT FOUND in {FIXTURES}')
+    assert FIXTURES.is_dir(), f'the aiida-core archives of the test suite are missing: {FIXTURES}'
     node_types: set[str] = set()
     for archive in sorted(FIXTURES.glob('*.aiida')):
         if not zipfile.is_zipfile(archive):
