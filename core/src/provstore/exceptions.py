@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     'ArchiveError',
+    'ArchiveExportError',
     'ConfigError',
     'IncompatibleStorageError',
     'InvalidPathError',
@@ -71,6 +72,11 @@ class ReadOnlyStorageError(StorageError):
 
 class ArchiveError(ProvstoreError):
     """A file is not a readable archive: the one-line message names the file and the defect."""
+
+
+class ArchiveExportError(ProvstoreError):
+    """An archive cannot be made of what was asked (unsealed process nodes, a file already there); nothing was
+    written."""
 
 
 class ProfileLockedError(ProvstoreError):

@@ -5,15 +5,14 @@ of a file read from its metadata alone, and :meth:`ArchiveFormat.open`, which gi
 :class:`~provstore.storage.StorageBackend`, so that every query of the ORM works on it in place.
 
 :class:`ArchiveReader` is what creating and importing archives, written once in the core over any format, read:
-the metadata, the rows of each entity kind streamed in batches, and the objects of the repository streamed. The
-writing side (a writer protocol with the same three parts, ``create_archive`` and ``import_archive``) is built on
-this in the next step of the archive work; until then a format only reads.
+the metadata, the rows of each entity kind streamed in batches, and the objects of the repository streamed.
+:class:`ArchiveWriter` is the same three parts for writing, used by :func:`~provstore.archive.create_archive`.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_che
 if TYPE_CHECKING:
     from provstore.storage import EntityType, Row, StorageBackend
 
-__all__ = ['ArchiveFormat', 'ArchiveMetadata', 'ArchiveReader', 'StorageArchiveReader']
+__all__ = ['ArchiveFormat', 'ArchiveMetadata', 'ArchiveReader', 'ArchiveWriter', 'StorageArchiveReader']
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,29 @@ class ArchiveReader(Protocol):
 
     def close(self) -> None:
         """Release the files the reader holds. Idempotent."""
+
+
+@runtime_checkable
+class ArchiveWriter(Protocol):
+    """An archive being written: all rows first (in batches), then the metadata, then the objects.
+
+    Nothing appears under the final name until :meth:`finish`; :meth:`abort` removes every file written so far.
+    """
+
+    def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
+        """Add a batch of rows of ``entity`` (dicts keyed by column, ``id`` included)."""
+
+    def write_metadata(self, details: Mapping[str, Any]) -> None:
+        """Close the rows and record ``details`` (JSON-serialisable) in the metadata; called once, before objects."""
+
+    def write_object(self, key: str, stream: BinaryIO) -> int:
+        """Copy the object ``key`` from ``stream`` in chunks and return the number of bytes read."""
+
+    def finish(self) -> None:
+        """Complete the archive and move it into place under its final name."""
+
+    def abort(self) -> None:
+        """Remove what was written; nothing is left under the final name or beside it. Idempotent."""
 
 
 class ArchiveFormat(abc.ABC):
@@ -107,6 +129,15 @@ class ArchiveFormat(abc.ABC):
 
         :raises provstore.exceptions.ArchiveError: if the file is not a readable archive of this format.
         """
+
+    @classmethod
+    def open_writer(cls, path: Path, *, compression: int = 6, force: bool = False) -> ArchiveWriter:
+        """Return a writer of a new archive at ``path`` (``compression`` 0, stored, to 9).
+
+        :raises ArchiveExportError: if ``path`` exists and ``force`` is false.
+        :raises NotImplementedError: if the format only reads (the default).
+        """
+        raise NotImplementedError(f'the archive format {cls.name!r} does not write archives')
 
     @classmethod
     def open_reader(cls, path: Path) -> ArchiveReader:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from provstore.archive import ArchiveFormat, ArchiveMetadata
+from provstore.archive import ArchiveFormat, ArchiveMetadata, ArchiveWriter
 from provstore_sqlite_zip.zipped import FORMAT_NAME, VERSION_HEAD, VERSIONS_READABLE, open_archive_zip
 
 if TYPE_CHECKING:
@@ -39,6 +39,16 @@ class SqliteZipFormat(ArchiveFormat):
         handle, archive = open_archive_zip(Path(path))
         handle.close()
         return archive.metadata
+
+    @classmethod
+    def open_writer(cls, path: Path, *, compression: int = 6, force: bool = False) -> ArchiveWriter:
+        """Return a writer of a main_0001 archive at ``path``, moved into place only when finished.
+
+        :raises ArchiveExportError: if ``path`` exists and ``force`` is false.
+        """
+        from provstore_sqlite_zip.writer import SqliteZipWriter  # noqa: PLC0415 - SQLAlchemy only when writing
+
+        return SqliteZipWriter(path, compression=compression, force=force)
 
     @classmethod
     def open(cls, path: Path) -> StorageBackend:

@@ -22,6 +22,7 @@ __all__ = [
     'METADATA_MAX_BYTES',
     'METADATA_MEMBER',
     'REPOSITORY_PREFIX',
+    'SHA256',
     'VERSIONS_READABLE',
     'VERSION_HEAD',
     'ArchiveZip',
@@ -47,7 +48,8 @@ METADATA_MAX_BYTES = 8 * 1024 * 1024
 """The largest ``metadata.json`` read; aiida-core's are a few kilobytes."""
 
 _LEGACY_VERSION = re.compile(r'0\.\d+')
-_SHA256 = re.compile(r'[0-9a-f]{64}')
+SHA256 = re.compile(r'[0-9a-f]{64}')
+"""The name of a repository object: its sha256 as lowercase hex digits."""
 _IGNORED_PREFIXES = ('__MACOSX/',)
 _IGNORED_NAMES = ('./',)
 _ZIP_MAGIC = b'PK'
@@ -123,7 +125,7 @@ def _read_members(path: Path, handle: zipfile.ZipFile) -> ArchiveZip:
             database = info
         elif name.startswith(REPOSITORY_PREFIX) and not info.is_dir():
             key = name[len(REPOSITORY_PREFIX) :]
-            if not _SHA256.fullmatch(key):
+            if not SHA256.fullmatch(key):
                 raise ArchiveError(
                     f'{path}: the repository member {name!r} is not named by a sha256 (64 lower-case hex digits)'
                 )

@@ -1,0 +1,135 @@
+"""Writing a ``.aiida`` archive: ``metadata.json``, then ``db.sqlite3``, then ``repo/<sha256>``, streamed.
+
+Rows go into a scratch SQLite database beside the destination, with psql_dos's tables (the archive database
+mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata and the database become the first
+members of a temporary zip beside the destination, and each object is then copied into it in chunks. The finished
+zip is synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from provstore.exceptions import ArchiveExportError
+from provstore.storage import EntityType, Row
+from provstore_sqlite_zip.cache import REQUIRED_COLUMNS
+from provstore_sqlite_zip.zipped import DATABASE_MEMBER, METADATA_MEMBER, REPOSITORY_PREFIX, SHA256, VERSION_HEAD
+
+__all__ = ['AIIDA_VERSION', 'SqliteZipWriter']
+
+AIIDA_VERSION = '2.6.0'
+"""The ``aiida_version`` written: the aiida-core release whose archive schema (``main_0001``) these files follow.
+aiida-core reads only ``export_version`` to decide whether it can import a file; this value is shown to users."""
+
+_CHUNK = 1024 * 1024
+
+
+class SqliteZipWriter:
+    """An :class:`~provstore.archive.ArchiveWriter` of a main_0001 ``.aiida`` file."""
+
+    def __init__(self, path: Path, compression: int = 6, force: bool = False) -> None:
+        """:raises ArchiveExportError: if ``path`` exists and ``force`` is false, or its folder does not exist."""
+        from sqlalchemy import create_engine  # noqa: PLC0415 - SQLAlchemy only when an archive is written
+        from sqlalchemy.pool import NullPool  # noqa: PLC0415
+
+        from provstore_psql_dos.models import Base  # noqa: PLC0415
+
+        self.path = Path(path).absolute()
+        if self.path.exists() and not force:
+            raise ArchiveExportError(f'{self.path}: the file exists (force to overwrite it)')
+        if not self.path.parent.is_dir():
+            raise ArchiveExportError(f'{self.path}: the folder {self.path.parent} does not exist')
+        self._compression = compression
+        prefix = f'.{self.path.name}.'
+        descriptor, database = tempfile.mkstemp(prefix=prefix, suffix='.sqlite3.part', dir=self.path.parent)
+        os.close(descriptor)
+        self._database = Path(database)
+        descriptor, partial = tempfile.mkstemp(prefix=prefix, suffix='.part', dir=self.path.parent)
+        os.close(descriptor)
+        self._partial = Path(partial)
+        self._zip: zipfile.ZipFile | None = None
+        self._engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
+        self._tables = {name: Base.metadata.tables[name] for name in REQUIRED_COLUMNS}
+        Base.metadata.create_all(self._engine, tables=list(self._tables.values()))
+        self._done = False
+
+    def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
+        """Insert a batch of rows (``id`` kept) into the archive's database."""
+        from provstore_psql_dos.tables import table_info  # noqa: PLC0415
+
+        if self._zip is not None:
+            raise RuntimeError('rows are written before the metadata')
+        if rows:
+            with self._engine.begin() as connection:
+                connection.execute(self._tables[table_info(entity).name].insert(), list(rows))
+
+    def write_metadata(self, details: Mapping[str, Any]) -> None:
+        """Start the zip with ``metadata.json`` (``details`` as ``creation_parameters``) and the database."""
+        self._engine.dispose()
+        metadata = {
+            'export_version': VERSION_HEAD,
+            'aiida_version': AIIDA_VERSION,
+            'key_format': 'sha256',
+            'compression': self._compression,
+            'ctime': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            'creation_parameters': dict(details),
+        }
+        method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
+        level = None if self._compression == 0 else self._compression
+        self._zip = zipfile.ZipFile(self._partial, 'w', compression=method, compresslevel=level, allowZip64=True)
+        self._zip.writestr(METADATA_MEMBER, json.dumps(metadata, indent=1))
+        self._zip.write(self._database, DATABASE_MEMBER)
+        self._database.unlink()
+
+    def write_object(self, key: str, stream: BinaryIO) -> int:
+        """Copy one object into ``repo/<key>`` in chunks; return its size.
+
+        :raises ArchiveExportError: if ``key`` is not a sha256 hex digest (the archive's key format).
+        """
+        if self._zip is None:
+            raise RuntimeError('objects are written after the metadata')
+        if not SHA256.fullmatch(key):
+            raise ArchiveExportError(f'the object key {key!r} is not a sha256 digest: this archive format needs them')
+        size = 0
+        with self._zip.open(f'{REPOSITORY_PREFIX}{key}', 'w', force_zip64=True) as member:
+            while chunk := stream.read(_CHUNK):
+                member.write(chunk)
+                size += len(chunk)
+        return size
+
+    def finish(self) -> None:
+        """Close the zip, sync it, and rename it to the final name (then sync the folder)."""
+        if self._zip is None:
+            raise RuntimeError('the metadata was never written')
+        self._zip.close()
+        with open(self._partial, 'rb') as handle:
+            os.fsync(handle.fileno())
+        os.replace(self._partial, self.path)
+        self._done = True
+        with contextlib.suppress(OSError):
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+
+    def abort(self) -> None:
+        """Remove the temporary files; the final name is never touched."""
+        if self._done:
+            return
+        self._engine.dispose()
+        if self._zip is not None:
+            with contextlib.suppress(Exception):
+                self._zip.close()
+        for scratch in (self._database, self._partial):
+            scratch.unlink(missing_ok=True)
+        self._done = True
+
