@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provstore.archive import ArchiveSummary, create_archive
+from provstore.archive.create import ArchiveSummary, create_archive
 from provstore.exceptions import ArchiveExportError
 from provstore.orm import (
     CalcJobNode,

@@ -64,7 +64,7 @@ class _Selection:
     keys: set[str] = field(default_factory=set)
 
 
-def create_archive(  # noqa: PLR0913 - the options users choose, all keyword-only
+def create_archive(
     storage: EntityStorage,
     path: Path,
     archive_format: type[ArchiveFormat],
@@ -107,8 +107,9 @@ def create_archive(  # noqa: PLR0913 - the options users choose, all keyword-onl
     try:
         for entity in EXPORTED_ENTITIES:
             counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress)
-        writer.write_metadata({'entity_counts': dict(counts), 'include_comments': include_comments,
-                               'include_logs': include_logs})
+        writer.write_metadata(
+            {'entity_counts': dict(counts), 'include_comments': include_comments, 'include_logs': include_logs}
+        )
         count, size = _copy_objects(storage, selection.keys, writer.write_object, progress)
         writer.finish()
     except BaseException:
@@ -161,8 +162,11 @@ def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selec
 def _row_filter(entity: EntityType, selection: _Selection) -> Callable[[Row], bool] | None:
     """Return the test a row of ``entity`` passes to be archived, or ``None`` to keep every row."""
     nodes = selection.nodes
-    ids = {EntityType.USER: selection.users, EntityType.COMPUTER: selection.computers,
-           EntityType.GROUP: selection.groups}.get(entity)
+    ids = {
+        EntityType.USER: selection.users,
+        EntityType.COMPUTER: selection.computers,
+        EntityType.GROUP: selection.groups,
+    }.get(entity)
     if entity in (EntityType.USER, EntityType.COMPUTER, EntityType.GROUP):
         return None if ids is None else (lambda row: row['id'] in ids)
     if nodes is None:

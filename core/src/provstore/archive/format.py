@@ -6,7 +6,7 @@ of a file read from its metadata alone, and :meth:`ArchiveFormat.open`, which gi
 
 :class:`ArchiveReader` is what creating and importing archives, written once in the core over any format, read:
 the metadata, the rows of each entity kind streamed in batches, and the objects of the repository streamed.
-:class:`ArchiveWriter` is the same three parts for writing, used by :func:`~provstore.archive.create_archive`.
+:class:`ArchiveWriter` is the same three parts for writing, used by :func:`~provstore.archive.create.create_archive`.
 """
 
 from __future__ import annotations

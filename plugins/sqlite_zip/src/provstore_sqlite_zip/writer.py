@@ -132,4 +132,3 @@ class SqliteZipWriter:
         for scratch in (self._database, self._partial):
             scratch.unlink(missing_ok=True)
         self._done = True
-
