@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from provstore import __version__
+from provstore.cli.archive import archive
 from provstore.cli.node import node
 from provstore.cli.plugins import plugins
 from provstore.cli.profile import profile, quickstart
@@ -49,6 +50,7 @@ def cli(profile_name: str | None, verbose: bool) -> None:
     """provstore: keep the provenance of computational work, in storage chosen by plugins."""
 
 
+cli.add_command(archive)
 cli.add_command(node)
 cli.add_command(plugins)
 cli.add_command(profile)

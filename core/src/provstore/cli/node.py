@@ -54,7 +54,7 @@ DELETE_BATCH = 1000
 """Nodes per statement when ``node delete`` reads and deletes (all in one transaction)."""
 
 
-def _storage(ctx: click.Context) -> EntityStorage:
+def storage_of_context(ctx: click.Context) -> EntityStorage:
     """Return the storage of the profile chosen with -p (or the default), which must store nodes."""
     from provstore.orm.entities import get_entity_storage  # noqa: PLC0415 - the ORM only when a node command runs
 
@@ -160,7 +160,7 @@ def show(ctx: click.Context, identifier: str, as_json: bool) -> None:
     (ISO 8601), user (email), computer (label or null), attributes, extras, files (the path of every file, sorted),
     incoming and outgoing (lists of {pk, uuid, node_type, link_type, link_label}, oldest link first).
     """
-    storage = _storage(ctx)
+    storage = storage_of_context(ctx)
     found = load_node(storage, identifier)
     assert found.pk is not None
     computer = found.computer
@@ -271,7 +271,7 @@ def list_nodes(ctx: click.Context, node_type: str | None, label: str | None, lim
         filters['node_type'] = {'startswith': prefix}
     if label is not None:
         filters['label'] = label
-    builder = QueryBuilder(_storage(ctx), limit=limit)
+    builder = QueryBuilder(storage_of_context(ctx), limit=limit)
     builder.append(Node, tag='node', filters=filters, project=list(SUMMARY_FIELDS))
     builder.order_by({'node': {'id': 'desc'}})
     rows = [dict(zip(SUMMARY_FIELDS, values, strict=True)) for values in builder.iterall(batch_size=limit)]
@@ -333,7 +333,7 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     from provstore.orm import get_nodes_delete  # noqa: PLC0415
     from provstore.orm.entities import check_writable  # noqa: PLC0415
 
-    storage = _storage(ctx)
+    storage = storage_of_context(ctx)
     pks = sorted({_pk(load_node(storage, identifier)) for identifier in identifiers})
     doomed = sorted(get_nodes_delete(pks, storage))
     types = _count_types(storage, doomed)
@@ -437,7 +437,7 @@ def repo() -> None:
 @click.pass_context
 def repo_ls(ctx: click.Context, identifier: str, path: str) -> None:
     """List the files and directories (with a trailing /) of node ID at PATH (default: the top)."""
-    found = load_node(_storage(ctx), identifier)
+    found = load_node(storage_of_context(ctx), identifier)
     repository = found.base.repository
     with _in_node(found, path):
         entry = repository.get_object(path or None)
@@ -456,7 +456,7 @@ def repo_cat(ctx: click.Context, identifier: str, path: str) -> None:
     """Write the content of the file PATH of node ID to stdout, byte for byte."""
     from provstore.repository import CHUNK_SIZE  # noqa: PLC0415
 
-    found = load_node(_storage(ctx), identifier)
+    found = load_node(storage_of_context(ctx), identifier)
     stdout = sys.stdout.buffer
     with _in_node(found, path), found.base.repository.open(path, 'rb') as handle:
         try:
@@ -484,7 +484,7 @@ def _quiet_broken_pipe() -> None:
 @click.pass_context
 def repo_dump(ctx: click.Context, identifier: str, destination: Path, force: bool) -> None:
     """Copy every file of node ID into the folder DEST (created if needed; refused if not empty, unless --force)."""
-    found = load_node(_storage(ctx), identifier)
+    found = load_node(storage_of_context(ctx), identifier)
     if destination.exists() and not destination.is_dir():
         raise NotADirectoryError(f'{destination} exists and is not a folder: give a new or empty folder')
     if destination.is_dir() and any(destination.iterdir()) and not force:

@@ -1,0 +1,179 @@
+"""``provstore archive``: create archives of a profile, and read the version and figures of an archive file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from provstore.cli.output import echo_fields, echo_json
+
+if TYPE_CHECKING:
+    from provstore.archive import ArchiveFormat
+
+__all__ = ['archive']
+
+DEFAULT_FORMAT = 'sqlite_zip'
+"""The archive format used unless ``--format`` names another: aiida-core's ``.aiida`` files."""
+
+FORMAT = click.option(
+    '--format',
+    'format_name',
+    default=DEFAULT_FORMAT,
+    show_default=True,
+    metavar='NAME',
+    help='Archive format (an installed plugin provides it).',
+)
+
+
+def _format(name: str) -> type[ArchiveFormat]:
+    from provstore.registry import get_archive_format  # noqa: PLC0415 - plugins only when an archive is used
+
+    return get_archive_format(name)
+
+
+@click.group()
+def archive() -> None:
+    """Create archives of a profile and inspect archive files."""
+
+
+@archive.command('create')
+@click.argument('output', type=click.Path(dir_okay=False, path_type=Path))
+@click.option('--all', 'everything', is_flag=True, help='Archive the whole profile.')
+@click.option('-N', '--nodes', 'identifiers', multiple=True, metavar='ID', help='A node to start from (repeatable).')
+@click.option('--no-comments', is_flag=True, help='Leave out the comments of the archived nodes.')
+@click.option('--no-logs', is_flag=True, help='Leave out the logs of the archived nodes.')
+@click.option('--compress', type=click.IntRange(0, 9), default=6, show_default=True, help='0 (stored) to 9.')
+@click.option('--dry-run', is_flag=True, help='Write nothing; print what the archive would hold.')
+@click.option('--force', is_flag=True, help='Replace OUTPUT if it exists.')
+@FORMAT
+@click.pass_context
+def create(  # noqa: PLR0917 - click passes one argument per option
+    ctx: click.Context,
+    output: Path,
+    everything: bool,
+    identifiers: tuple[str, ...],
+    no_comments: bool,
+    no_logs: bool,
+    compress: int,
+    dry_run: bool,
+    force: bool,
+    format_name: str,
+) -> None:
+    """Write an archive of the profile (--all), or of the nodes -N ID... and what the export rules reach from them.
+
+    A start set brings the groups of its nodes, their users and computers, and, unless told not to, their comments
+    and logs. Process nodes must be sealed. The file appears under OUTPUT only when complete.
+
+    Exit codes: 0 done, 1 refused (an unsealed process, OUTPUT exists without --force, ...), 2 usage.
+    """
+    from provstore.archive.create import create_archive  # noqa: PLC0415 - the ORM only when an archive is made
+    from provstore.cli.node import load_node, storage_of_context  # noqa: PLC0415
+
+    if everything == bool(identifiers):
+        raise click.UsageError('give either --all or -N ID (one or more)')
+    storage = storage_of_context(ctx)
+    node_ids = None if everything else [_pk(load_node(storage, identifier)) for identifier in identifiers]
+    with _TerminalProgress() as report:
+        summary = create_archive(
+            storage,
+            output,
+            _format(format_name),
+            node_ids=node_ids,
+            include_comments=not no_comments,
+            include_logs=not no_logs,
+            compression=compress,
+            dry_run=dry_run,
+            force=force,
+            progress=report,
+        )
+    counts = ', '.join(f'{count} {name}' for name, count in summary.counts.items())
+    files = f'{summary.object_count} files ({summary.object_bytes} bytes)'
+    if dry_run:
+        click.echo(f'Dry run: {output} would hold {counts}; {files}. Nothing was written.')
+    else:
+        click.echo(f'Wrote {output}: {counts}; {files}.')
+
+
+@archive.command('version')
+@click.argument('file', type=click.Path(dir_okay=False, path_type=Path))
+@FORMAT
+def version(file: Path, format_name: str) -> None:
+    """Print the format version of the archive FILE and the one this code writes (from its metadata alone)."""
+    archive_format = _format(format_name)
+    click.echo(
+        f'{file}: version {archive_format.read_version(file)} (this code writes {archive_format.version_head()})'
+    )
+
+
+@archive.command('info')
+@click.argument('file', type=click.Path(dir_okay=False, path_type=Path))
+@click.option('--json', 'as_json', is_flag=True, help='Print {"format", "version", "metadata", "entities"} as JSON.')
+@FORMAT
+def info(file: Path, as_json: bool, format_name: str) -> None:
+    """Print the metadata of the archive FILE and the number of rows of each entity kind in its database.
+
+    Reads the metadata and the database only: no file of the repository is extracted.
+    """
+    from provstore.storage import EntityStorage, EntityType  # noqa: PLC0415
+
+    archive_format = _format(format_name)
+    metadata = archive_format.read_metadata(file)
+    storage = archive_format.open(file)
+    try:
+        entities = (
+            {kind.value: storage.count_rows(kind) for kind in EntityType} if isinstance(storage, EntityStorage) else {}
+        )
+    finally:
+        storage.close()
+    figures: dict[str, Any] = {
+        'format': metadata.format,
+        'version': metadata.version,
+        'metadata': dict(metadata.details),
+        'entities': entities,
+    }
+    if as_json:
+        echo_json(figures)
+        return
+    echo_fields(
+        {
+            'format': metadata.format,
+            'version': metadata.version,
+            'key_format': metadata.key_format,
+            'entities': entities,
+        }
+    )
+
+
+def _pk(node: Any) -> int:
+    pk = node.pk
+    assert isinstance(pk, int)  # NOTE: load_node returns stored nodes only
+    return pk
+
+
+class _TerminalProgress:
+    """A progress callback that draws on stderr when it is a terminal: a line per entity kind, a bar for files."""
+
+    def __init__(self) -> None:
+        self._enabled = sys.stderr.isatty()
+        self._bar: Any = None
+
+    def __enter__(self) -> _TerminalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        if stage != 'objects':
+            if done == total:
+                click.echo(f'{stage}: {done}', err=True)
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label='files', file=sys.stderr, show_pos=True, show_eta=True)
+        self._bar.update(done - self._bar.pos)
