@@ -7,6 +7,7 @@ and file by file.
 from __future__ import annotations
 
 import json
+import sqlite3
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,3 +257,33 @@ def test_compression_level_checked(storage: EntityStorage, tmp_path: Path) -> No
     with pytest.raises(ValueError, match='compression must be an integer from 0 to 9, got 10'):
         create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, compression=10)
     assert list(tmp_path.iterdir()) == []
+
+
+AIIDA_CORE_ARCHIVE = (
+    Path(__file__).resolve().parents[1]
+    / 'fixtures'
+    / 'aiida-core-static'
+    / 'export__migrate__export_main_0001_simple.aiida'
+)
+"""A main_0001 archive written by aiida-core."""
+
+
+def database_columns(archive: Path) -> dict[str, set[str]]:
+    """Return the columns of every table of the archive's database."""
+    database = extracted_database(archive)
+    connection = sqlite3.connect(database)
+    try:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')} for table in tables}
+    finally:
+        connection.close()
+
+
+def test_database_has_aiida_cores_tables(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """The archive's database has exactly the tables of aiida-core's main_0001 archives, each with its columns."""
+    archive = tmp_path / 'all.aiida'
+    create_archive(storage, archive, SqliteZipFormat)
+    ours, theirs = database_columns(archive), database_columns(AIIDA_CORE_ARCHIVE)
+    assert set(ours) == set(theirs)
+    for table, columns in theirs.items():
+        assert ours[table] == columns, table
