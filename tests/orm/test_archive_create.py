@@ -159,9 +159,11 @@ def test_metadata_and_member_order(storage: EntityStorage, graph: Graph, tmp_pat
     archive = tmp_path / 'all.aiida'
     create_archive(storage, archive, SqliteZipFormat, compression=9)
     with zipfile.ZipFile(archive) as handle:
+        infos = handle.infolist()
         names = handle.namelist()
         metadata = json.loads(handle.read('metadata.json'))
     assert names[:2] == ['metadata.json', 'db.sqlite3']
+    assert {info.compress_type for info in infos} == {zipfile.ZIP_DEFLATED}
     assert all(name.startswith('repo/') for name in names[2:])
     assert metadata['export_version'] == 'main_0001'
     assert metadata['key_format'] == 'sha256'
@@ -179,6 +181,8 @@ def test_start_set_holds_the_export_closure(storage: EntityStorage, graph: Graph
     assert {graph.data.pk, graph.calculation.pk, graph.workflow.pk} <= closure
     summary = create_archive(storage, archive, SqliteZipFormat, node_ids=[graph.result.pk], compression=0)
     assert_archive_holds(archive, storage, closure)
+    with zipfile.ZipFile(archive) as handle:
+        assert {info.compress_type for info in handle.infolist()} == {zipfile.ZIP_STORED}
     assert summary.counts == {
         'user': 1,
         'computer': 1,
@@ -215,19 +219,26 @@ def test_dry_run_writes_nothing(storage: EntityStorage, graph: Graph, tmp_path: 
     assert (dry.counts, dry.object_count, dry.object_bytes) == (real.counts, real.object_count, real.object_bytes)
 
 
-def test_interrupted_create_leaves_nothing(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
-    """An exception from the progress callback among the objects leaves no file under the final name, nor beside."""
+@pytest.mark.parametrize(('stage', 'at'), [('objects', 2), ('node', 5)])
+def test_interrupted_create_leaves_nothing(
+    storage: EntityStorage, graph: Graph, tmp_path: Path, stage: str, at: int
+) -> None:
+    """An exception from the progress callback (among the objects, or the rows) leaves no file under the final name
+    and no temporary file beside it; an existing file replaced with ``force`` is kept whole."""
     folder = tmp_path / 'out'
     folder.mkdir()
+    (folder / 'kept.aiida').write_bytes(b'old archive')
 
-    def interrupt(stage: str, done: int, total: int) -> None:
-        if stage == 'objects' and done == 2:
-            assert any(folder.iterdir())  # NOTE: the partial zip exists at this point
+    def interrupt(reached: str, done: int, total: int) -> None:
+        if reached == stage and done == at:
+            assert len(list(folder.iterdir())) > 1  # NOTE: the temporary files exist at this point
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        create_archive(storage, folder / 'cut.aiida', SqliteZipFormat, progress=interrupt)
-    assert list(folder.iterdir()) == []
+    for name in ('cut.aiida', 'kept.aiida'):
+        with pytest.raises(KeyboardInterrupt):
+            create_archive(storage, folder / name, SqliteZipFormat, progress=interrupt, force=True)
+    assert sorted(path.name for path in folder.iterdir()) == ['kept.aiida']
+    assert (folder / 'kept.aiida').read_bytes() == b'old archive'
 
 
 def test_existing_file_refused_unless_forced(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
