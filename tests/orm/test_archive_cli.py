@@ -36,8 +36,8 @@ def test_create_all_then_version_and_info(pks: dict[str, int], tmp_path: Path) -
     archive = tmp_path / 'all.aiida'
     created = invoke('archive', 'create', str(archive), '--all', '--compress', '0')
     assert created.exit_code == 0, created.output
-    assert created.stdout.startswith(f'Wrote {archive}: 1 user, 0 computer, 3 node,')
-    assert '2 files (10 bytes)' in created.stdout
+    assert created.stdout.startswith(f'Wrote {archive}: user 1, computer 0, node 3,')
+    assert 'files 2 (10 bytes)' in created.stdout
     assert created.stderr == ''
     version = invoke('archive', 'version', str(archive))
     assert version.exit_code == 0
@@ -57,7 +57,7 @@ def test_create_start_set_and_dry_run(pks: dict[str, int], tmp_path: Path) -> No
     archive = tmp_path / 'part.aiida'
     dry = invoke('archive', 'create', str(archive), '-N', str(pks['calculation']), '--dry-run')
     assert dry.exit_code == 0, dry.output
-    assert '2 node' in dry.stdout
+    assert 'node 2,' in dry.stdout
     assert 'Nothing was written.' in dry.stdout
     assert not archive.exists()
     created = invoke('archive', 'create', str(archive), '-N', str(pks['calculation']), '--no-comments', '--no-logs')
@@ -72,7 +72,9 @@ def test_refusals_exit_1_and_usage_exit_2(pks: dict[str, int], tmp_path: Path) -
     archive.write_bytes(b'keep me')
     refused = invoke('archive', 'create', str(archive), '--all')
     assert refused.exit_code == 1
-    assert refused.stderr.strip().splitlines() == [f'Error: {archive}: the file exists (force to overwrite it)']
+    assert refused.stderr.strip().splitlines() == [
+        f'Error: {archive}: the file exists: use --force (force=True) to overwrite it'
+    ]
     assert archive.read_bytes() == b'keep me'
     assert invoke('archive', 'create', str(archive), '--all', '--force').exit_code == 0
     assert invoke('archive', 'create', str(tmp_path / 'x.aiida')).exit_code == 2

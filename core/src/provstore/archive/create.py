@@ -91,7 +91,7 @@ def create_archive(
     if not 0 <= compression <= 9 or isinstance(compression, bool):
         raise ValueError(f'compression must be an integer from 0 to 9, got {compression!r}')
     if path.exists() and not force and not dry_run:
-        raise ArchiveExportError(f'{path}: the file exists (force to overwrite it)')
+        raise ArchiveExportError(f'{path}: the file exists: use --force (force=True) to overwrite it')
     selection = _Selection(comments=include_comments, logs=include_logs)
     if node_ids is not None:
         selection.nodes = get_nodes_export(node_ids, storage)

@@ -89,8 +89,8 @@ def create(  # noqa: PLR0917 - click passes one argument per option
             force=force,
             progress=report,
         )
-    counts = ', '.join(f'{count} {name}' for name, count in summary.counts.items())
-    files = f'{summary.object_count} files ({summary.object_bytes} bytes)'
+    counts = ', '.join(f'{name} {count}' for name, count in summary.counts.items())
+    files = f'files {summary.object_count} ({summary.object_bytes:,} bytes)'
     if dry_run:
         click.echo(f'Dry run: {output} would hold {counts}; {files}. Nothing was written.')
     else:

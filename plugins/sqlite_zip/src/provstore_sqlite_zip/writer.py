@@ -44,7 +44,7 @@ class SqliteZipWriter:
 
         self.path = Path(path).absolute()
         if self.path.exists() and not force:
-            raise ArchiveExportError(f'{self.path}: the file exists (force to overwrite it)')
+            raise ArchiveExportError(f'{self.path}: the file exists: use --force (force=True) to overwrite it')
         if not self.path.parent.is_dir():
             raise ArchiveExportError(f'{self.path}: the folder {self.path.parent} does not exist')
         self._compression = compression
