@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ['node']
 
-MAX_PK = 2**63 - 1
-"""The largest pk a node can have (a signed 64-bit integer)."""
-
 MIN_UUID_PREFIX = 4
 """The fewest hex digits of a uuid that name a node."""
 
@@ -76,11 +73,12 @@ def load_node(storage: EntityStorage, identifier: str) -> Node:
     :raises MultipleObjectsError: if several nodes have the uuid prefix (naming a few of them).
     """
     from provstore.orm import MultipleObjectsError, NotExistentError  # noqa: PLC0415
+    from provstore.orm.validation import MAX_INT64  # noqa: PLC0415
 
     text = identifier.strip()
-    if text.isascii() and text.isdigit() and (len(text.lstrip('0')) > len(str(MAX_PK)) or int(text) > MAX_PK):
+    if text.isascii() and text.isdigit() and (len(text.lstrip('0')) > len(str(MAX_INT64)) or int(text) > MAX_INT64):
         shown = text if len(text) <= 30 else f'{text[:20]}... ({len(text)} digits)'
-        raise NotExistentError(f'No node with pk {shown}: a pk is at most {MAX_PK}')
+        raise NotExistentError(f'No node with pk {shown}: a pk is at most {MAX_INT64}')
     if text.isascii() and text.isdigit():
         rows = storage.get_rows(EntityType.NODE, 'id', [int(text)])
         if not rows:
