@@ -52,6 +52,9 @@ class ArchiveReader(Protocol):
         """Yield the rows of ``entity`` (dicts keyed by column, as :class:`~provstore.storage.EntityStorage` has
         them), read ``batch_size`` at a time."""
 
+    def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
+        """Return every row of ``entity`` whose ``column`` is one of ``values`` (in no particular order)."""
+
     def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
         """Yield ``(key, stream)`` for each distinct key; a stream is valid until the next item is requested.
 
@@ -140,6 +143,33 @@ class ArchiveFormat(abc.ABC):
         raise NotImplementedError(f'the archive format {cls.name!r} does not write archives')
 
     @classmethod
+    def verify(cls, path: Path, *, check_hashes: bool = True) -> list[str]:
+        """Return every defect found in the archive at ``path``, one line each; empty when it is sound.
+
+        Checks what :meth:`read_metadata` and :meth:`open` check, then the rows (schema and link rules) and the
+        objects (present, and, with ``check_hashes``, hashing to their key), without writing anything.
+        The default only checks that the archive opens; formats override it.
+        """
+        from provstore.exceptions import ArchiveError  # noqa: PLC0415
+
+        try:
+            cls.open(path).close()
+        except ArchiveError as exc:
+            return [str(exc)]
+        return []
+
+    @classmethod
+    def migrate(cls, source: Path, destination: Path, *, force: bool = False) -> None:
+        """Write the archive at ``source`` as a new file at ``destination`` of :meth:`version_head`; ``source`` is
+        never changed.
+
+        :raises ArchiveError: if ``source`` is not a readable archive of this format.
+        :raises ArchiveExportError: if ``destination`` exists and ``force`` is false.
+        :raises NotImplementedError: if the format has no migrations (the default).
+        """
+        raise NotImplementedError(f'the archive format {cls.name!r} does not migrate archives')
+
+    @classmethod
     def open_reader(cls, path: Path) -> ArchiveReader:
         """Return a reader of the archive at ``path``: by default its :meth:`open` storage, read row by row."""
         return StorageArchiveReader(cls.read_metadata(path), cls.open(path))
@@ -171,6 +201,10 @@ class StorageArchiveReader:
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
         """Yield the rows of ``entity``, ``batch_size`` at a time."""
         return self._entities.iter_rows(entity, batch_size)
+
+    def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
+        """Return the rows of ``entity`` whose ``column`` is one of ``values``."""
+        return self._entities.get_rows(entity, column, values)
 
     def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
         """Yield ``(key, stream)`` from the archive's repository."""
