@@ -7,11 +7,15 @@ snapshots are equal; :func:`assert_same_graph` names what differs, kind by kind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from provstore.repository import Repository
 from provstore.storage import EntityStorage, EntityType
+from provstore_sqlite_zip.format import SqliteZipFormat
 
 Snapshot = dict[str, Any]
 
@@ -26,6 +30,17 @@ COMPUTER_COLUMNS = ('label', 'hostname', 'description', 'scheduler_type', 'trans
 NODE_COLUMNS = ('node_type', 'process_type', 'label', 'description', 'attributes', 'extras', 'repository_metadata')
 GROUP_COLUMNS = ('label', 'type_string', 'description', 'extras')
 LOG_COLUMNS = ('loggername', 'levelname', 'message', 'metadata')
+
+
+@contextlib.contextmanager
+def opened_archive(path: Path) -> Iterator[EntityStorage]:
+    """Open an archive in place with provstore's read-only ``sqlite_zip`` backend, for the block."""
+    opened = SqliteZipFormat.open(path)
+    try:
+        assert isinstance(opened, EntityStorage)
+        yield opened
+    finally:
+        opened.close()
 
 
 def utc(moment: datetime.datetime) -> str:
@@ -209,6 +224,20 @@ def log_fields(row: dict[str, Any], node: str) -> dict[str, Any]:
     """The fields of a log but its UUID (the key) and id, with its node's UUID."""
     fields = {key: row[key] for key in LOG_COLUMNS}
     return {**fields, 'time': utc(row['time']), 'node': node}
+
+
+def without_private_extras(snapshot: Snapshot) -> Snapshot:
+    """Return the snapshot with the nodes' ``_aiida_`` extras left out, as aiida-core's importer leaves them out of
+    new nodes (and provstore's, by the same rule).
+    """
+    nodes = {
+        uuid: {
+            **fields,
+            'extras': {key: value for key, value in fields['extras'].items() if not key.startswith('_aiida_')},
+        }
+        for uuid, fields in snapshot['node'].items()
+    }
+    return {**snapshot, 'node': nodes}
 
 
 def assert_same_graph(found: Snapshot, expected: Snapshot) -> None:
