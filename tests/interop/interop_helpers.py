@@ -226,16 +226,29 @@ def log_fields(row: dict[str, Any], node: str) -> dict[str, Any]:
     return {**fields, 'time': utc(row['time']), 'node': node}
 
 
-def without_private_extras(snapshot: Snapshot) -> Snapshot:
-    """Return the snapshot with the nodes' ``_aiida_`` extras left out, as aiida-core's importer leaves them out of
-    new nodes (and provstore's, by the same rule).
+def without_checkpoints(snapshot: Snapshot) -> Snapshot:
+    """Return the snapshot with process nodes without their ``checkpoints`` attribute, as aiida-core's exporter
+    writes them (``strip_checkpoints=True``, its default) and its importer brings them in.
+    """
+    nodes = {}
+    for uuid, fields in snapshot['node'].items():
+        attributes = fields['attributes']
+        if fields['node_type'].startswith('process.'):
+            attributes = {key: value for key, value in attributes.items() if key != 'checkpoints'}
+        nodes[uuid] = {**fields, 'attributes': attributes}
+    return {**snapshot, 'node': nodes}
+
+
+def as_imported(snapshot: Snapshot) -> Snapshot:
+    """Return the snapshot as aiida-core's importer (and provstore's, by the same rules) brings new nodes in: process
+    nodes without checkpoints, and no node with aiida-core's private ``_aiida_`` extras.
     """
     nodes = {
         uuid: {
             **fields,
             'extras': {key: value for key, value in fields['extras'].items() if not key.startswith('_aiida_')},
         }
-        for uuid, fields in snapshot['node'].items()
+        for uuid, fields in without_checkpoints(snapshot)['node'].items()
     }
     return {**snapshot, 'node': nodes}
 

@@ -10,10 +10,11 @@ from interop_helpers import (
     EMAIL,
     Snapshot,
     aiida_snapshot,
+    as_imported,
     assert_same_graph,
     opened_archive,
     provstore_snapshot,
-    without_private_extras,
+    without_checkpoints,
 )
 
 from provstore.archive.imports import import_archive
@@ -73,6 +74,7 @@ def build_aiida_graph(tmp_path: Path) -> None:
     doubled = orm.Int(6)
     doubled.base.links.add_incoming(double, LinkType.CREATE, 'result')
     doubled.store()
+    workflow.set_checkpoint('{"stepper": "left behind"}')  # an importer drops it
     for process in (workflow, calculation, double):
         process.set_process_state(ProcessState.FINISHED)
         process.set_exit_status(0)
@@ -137,14 +139,15 @@ def aiida_archive(tmp_path: Path) -> tuple[Path, Snapshot]:
 
 
 def test_aiida_core_archive_read_in_place(aiida_profile: str, tmp_path: Path) -> None:
-    """An archive aiida-core wrote, opened in place by provstore, holds every entity and file aiida-core holds."""
+    """An archive aiida-core wrote, opened in place by provstore, holds every entity and file aiida-core holds (but
+    the checkpoints of process nodes, which aiida-core's exporter leaves out).
+    """
     archive, held = aiida_archive(tmp_path)
     assert SqliteZipFormat.read_version(archive) == 'main_0001'
     with opened_archive(archive) as opened:
-        assert_same_graph(provstore_snapshot(opened), held)
+        assert_same_graph(provstore_snapshot(opened), without_checkpoints(held))
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True, reason='import_archive is not written yet (issue 10)')
 def test_provstore_imports_an_aiida_core_archive(
     aiida_profile: str, provstore_storage: EntityStorage, tmp_path: Path
 ) -> None:
@@ -154,7 +157,8 @@ def test_provstore_imports_an_aiida_core_archive(
     """
     archive, held = aiida_archive(tmp_path)
     assert EMAIL in held['user']
-    expected = without_private_extras(held)
+    assert 'checkpoints' in str(held['node']) and '_aiida_hash' in str(held['node'])
+    expected = as_imported(held)
 
     summary = import_archive(provstore_storage, archive, SqliteZipFormat, import_group=False)
 
