@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from interop_helpers import EMAIL
+from interop_helpers import EMAIL, empty_aiida_profile
 
 from provstore.manager import get_manager
 from provstore.storage import EntityStorage
@@ -56,16 +56,12 @@ def aiida_session_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def aiida_profile(aiida_session_profile: str) -> Iterator[str]:
     """Yield the name of the loaded aiida-core profile, empty but for its default user :data:`EMAIL`; empty it after."""
     from aiida import orm
-    from aiida.manage import get_manager as get_aiida_manager
 
     assert orm.QueryBuilder().append(orm.Node).count() == 0
     try:
         yield aiida_session_profile
     finally:
-        manager = get_aiida_manager()
-        manager.get_profile_storage()._clear()  # what aiida-core's own test fixtures call to empty a profile
-        manager.reset_profile()
-        orm.User(email=EMAIL).store()
+        empty_aiida_profile()
 
 
 @pytest.fixture

@@ -187,6 +187,17 @@ def aiida_snapshot() -> Snapshot:
     }
 
 
+def empty_aiida_profile() -> None:
+    """Empty the storage of the profile aiida-core has loaded, but for a new default user :data:`EMAIL`."""
+    from aiida import orm
+    from aiida.manage import get_manager
+
+    manager = get_manager()
+    manager.get_profile_storage()._clear()  # what aiida-core's own test fixtures call to empty a profile
+    manager.reset_profile()
+    orm.User(email=EMAIL).store()
+
+
 def user_fields(row: dict[str, Any]) -> dict[str, Any]:
     """The fields of a user but its email (the key) and id."""
     return {key: row[key] for key in USER_COLUMNS}
