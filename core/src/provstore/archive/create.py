@@ -33,7 +33,8 @@ EXPORTED_ENTITIES = (
 """The entity kinds an archive holds, in the order they are written (rows referred to come first)."""
 
 ProgressCallback = Callable[[str, int, int], None]
-"""Called as ``progress(stage, done, total)``: ``stage`` is an entity kind's name or ``'objects'``."""
+"""Called as ``progress(stage, done, total)``: ``stage`` is an entity kind's name, ``'objects'`` (objects copied) or
+``'bytes'`` (their bytes so far); ``total`` is 0 when unknown."""
 
 BATCH_SIZE = 1000
 
@@ -223,5 +224,6 @@ def _copy_objects(
                 size += len(chunk)
         count += 1
         if progress is not None:
+            progress('bytes', size, 0)
             progress('objects', count, total)
     return count, size
