@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
+import stat
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -75,6 +77,9 @@ def test_older_archives_migrate_with_every_row_and_object(source: Path, tmp_path
     assert _objects(destination) == _objects(source)
     assert _objects(destination)
     assert _leftovers(tmp_path, destination) == []
+    umask = os.umask(0o077)
+    os.umask(umask)
+    assert stat.S_IMODE(destination.stat().st_mode) == 0o666 & ~umask  # a file to share, not mkstemp's 0o600
     with zipfile.ZipFile(destination) as handle:
         names = [info.filename for info in handle.infolist()]
         metadata = json.loads(handle.read('metadata.json'))

@@ -216,6 +216,8 @@ def _copy_objects(
     """Stream every object of ``keys`` to ``write`` (or only measure it); return the count and total bytes."""
     total = len(keys)
     count = size = 0
+    if progress is not None and total:
+        progress('objects', 0, total)
     for key, stream in storage.get_repository().iter_object_streams(sorted(keys)):
         if write is not None:
             size += write(key, stream)

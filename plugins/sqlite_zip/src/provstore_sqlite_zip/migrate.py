@@ -227,6 +227,8 @@ def _copy_objects(
     total = len(archive.objects)
     total_bytes = sum(info.file_size for info in archive.objects.values())
     done = done_bytes = 0
+    if progress is not None and total:
+        progress('objects', 0, total)
     for key, info in archive.objects.items():
         try:
             with handle.open(info) as stream:

@@ -47,9 +47,18 @@ def check_destination(path: Path, force: bool) -> Path:
 
 
 def scratch_file(path: Path, suffix: str) -> Path:
-    """Return a new empty temporary file beside ``path`` (hidden, named after it); the caller removes it."""
+    """Return a new empty temporary file beside ``path`` (hidden, named after it); the caller removes it.
+
+    It has the permissions of a file the user makes (``0o666`` less the umask), not mkstemp's ``0o600``: an
+    archive is made to be shared.
+    """
     descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=path.parent)
-    os.close(descriptor)
+    try:
+        umask = os.umask(0o077)  # NOTE: the only way to read the umask is to set it; put back at once
+        os.umask(umask)
+        os.fchmod(descriptor, 0o666 & ~umask)
+    finally:
+        os.close(descriptor)
     return Path(name)
 
 
