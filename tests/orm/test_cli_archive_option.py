@@ -143,3 +143,22 @@ def test_missing_archive_is_refused(tmp_path: Path) -> None:
     result = invoke('--archive', str(tmp_path / 'none.aiida'), 'node', 'list')
     assert result.exit_code == 1
     assert result.stderr == f'Error: {tmp_path / "none.aiida"}: no such archive file\n'
+
+
+def test_manager_switches_between_an_archive_and_a_profile_of_the_same_name() -> None:
+    """After an archive was loaded, loading a profile (even one named like the archive's) gives that profile's
+    storage, and loading the archive again gives the archive's; the profile's storage is writable."""
+    from provstore.cli.profile import create_profile
+
+    create_profile('archive', 'sqlite_dos', {}, email='tester@example.org', set_default=True)
+    manager = get_manager()
+    manager.load_archive(AIIDA_CORE_ARCHIVE, 'sqlite_zip')
+    assert manager.get_profile_storage().read_only
+    manager.load_profile('archive')
+    profile_storage = manager.get_profile_storage()
+    assert profile_storage.name == 'sqlite_dos'
+    profile_storage.check_writable()
+    manager.load_archive(AIIDA_CORE_ARCHIVE, 'sqlite_zip')
+    assert manager.get_profile_storage().name == 'sqlite_zip'
+    assert profile_storage.is_closed
+    manager.unload_profile()
