@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_helpers import Graph, assert_holds, snapshot
 from fixture_archives import AIIDA_CORE_STATIC, READABLE_ARCHIVES
 from orm_helpers import counts, object_count
 from postgres_test_server import drop_database, new_database_name
@@ -23,6 +22,7 @@ from provstore.exceptions import ArchiveError
 from provstore.orm import Comment, Group, Int, QueryBuilder
 from provstore.storage import EntityStorage, EntityType
 from provstore.testing import new_profile, opened_storage
+from provstore.testing.archive_graph import Graph, assert_holds, snapshot
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
 from provstore_psql_dos.sqlite_dos.backend import SqliteDosStorageBackend
 from provstore_sqlite_zip.format import SqliteZipFormat

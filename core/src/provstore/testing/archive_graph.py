@@ -1,5 +1,8 @@
-"""A graph to archive, and what a storage holds keyed by identity (UUIDs, emails): for comparing an archive with
-the profile it was imported into, since ids differ between storages and identities and contents do not."""
+"""A small graph to archive (:func:`store_graph`), and what a storage holds keyed by identity (:func:`snapshot`).
+
+Ids differ between an archive and the profile it is imported into; UUIDs, emails and contents do not, so archives
+and imports are compared by :func:`snapshot` and :func:`assert_holds`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from typing import Any
 from provstore.orm import CalcJobNode, Comment, Computer, Group, Int, LinkType, Log, Node, WorkChainNode, store_nodes
 from provstore.repository import Repository
 from provstore.storage import EntityStorage, EntityType, Row
+
+__all__ = ['Graph', 'assert_holds', 'files_of', 'snapshot', 'store_graph']
 
 IMPORT_ADDED_PREFIX = '_aiida_'
 """Extras an import leaves out (aiida-core's private keys, such as the node hash)."""
