@@ -25,7 +25,7 @@ import contextlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
@@ -34,7 +34,7 @@ from provstore.archive.create import BATCH_SIZE, EXPORTED_ENTITIES, create_archi
 from provstore.archive.imports import import_archive
 from provstore.exceptions import ArchiveError, ReadOnlyStorageError
 from provstore.storage import EntityStorage, EntityType, Row, StorageBackend
-from provstore.testing.archive_graph import assert_holds, snapshot, store_graph
+from provstore.testing.archive_graph import assert_holds, snapshot, snapshot_in_place, store_graph
 from provstore.testing.profiles import new_profile, opened_storage
 from provstore.testing.query_contract import ReadOnlyQueryConformanceContract
 from provstore.testing.query_graph import build_query_graph
@@ -150,7 +150,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
         assert (metadata.format, metadata.version) == (self.format_class.name, self.format_class.version_head())
         assert self.format_class.verify(first) == []
         expected = snapshot(source)
-        assert _snapshot_in_place(self.format_class, first) == expected
+        assert snapshot_in_place(self.format_class, first) == expected
 
         target = make_storage('target')
         summary = import_archive(target, first, self.format_class, import_group=False)
@@ -158,7 +158,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
         assert_holds(expected, snapshot(target))
         second = tmp_path / 'second.archive'
         create_archive(target, second, self.format_class)
-        assert _snapshot_in_place(self.format_class, second) == expected
+        assert snapshot_in_place(self.format_class, second) == expected
 
         rows = {entity: target.count_rows(entity) for entity in EntityType}
         again = import_archive(target, first, self.format_class, import_group=False)
@@ -252,12 +252,3 @@ def _write_everything(storage: EntityStorage, archive_format: type[ArchiveFormat
     except BaseException:
         writer.abort()
         raise
-
-
-def _snapshot_in_place(archive_format: type[ArchiveFormat], path: Path) -> dict[str, Any]:
-    opened = archive_format.open(path)
-    try:
-        assert isinstance(opened, EntityStorage)
-        return snapshot(opened)
-    finally:
-        opened.close()
