@@ -133,7 +133,10 @@ def test_write_commands_refuse_an_archive(command: tuple[str, ...], config_folde
     """Commands that write exit 1 with the read-only error, before doing anything."""
     result = invoke('--archive', str(AIIDA_CORE_ARCHIVE), *command)
     assert result.exit_code == 1, result.output
-    assert result.stderr == "Error: The storage of profile 'archive' (sqlite_zip) is read-only\n"
+    assert result.stderr == (
+        f'Error: The archive {AIIDA_CORE_ARCHIVE} is read-only (sqlite_zip reads it in place): '
+        'import it into a profile to change it\n'
+    )
     assert not (config_folder / 'config.json').exists()
     assert not (AIIDA_CORE_ARCHIVE.parent / LOCK_FILE_NAME).exists()
 
