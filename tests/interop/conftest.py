@@ -2,8 +2,8 @@
 
 These tests need aiida-core installed beside provstore: they run in the tox env ``aiida-interop`` only, which sets
 ``PROVSTORE_AIIDA_INTEROP=1`` (``tests/conftest.py`` leaves this folder out of every other run). aiida-core is
-driven in this process, through its public API: both profiles are on ``sqlite_dos`` storage, aiida-core's without
-a broker, each in the test's own folder.
+driven in this process, through its public API, on a ``core.sqlite_dos`` profile without a broker; provstore's
+profiles are on ``sqlite_dos`` and ``psql_dos``.
 """
 
 from __future__ import annotations
@@ -64,12 +64,15 @@ def aiida_profile(aiida_session_profile: str) -> Iterator[str]:
         empty_aiida_profile()
 
 
-@pytest.fixture
-def provstore_storage() -> Iterator[EntityStorage]:
-    """Create and load a new provstore profile on ``sqlite_dos`` (default user :data:`EMAIL`); yield its storage."""
+@pytest.fixture(params=['sqlite_dos', 'psql_dos'])
+def provstore_storage(request: pytest.FixtureRequest) -> Iterator[EntityStorage]:
+    """Create and load a new provstore profile on each of ``sqlite_dos`` and ``psql_dos`` (a database of the test's
+    own on the test server, see ``tests/conftest.py``), default user :data:`EMAIL`; yield its storage.
+    """
     from provstore.cli.profile import create_profile
 
-    create_profile('interop', 'sqlite_dos', {}, email=EMAIL, set_default=True)
+    options = request.getfixturevalue('psql_options') if request.param == 'psql_dos' else {}
+    create_profile('interop', request.param, options, email=EMAIL, set_default=True)
     manager = get_manager()
     try:
         manager.load_profile('interop')

@@ -25,7 +25,8 @@ from provstore.orm import Comment, Computer, Group, Node
 from provstore.storage import EntityStorage
 from provstore_sqlite_zip.format import SqliteZipFormat
 
-pytestmark = AIIDA_SESSION_WARNINGS
+# The merge rules are the core's, the same on every storage: compared on sqlite_dos alone, to keep the run short.
+pytestmark = [AIIDA_SESSION_WARNINGS, pytest.mark.parametrize('provstore_storage', ['sqlite_dos'], indirect=True)]
 
 AIIDA_EXTRAS_MODES = {
     'keep_existing': ('k', 'c', 'l'),
