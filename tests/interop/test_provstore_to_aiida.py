@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from interop_helpers import (
     aiida_snapshot,
     as_imported,
     assert_same_graph,
     opened_archive,
     provstore_snapshot,
+    without_checkpoints,
 )
 
 from provstore.archive.create import create_archive
@@ -148,3 +150,20 @@ def test_aiida_core_imports_part_of_a_provstore_profile(
     import_archive(archive, create_group=False)
 
     assert_same_graph(aiida_snapshot(), as_imported(held))
+
+
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="a difference reported to the lead: aiida-core's exporter leaves the checkpoints of process nodes out "
+    "(strip_checkpoints=True, its default), provstore's create_archive keeps them",
+)
+def test_archive_leaves_checkpoints_out(provstore_storage: EntityStorage, tmp_path: Path) -> None:
+    """Like aiida-core's exporter, provstore's leaves the checkpoints of process nodes out of the archive."""
+    build_graph(provstore_storage, tmp_path)
+    archive = tmp_path / 'provstore.aiida'
+    create_archive(provstore_storage, archive, SqliteZipFormat)
+    with opened_archive(archive) as opened:
+        held = provstore_snapshot(opened)
+
+    assert held['node'] == without_checkpoints(held)['node']
