@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,39 @@ def test_archive_leaves_checkpoints_out(provstore_storage: EntityStorage, tmp_pa
         held = provstore_snapshot(opened)
 
     assert held['node'] == without_checkpoints(held)['node']
+
+
+@pytest.mark.parametrize('provstore_storage', ['sqlite_dos'], indirect=True)
+def test_verdi_reads_and_imports_a_provstore_archive(
+    provstore_storage: EntityStorage, aiida_profile: str, tmp_path: Path
+) -> None:
+    """An AiiDA user's commands take a provstore archive: ``verdi archive version`` and ``info --detailed`` (the counts
+    provstore holds), and ``verdi archive import``, after which aiida-core holds the graph.
+    """
+    import yaml
+
+    build_graph(provstore_storage, tmp_path)
+    archive = tmp_path / 'provstore.aiida'
+    create_archive(provstore_storage, archive, SqliteZipFormat)
+    expected = as_imported(provstore_snapshot(provstore_storage))
+
+    assert "'main_0001'" in verdi('archive', 'version', str(archive)).splitlines()[-1]
+    info = yaml.safe_load(verdi('archive', 'info', '--detailed', str(archive)))
+    assert info['metadata']['export_version'] == 'main_0001'
+    counts = {kind: provstore_storage.count_rows(kind) for kind in (EntityType.NODE, EntityType.LINK, EntityType.GROUP)}
+    assert counts == {
+        EntityType.NODE: info['entities']['Nodes']['count'],
+        EntityType.LINK: info['entities']['Links']['count'],
+        EntityType.GROUP: info['entities']['Groups']['count'],
+    }
+    verdi('--profile', aiida_profile, 'archive', 'import', '--no-import-group', str(archive))
+
+    assert_same_graph(aiida_snapshot(), expected)
+
+
+def verdi(*arguments: str) -> str:
+    """Run this environment's ``verdi`` in a process of its own; return its output, failing on an error."""
+    command = [str(Path(sys.executable).parent / 'verdi'), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f'{" ".join(arguments)}: exit {done.returncode}\n{done.stdout}{done.stderr}'
+    return done.stdout
