@@ -17,6 +17,7 @@ from interop_helpers import (
 )
 
 from provstore.archive.create import create_archive
+from provstore.archive.imports import import_archive as provstore_import_archive
 from provstore.orm import (
     CalcJobNode,
     Comment,
@@ -111,7 +112,8 @@ def test_aiida_core_imports_a_provstore_archive(
 ) -> None:
     """aiida-core's importer brings in every node, link, group and membership, computer, user, comment, log,
     attribute, extra and file of a provstore archive, as provstore holds them (but aiida-core's private extras);
-    aiida-core's export of what it imported, read in place by provstore, holds the same again.
+    aiida-core's export of what it imported, read in place by provstore, holds the same again, and imported into
+    the profile it came from, adds and changes nothing.
     """
     from aiida.tools.archive import create_archive as aiida_create_archive
     from aiida.tools.archive import import_archive
@@ -131,6 +133,9 @@ def test_aiida_core_imports_a_provstore_archive(
     aiida_create_archive(None, filename=again)
     with opened_archive(again) as opened:
         assert_same_graph(provstore_snapshot(opened), expected)
+    summary = provstore_import_archive(provstore_storage, again, SqliteZipFormat, import_group=False)
+    assert not any(summary.added.values()) and not any(summary.updated.values())
+    assert_same_graph(provstore_snapshot(provstore_storage), held)
 
 
 def test_aiida_core_imports_part_of_a_provstore_profile(
