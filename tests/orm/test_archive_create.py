@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -445,6 +446,39 @@ def test_interrupted_create_leaves_nothing(
             create_archive(storage, folder / name, SqliteZipFormat, progress=interrupt, force=True)
     assert sorted(path.name for path in folder.iterdir()) == ['kept.aiida']
     assert (folder / 'kept.aiida').read_bytes() == b'old archive'
+
+
+def test_archive_is_one_snapshot_while_others_write(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """Rows another thread stores while the archive is written are not in it (neither a node whose file would be
+    missing, nor a comment): the archive is the profile as it was when the reading began."""
+    before = {row['id'] for row in rows_of(storage, EntityType.NODE)}
+    comments = storage.count_rows(EntityType.COMMENT)
+    errors: list[BaseException] = []
+    written: list[int] = []
+
+    def store_meanwhile() -> None:
+        try:
+            late = Int(7, storage=storage)
+            late.base.repository.put_object_from_bytes(b'written meanwhile', 'late.txt')
+            late.store()
+            Comment(graph.data, 'late comment').store()
+            written.append(late.pk)  # type: ignore[arg-type]
+        except BaseException as exc:  # NOTE: handed over to the test's thread
+            errors.append(exc)
+
+    def write_meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == 'user' and not written and not errors:
+            thread = threading.Thread(target=store_meanwhile)
+            thread.start()
+            thread.join()
+
+    archive = tmp_path / 'all.aiida'
+    summary = create_archive(storage, archive, SqliteZipFormat, progress=write_meanwhile)
+    assert not errors, errors
+    assert written and storage.count_rows(EntityType.NODE) == len(before) + 1
+    ids = archived_ids(archive)
+    assert ids['node'] == before
+    assert len(ids['comment']) == summary.counts['comment'] == comments
 
 
 def test_existing_file_refused_unless_forced(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:

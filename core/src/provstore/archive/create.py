@@ -14,9 +14,10 @@ What a start set brings is what aiida-core's ``create_archive(entities=...)`` br
 
 Groups are exported only when they are in the start set (or in a whole profile), and then with every member.
 
-.. note:: The rows are read in many short transactions, not from one snapshot of the database: an archive made
-   while other processes write to the profile may lack what they wrote meanwhile, or, for rows deleted meanwhile,
-   hold what refers to them. Make archives of a profile nobody writes to.
+Every row is read inside :meth:`EntityStorage.snapshot() <provstore.storage.EntityStorage.snapshot>`: on a backend
+that implements it (``psql_dos``, ``sqlite_dos``) the archive is the profile as it was when the reading began, however
+much others write meanwhile. On a backend that keeps the default, rows written or deleted during the run may be
+partly in the archive: make archives of such a profile while nobody writes to it.
 """
 
 from __future__ import annotations
@@ -174,19 +175,18 @@ def create_archive(
     if not path.parent.is_dir():
         raise ArchiveExportError(f'{path}: the folder {path.parent} does not exist')
     selection = _Selection(comments=include_comments, logs=include_logs, authinfos=include_authinfos)
-    starting: dict[str, list[str]] | None = None
-    if not (node_ids is None and group_ids is None and computer_ids is None and user_ids is None):
-        starting = _select_start_set(
-            storage, selection, node_ids or (), group_ids or (), computer_ids or (), user_ids or (), traversal_rules
-        )
-    details = {
-        'entities_starting_set': starting,
+    details: dict[str, Any] = {
+        'entities_starting_set': None,
         'include_authinfos': include_authinfos,
         'include_comments': include_comments,
         'include_logs': include_logs,
         'graph_traversal_rules': {name: traversal_rules.get(name, rule.default) for name, rule in EXPORT_RULES.items()},
     }
-    with _KeyTable(path.parent, f'.{path.name}.') as keys:
+    with storage.snapshot(), _KeyTable(path.parent, f'.{path.name}.') as keys:
+        if not (node_ids is None and group_ids is None and computer_ids is None and user_ids is None):
+            details['entities_starting_set'] = _select_start_set(
+                storage, selection, node_ids or (), group_ids or (), computer_ids or (), user_ids or (), traversal_rules
+            )
         _scan(storage, selection, keys)
         counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
         if dry_run:
