@@ -6,15 +6,19 @@ and file by file.
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
+import sys
 import threading
+import tracemalloc
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from provstore.archive import create as create_module
 from provstore.archive.create import ArchiveSummary, create_archive
 from provstore.exceptions import ArchiveExportError
 from provstore.orm import (
@@ -479,6 +483,62 @@ def test_archive_is_one_snapshot_while_others_write(storage: EntityStorage, grap
     ids = archived_ids(archive)
     assert ids['node'] == before
     assert len(ids['comment']) == summary.counts['comment'] == comments
+
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_keys_streamed_in_batches(
+    storage: EntityStorage, graph: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """File keys read back from the scratch table a few at a time are each archived once (a key two nodes share
+    too), and the dry run measures the same objects."""
+    monkeypatch.setattr(create_module, 'KEY_BATCH_SIZE', batch)
+    seen: list[tuple[int, int]] = []
+    archive = tmp_path / 'all.aiida'
+    dry = create_archive(storage, archive, SqliteZipFormat, dry_run=True)
+    summary = create_archive(
+        storage, archive, SqliteZipFormat, progress=lambda stage, done, total: seen.append((done, total))
+    )
+    assert summary.object_count == dry.object_count == 3
+    assert summary.object_bytes == dry.object_bytes
+    assert seen[-3:] == [(1, 3), (2, 3), (3, 3)]
+    assert_archive_holds(archive, storage, None)
+
+
+@pytest.mark.slow
+def test_dry_run_memory_does_not_grow_with_objects(
+    storage: EntityStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run of a whole profile holds no list of its file keys: what stays allocated (after collecting garbage)
+    while the objects are measured is far below what 4000 keys take, and the same from the first batch to the last.
+    """
+    nodes = []
+    for index in range(4000):
+        node = Int(index, storage=storage)
+        node.base.repository.put_object_from_bytes(f'file {index}'.encode(), 'f.txt')
+        nodes.append(node)
+    store_nodes(nodes, storage)
+    del nodes
+    monkeypatch.setattr(create_module, 'KEY_BATCH_SIZE', 500)
+    create_archive(storage, tmp_path / 'warm.aiida', SqliteZipFormat, dry_run=True)  # NOTE: caches filled first
+    held: list[int] = []
+
+    def measure(stage: str, done: int, total: int) -> None:
+        if stage == 'objects':
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - baseline)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        summary = create_archive(storage, tmp_path / 'dry.aiida', SqliteZipFormat, dry_run=True, progress=measure)
+    finally:
+        tracemalloc.stop()
+    keys = 4000 * sys.getsizeof('0' * 64)
+    assert summary.object_count == 4000
+    assert len(held) == 8
+    assert max(held) < keys / 3, held
+    assert max(held) - min(held) < keys / 20, held
 
 
 def test_existing_file_refused_unless_forced(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:

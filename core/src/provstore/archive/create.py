@@ -118,7 +118,7 @@ class _KeyTable:
         (count,) = self._connection.execute('SELECT count(*) FROM keys').fetchone()
         return int(count)
 
-    def batches(self, size: int = KEY_BATCH_SIZE) -> Iterator[list[str]]:
+    def batches(self, size: int) -> Iterator[list[str]]:
         """Yield the keys, distinct and sorted, ``size`` at a time."""
         self._connection.commit()
         after = ''
@@ -376,7 +376,7 @@ def _copy_objects(
     repository = storage.get_repository()
     total = keys.count()
     count = size = 0
-    for batch in keys.batches():
+    for batch in keys.batches(KEY_BATCH_SIZE):
         if write is None:
             size += sum(repository.get_object_sizes(batch))
             count += len(batch)
