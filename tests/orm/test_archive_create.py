@@ -541,6 +541,22 @@ def test_dry_run_memory_does_not_grow_with_objects(
     assert max(held) - min(held) < keys / 20, held
 
 
+def test_archive_of_an_archive_read_in_place(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """An archive opened in place (read-only) is itself archived whole, its dry run measuring the zip's objects."""
+    first, second = tmp_path / 'first.aiida', tmp_path / 'second.aiida'
+    made = create_archive(storage, first, SqliteZipFormat, include_authinfos=True)
+    opened = SqliteZipFormat.open(first)
+    try:
+        assert isinstance(opened, EntityStorage)
+        dry = create_archive(opened, second, SqliteZipFormat, include_authinfos=True, dry_run=True)
+        again = create_archive(opened, second, SqliteZipFormat, include_authinfos=True)
+    finally:
+        opened.close()
+    assert dry.counts == again.counts == made.counts
+    assert dry.object_bytes == again.object_bytes == made.object_bytes
+    assert_archive_holds(second, storage, None, authinfos=True)
+
+
 def test_existing_file_refused_unless_forced(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
     """An existing file is kept as it is, unless ``force`` replaces it with a complete archive."""
     archive = tmp_path / 'there.aiida'
