@@ -9,7 +9,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 from provstore.cli import cli
-from provstore.orm import CalcJobNode, Int, LinkType, store_nodes
+from provstore.orm import (
+    AuthInfo,
+    CalcJobNode,
+    Comment,
+    Computer,
+    Group,
+    Int,
+    LinkType,
+    Node,
+    get_default_user,
+    store_nodes,
+)
 from provstore.storage import EntityStorage
 
 
@@ -36,7 +47,7 @@ def test_create_all_then_version_and_info(pks: dict[str, int], tmp_path: Path) -
     archive = tmp_path / 'all.aiida'
     created = invoke('archive', 'create', str(archive), '--all', '--compress', '0')
     assert created.exit_code == 0, created.output
-    assert created.stdout.startswith(f'Wrote {archive}: user 1, computer 0, node 3,')
+    assert created.stdout.startswith(f'Wrote {archive}: user 1, computer 0, authinfo 0, node 3,')
     assert 'files 2 (10 bytes)' in created.stdout
     assert created.stderr == ''
     version = invoke('archive', 'version', str(archive))
@@ -81,6 +92,75 @@ def test_refusals_exit_1_and_usage_exit_2(pks: dict[str, int], tmp_path: Path) -
     assert invoke('archive', 'create', str(tmp_path / 'x.aiida'), '--all', '-N', '1').exit_code == 2
     assert invoke('archive', 'create', str(tmp_path / 'x.aiida'), '--all', '--compress', '10').exit_code == 2
     assert not (tmp_path / 'x.aiida').exists()
+
+
+def entities(archive: Path) -> dict[str, int]:
+    """Return the row counts of the archive, as ``archive info --json`` prints them."""
+    result = invoke('archive', 'info', str(archive), '--json')
+    assert result.exit_code == 0, result.output
+    counts: dict[str, int] = json.loads(result.stdout)['entities']
+    return counts
+
+
+def test_groups_and_computers_start_sets(storage: EntityStorage, pks: dict[str, int], tmp_path: Path) -> None:
+    """-G takes a group by label, uuid or pk and brings its nodes; -Y brings the computer alone; unknown ones exit 1."""
+    group = Group('picked', storage=storage).store()
+    group.add_nodes([Int.collection(storage).get(pk=pks['other'])])
+    computer = Computer('hpc', 'hpc.example.org', storage=storage).store()
+    for number, identifier in enumerate(('picked', group.uuid, str(group.pk))):
+        archive = tmp_path / f'group{number}.aiida'
+        created = invoke('archive', 'create', str(archive), '-G', identifier)
+        assert created.exit_code == 0, created.output
+        assert (entities(archive)['group'], entities(archive)['node'], entities(archive)['group_node']) == (1, 1, 1)
+    archive = tmp_path / 'computer.aiida'
+    created = invoke('archive', 'create', str(archive), '-Y', 'hpc', '--include-authinfos')
+    assert created.exit_code == 0, created.output
+    assert (entities(archive)['computer'], entities(archive)['node']) == (1, 0)
+    both = tmp_path / 'both.aiida'
+    assert invoke('archive', 'create', str(both), '-Y', computer.uuid, '-N', str(pks['data'])).exit_code == 0
+    assert (entities(both)['computer'], entities(both)['node']) == (1, 1)
+    for option, kind in (('-G', 'group'), ('-Y', 'computer')):
+        missing = invoke('archive', 'create', str(tmp_path / 'x.aiida'), option, 'nowhere')
+        assert missing.exit_code == 1
+        assert missing.stderr.strip() == f"Error: No {kind} with pk, label or uuid 'nowhere'"
+    assert not (tmp_path / 'x.aiida').exists()
+
+
+def test_rule_toggles(pks: dict[str, int], tmp_path: Path) -> None:
+    """A toggleable rule changes the archived nodes; a rule aiida-core keeps fixed is a usage error (exit 2)."""
+    default, forward = tmp_path / 'default.aiida', tmp_path / 'forward.aiida'
+    assert invoke('archive', 'create', str(default), '-N', str(pks['data'])).exit_code == 0
+    assert entities(default)['node'] == 1
+    result = invoke('archive', 'create', str(forward), '-N', str(pks['data']), '--input-calc-forward')
+    assert result.exit_code == 0, result.output
+    assert entities(forward)['node'] == 2
+    for flag in ('--no-input-calc-backward', '--input-calc-backward', '--no-create-forward'):
+        refused = invoke('archive', 'create', str(tmp_path / 'x.aiida'), '--all', flag)
+        assert refused.exit_code == 2
+        assert 'is fixed to True (aiida-core does not let it change)' in refused.stderr
+    assert not (tmp_path / 'x.aiida').exists()
+    shown = invoke('archive', 'create', '--help').stdout
+    assert '--create-backward / --no-create-backward' in shown
+    assert '--input-calc-backward' not in shown
+
+
+def test_include_and_exclude_options(storage: EntityStorage, pks: dict[str, int], tmp_path: Path) -> None:
+    """Auth infos are left out unless --include-authinfos; --exclude-comments (or the old --no-comments) drops them."""
+    computer = Computer('hpc', 'hpc.example.org', storage=storage).store()
+    AuthInfo(computer, get_default_user(storage)).store()
+    Comment(Node.collection(storage).get(pk=pks['data']), 'checked').store()
+    runs = {
+        'plain': ('--all',),
+        'auth': ('--all', '--include-authinfos'),
+        'bare': ('--all', '--exclude-comments', '--exclude-logs'),
+        'old': ('--all', '--no-comments'),
+    }
+    for name, options in runs.items():
+        result = invoke('archive', 'create', str(tmp_path / f'{name}.aiida'), *options)
+        assert result.exit_code == 0, result.output
+    found = {name: entities(tmp_path / f'{name}.aiida') for name in runs}
+    assert [found[name]['authinfo'] for name in runs] == [0, 1, 0, 0]
+    assert [found[name]['comment'] for name in runs] == [1, 1, 0, 0]
 
 
 def test_not_an_archive_is_refused(tmp_path: Path) -> None:

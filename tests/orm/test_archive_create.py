@@ -6,19 +6,29 @@ and file by file.
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
+import sys
+import threading
+import tracemalloc
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from provstore.archive import create as create_module
 from provstore.archive.create import ArchiveSummary, create_archive
 from provstore.exceptions import ArchiveExportError
 from provstore.orm import (
     CalcJobNode,
+    Comment,
     Int,
     LinkType,
+    Node,
+    NotExistentError,
+    WorkChainNode,
     get_nodes_export,
     store_nodes,
 )
@@ -30,6 +40,7 @@ from provstore_sqlite_zip.format import SqliteZipFormat
 ARCHIVED = (
     EntityType.USER,
     EntityType.COMPUTER,
+    EntityType.AUTHINFO,
     EntityType.NODE,
     EntityType.GROUP,
     EntityType.GROUP_NODE,
@@ -44,20 +55,25 @@ def rows_of(storage: EntityStorage, entity: EntityType) -> list[Row]:
     return list(storage.iter_rows(entity))
 
 
-def assert_archive_holds(archive: Path, source: EntityStorage, node_ids: set[int] | None) -> None:
-    """Assert the archive's rows are the source's (the selected nodes and what refers to them) and its files too."""
+def assert_archive_holds(
+    archive: Path, source: EntityStorage, node_ids: set[int] | None, authinfos: bool = False
+) -> None:
+    """Assert the archive's rows are the source's (the selected nodes and what refers to them: the groups, users and
+    computers as archived) and its files too; auth infos only with ``authinfos``."""
     check_database(archive, extracted_database(archive))
     opened = SqliteZipFormat.open(archive)
     try:
         assert isinstance(opened, EntityStorage)
+        groups = {row['id'] for row in rows_of(opened, EntityType.GROUP)}
         for entity in ARCHIVED:
             expected = rows_of(source, entity)
-            if node_ids is not None:
-                expected = [row for row in expected if selected(entity, row, node_ids, rows_of(opened, entity))]
+            if entity is EntityType.AUTHINFO and not authinfos:
+                expected = []
+            elif node_ids is not None:
+                archived = rows_of(opened, entity)
+                expected = [row for row in expected if selected(entity, row, node_ids, groups, archived)]
             assert rows_of(opened, entity) == expected, entity
-        assert rows_of(opened, EntityType.AUTHINFO) == []
         keys = {key for row in rows_of(opened, EntityType.NODE) for key in file_keys(row['repository_metadata'])}
-        assert keys
         repository, archived = source.get_repository(), opened.get_repository()
         for key in keys:
             assert archived.get_object_content(key) == repository.get_object_content(key)
@@ -66,13 +82,15 @@ def assert_archive_holds(archive: Path, source: EntityStorage, node_ids: set[int
         opened.close()
 
 
-def selected(entity: EntityType, row: Row, node_ids: set[int], archived: list[Row]) -> bool:
+def selected(entity: EntityType, row: Row, node_ids: set[int], groups: set[int], archived: list[Row]) -> bool:
     """Whether a source row belongs in the archive of ``node_ids`` (users, computers, groups: as archived)."""
     if entity is EntityType.NODE:
         return bool(row['id'] in node_ids)
     if entity is EntityType.LINK:
         return row['input_id'] in node_ids and row['output_id'] in node_ids
-    if entity in (EntityType.GROUP_NODE, EntityType.COMMENT, EntityType.LOG):
+    if entity is EntityType.GROUP_NODE:
+        return row['dbnode_id'] in node_ids and row['dbgroup_id'] in groups
+    if entity in (EntityType.COMMENT, EntityType.LOG):
         return bool(row['dbnode_id'] in node_ids)
     return row['id'] in {other['id'] for other in archived}
 
@@ -97,8 +115,10 @@ def test_whole_profile_round_trip(storage: EntityStorage, graph: Graph, tmp_path
     """An archive of the whole profile holds every row (auth infos aside) and every file of the source."""
     archive = tmp_path / 'all.aiida'
     summary = create_archive(storage, archive, SqliteZipFormat)
+    assert list(tmp_path.iterdir()) == [archive]  # NOTE: the scratch files (rows, file keys) are gone
     assert_archive_holds(archive, storage, None)
     assert summary.counts['node'] == storage.count_rows(EntityType.NODE) == 5
+    assert (summary.counts['user'], summary.counts['computer'], summary.counts['authinfo']) == (2, 2, 0)
     assert summary.counts['comment'] == 2
     assert summary.object_count == 3
     assert summary.object_bytes == len(b'input file') + len(b'result file' * 1000) + len(b'not reached')
@@ -124,11 +144,11 @@ def test_metadata_and_member_order(storage: EntityStorage, graph: Graph, tmp_pat
 
 
 def test_start_set_holds_the_export_closure(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
-    """An archive of one node holds exactly its export closure, with its groups, users, computers and comments."""
+    """An archive of one node holds exactly its export closure, with its users, computers, comments and logs, and no
+    group (as aiida-core: groups come only as a start set)."""
     archive = tmp_path / 'part.aiida'
     closure = get_nodes_export([graph.result.pk], storage)
-    assert graph.unrelated.pk not in closure
-    assert {graph.data.pk, graph.calculation.pk, graph.workflow.pk} <= closure
+    assert closure == {graph.data.pk, graph.calculation.pk, graph.result.pk, graph.workflow.pk}
     summary = create_archive(storage, archive, SqliteZipFormat, node_ids=[graph.result.pk], compression=0)
     assert_archive_holds(archive, storage, closure)
     with zipfile.ZipFile(archive) as handle:
@@ -136,13 +156,188 @@ def test_start_set_holds_the_export_closure(storage: EntityStorage, graph: Graph
     assert summary.counts == {
         'user': 1,
         'computer': 1,
+        'authinfo': 0,
         'node': len(closure),
-        'group': 1,
-        'group_node': 2,
+        'group': 0,
+        'group_node': 0,
         'link': storage.count_rows(EntityType.LINK),
         'comment': 1,
         'log': 1,
     }
+    parameters = SqliteZipFormat.read_metadata(archive).details['creation_parameters']
+    assert parameters['entities_starting_set'] == {'node': [graph.result.uuid]}
+    assert parameters['graph_traversal_rules']['create_backward'] is True
+    assert len(parameters['graph_traversal_rules']) == 12
+
+
+def archived_ids(archive: Path) -> dict[str, set[int]]:
+    """Return the ids of the archive's rows, by entity kind."""
+    opened = SqliteZipFormat.open(archive)
+    try:
+        assert isinstance(opened, EntityStorage)
+        return {entity.value: {row['id'] for row in rows_of(opened, entity)} for entity in ARCHIVED}
+    finally:
+        opened.close()
+
+
+def test_group_start_set(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """A group brings all its nodes as start nodes (so their closure), its memberships, and no other group."""
+    archive = tmp_path / 'group.aiida'
+    create_archive(storage, archive, SqliteZipFormat, group_ids=[graph.results.pk])
+    expected = {graph.data.pk, graph.result.pk, graph.calculation.pk, graph.workflow.pk}
+    assert_archive_holds(archive, storage, expected)
+    ids = archived_ids(archive)
+    assert ids['node'] == expected
+    assert ids['group'] == {graph.results.pk}
+    assert len(ids['group_node']) == 2
+    parameters = SqliteZipFormat.read_metadata(archive).details['creation_parameters']
+    assert parameters['entities_starting_set'] == {'group': [graph.results.uuid]}
+
+
+def test_computer_and_user_start_sets_bring_themselves(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """A computer or a user alone is archived with no node (as aiida-core); with auth infos, the computer's auth
+    infos come with their users."""
+    archive = tmp_path / 'computer.aiida'
+    create_archive(storage, archive, SqliteZipFormat, computer_ids=[graph.cluster.pk])
+    ids = archived_ids(archive)
+    assert ids['computer'] == {graph.cluster.pk}
+    assert not ids['node'] and not ids['user'] and not ids['authinfo'] and not ids['group']
+    with_auth = tmp_path / 'computer-auth.aiida'
+    create_archive(storage, with_auth, SqliteZipFormat, computer_ids=[graph.cluster.pk], include_authinfos=True)
+    ids = archived_ids(with_auth)
+    assert ids['user'] == {graph.admin.pk}
+    assert len(ids['authinfo']) == 1
+    user_only = tmp_path / 'user.aiida'
+    create_archive(storage, user_only, SqliteZipFormat, user_ids=[graph.admin.pk])
+    ids = archived_ids(user_only)
+    assert ids['user'] == {graph.admin.pk}
+    assert not ids['node'] and not ids['computer']
+    parameters = SqliteZipFormat.read_metadata(user_only).details['creation_parameters']
+    assert parameters['entities_starting_set'] == {'user': ['admin@example.org']}
+
+
+def test_comment_authors_come_along(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """The author of a comment on an archived node is archived, unless comments are left out."""
+    archive = tmp_path / 'unrelated.aiida'
+    create_archive(storage, archive, SqliteZipFormat, node_ids=[graph.unrelated.pk])
+    assert graph.admin.pk in archived_ids(archive)['user']
+    bare = tmp_path / 'bare.aiida'
+    create_archive(storage, bare, SqliteZipFormat, node_ids=[graph.unrelated.pk], include_comments=False)
+    assert graph.admin.pk not in archived_ids(bare)['user']
+
+
+@pytest.mark.parametrize('authinfos', [False, True])
+def test_whole_profile_authinfos(storage: EntityStorage, graph: Graph, tmp_path: Path, authinfos: bool) -> None:
+    """Auth infos are archived only when asked, as the source holds them."""
+    archive = tmp_path / 'all.aiida'
+    summary = create_archive(storage, archive, SqliteZipFormat, include_authinfos=authinfos)
+    assert summary.counts['authinfo'] == (1 if authinfos else 0)
+    assert_archive_holds(archive, storage, None, authinfos=authinfos)
+    parameters = SqliteZipFormat.read_metadata(archive).details['creation_parameters']
+    assert parameters['include_authinfos'] is authinfos
+    assert parameters['entities_starting_set'] is None
+
+
+def test_start_set_ids_checked(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """Ids of a start set that are not stored are refused, named, before anything is written."""
+    for kind, arguments in (
+        ('group', {'group_ids': [graph.results.pk, 999]}),
+        ('computer', {'computer_ids': [999, 998]}),
+        ('user', {'user_ids': [999]}),
+    ):
+        with pytest.raises(NotExistentError, match=f'^No {kind} with pk (998, )?999$'):
+            create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, **arguments)  # type: ignore[arg-type]
+    with pytest.raises(NotExistentError, match='No node with pk 999'):
+        create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, node_ids=[999])
+    assert list(tmp_path.iterdir()) == []
+
+
+@dataclass
+class RuleGraph:
+    """``outer`` calls ``workflow``, which takes ``data``, calls ``calculation`` (``data`` in, ``result`` out) and
+    returns ``result``; ``other_calculation`` also takes ``data`` and creates ``other_result``."""
+
+    nodes: dict[str, Node]
+
+    def pks(self, *names: str) -> set[int]:
+        return {self.nodes[name].pk for name in names}  # type: ignore[misc]
+
+
+@pytest.fixture
+def rule_graph(storage: EntityStorage) -> RuleGraph:
+    """Store the graph of :class:`RuleGraph`, every process sealed."""
+    data, result, other_result = Int(1, storage=storage), Int(2, storage=storage), Int(3, storage=storage)
+    outer, workflow = WorkChainNode(storage=storage), WorkChainNode(storage=storage)
+    calculation, other_calculation = CalcJobNode(storage=storage), CalcJobNode(storage=storage)
+    workflow.base.links.add_incoming(outer, LinkType.CALL_WORK, 'inner')
+    workflow.base.links.add_incoming(data, LinkType.INPUT_WORK, 'x')
+    calculation.base.links.add_incoming(workflow, LinkType.CALL_CALC, 'step')
+    calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
+    result.base.links.add_incoming(calculation, LinkType.CREATE, 'y')
+    other_calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
+    other_result.base.links.add_incoming(other_calculation, LinkType.CREATE, 'y')
+    store_nodes([data, outer, workflow, calculation, result, other_calculation, other_result], storage)
+    result.base.links.add_incoming(workflow, LinkType.RETURN, 'y')
+    for process in (outer, workflow, calculation, other_calculation):
+        assert hasattr(process, 'seal')
+        process.seal()
+    nodes: dict[str, Node] = {
+        'data': data,
+        'outer': outer,
+        'workflow': workflow,
+        'calculation': calculation,
+        'result': result,
+        'other_calculation': other_calculation,
+        'other_result': other_result,
+    }
+    return RuleGraph(nodes)
+
+
+WORKFLOW_CLOSURE = ('data', 'outer', 'workflow', 'calculation', 'result')
+
+RULE_CASES = [
+    ('data', {}, ('data',)),
+    ('data', {'input_calc_forward': True}, (*WORKFLOW_CLOSURE, 'other_calculation', 'other_result')),
+    ('data', {'input_work_forward': True}, WORKFLOW_CLOSURE),
+    ('result', {}, WORKFLOW_CLOSURE),
+    ('result', {'create_backward': False}, ('result',)),
+    ('result', {'create_backward': False, 'return_backward': True}, WORKFLOW_CLOSURE),
+    ('calculation', {}, WORKFLOW_CLOSURE),
+    ('calculation', {'call_calc_backward': False}, ('calculation', 'data', 'result')),
+    ('workflow', {'call_work_backward': False}, ('workflow', 'data', 'calculation', 'result')),
+]
+
+
+@pytest.mark.parametrize(
+    'case', RULE_CASES, ids=[f'{start}-{"-".join(rules) or "defaults"}' for start, rules, _ in RULE_CASES]
+)
+def test_rule_toggles_change_the_nodes(
+    storage: EntityStorage, rule_graph: RuleGraph, tmp_path: Path, case: tuple[str, dict[str, bool], tuple[str, ...]]
+) -> None:
+    """Each toggleable export rule, switched from its default, changes the archived nodes exactly as it says."""
+    start, rules, expected = case
+    archive = tmp_path / 'rules.aiida'
+    create_archive(storage, archive, SqliteZipFormat, node_ids=rule_graph.pks(start), compression=0, **rules)
+    assert archived_ids(archive)['node'] == rule_graph.pks(*expected)
+    applied = SqliteZipFormat.read_metadata(archive).details['creation_parameters']['graph_traversal_rules']
+    assert {name: value for name, value in applied.items() if name in rules} == rules
+
+
+@pytest.mark.parametrize(
+    ('rules', 'message'),
+    [
+        ({'input_calc_backward': False}, "export rule 'input_calc_backward' is fixed to True"),
+        ({'create_forward': False}, "export rule 'create_forward' is fixed to True"),
+        ({'sideways_forward': True}, "unknown export rule 'sideways_forward'"),
+    ],
+)
+def test_fixed_and_unknown_rules_refused(
+    storage: EntityStorage, tmp_path: Path, rules: dict[str, bool], message: str
+) -> None:
+    """A rule aiida-core keeps fixed, or an unknown one, is refused before anything is read or written."""
+    with pytest.raises(ValueError, match=message):
+        create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, **rules)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_comments_and_logs_left_out(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
@@ -167,6 +362,10 @@ def test_dry_run_writes_nothing(storage: EntityStorage, graph: Graph, tmp_path: 
     real = create_archive(storage, folder / 'real.aiida', SqliteZipFormat)
     assert dry.dry_run
     assert (dry.counts, dry.object_count, dry.object_bytes) == (real.counts, real.object_count, real.object_bytes)
+    with zipfile.ZipFile(folder / 'real.aiida') as handle:
+        objects = [info for info in handle.infolist() if info.filename.startswith('repo/')]
+    assert dry.object_count == len(objects)
+    assert dry.object_bytes == sum(info.file_size for info in objects)
 
 
 @pytest.mark.parametrize(('stage', 'at'), [('objects', 2), ('node', 5)])
@@ -181,7 +380,8 @@ def test_interrupted_create_leaves_nothing(
 
     def interrupt(reached: str, done: int, total: int) -> None:
         if reached == stage and done == at:
-            assert len(list(folder.iterdir())) > 1  # NOTE: the temporary files exist at this point
+            # NOTE: the temporary files, the table of file keys among them, exist at this point
+            assert [path for path in folder.iterdir() if path.name.endswith('.keys.sqlite3')]
             raise KeyboardInterrupt
 
     for name in ('cut.aiida', 'kept.aiida'):
@@ -189,6 +389,114 @@ def test_interrupted_create_leaves_nothing(
             create_archive(storage, folder / name, SqliteZipFormat, progress=interrupt, force=True)
     assert sorted(path.name for path in folder.iterdir()) == ['kept.aiida']
     assert (folder / 'kept.aiida').read_bytes() == b'old archive'
+
+
+def test_archive_is_one_snapshot_while_others_write(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """Rows another thread stores while the archive is written are not in it (neither a node whose file would be
+    missing, nor a comment): the archive is the profile as it was when the reading began."""
+    before = {row['id'] for row in rows_of(storage, EntityType.NODE)}
+    comments = storage.count_rows(EntityType.COMMENT)
+    errors: list[BaseException] = []
+    written: list[int] = []
+
+    def store_meanwhile() -> None:
+        try:
+            late = Int(7, storage=storage)
+            late.base.repository.put_object_from_bytes(b'written meanwhile', 'late.txt')
+            late.store()
+            Comment(graph.data, 'late comment').store()
+            written.append(late.pk)  # type: ignore[arg-type]
+        except BaseException as exc:  # NOTE: handed over to the test's thread
+            errors.append(exc)
+
+    def write_meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == 'user' and not written and not errors:
+            thread = threading.Thread(target=store_meanwhile)
+            thread.start()
+            thread.join()
+
+    archive = tmp_path / 'all.aiida'
+    summary = create_archive(storage, archive, SqliteZipFormat, progress=write_meanwhile)
+    assert not errors, errors
+    assert written and storage.count_rows(EntityType.NODE) == len(before) + 1
+    ids = archived_ids(archive)
+    assert ids['node'] == before
+    assert len(ids['comment']) == summary.counts['comment'] == comments
+
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_keys_streamed_in_batches(
+    storage: EntityStorage, graph: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """File keys read back from the scratch table a few at a time are each archived once (a key two nodes share
+    too), and the dry run measures the same objects."""
+    monkeypatch.setattr(create_module, 'KEY_BATCH_SIZE', batch)
+    seen: list[tuple[int, int]] = []
+    archive = tmp_path / 'all.aiida'
+    dry = create_archive(storage, archive, SqliteZipFormat, dry_run=True)
+    summary = create_archive(
+        storage,
+        archive,
+        SqliteZipFormat,
+        progress=lambda stage, done, total: seen.append((done, total)) if stage == 'objects' else None,
+    )
+    assert summary.object_count == dry.object_count == 3
+    assert summary.object_bytes == dry.object_bytes
+    assert seen[-3:] == [(1, 3), (2, 3), (3, 3)]
+    assert_archive_holds(archive, storage, None)
+
+
+@pytest.mark.slow
+def test_dry_run_memory_does_not_grow_with_objects(
+    storage: EntityStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run of a whole profile holds no list of its file keys: what stays allocated (after collecting garbage)
+    while the objects are measured is far below what 4000 keys take, and the same from the first batch to the last.
+    """
+    nodes = []
+    for index in range(4000):
+        node = Int(index, storage=storage)
+        node.base.repository.put_object_from_bytes(f'file {index}'.encode(), 'f.txt')
+        nodes.append(node)
+    store_nodes(nodes, storage)
+    del nodes
+    monkeypatch.setattr(create_module, 'KEY_BATCH_SIZE', 500)
+    create_archive(storage, tmp_path / 'warm.aiida', SqliteZipFormat, dry_run=True)  # NOTE: caches filled first
+    held: list[int] = []
+
+    def measure(stage: str, done: int, total: int) -> None:
+        if stage == 'objects' and done:
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - baseline)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        summary = create_archive(storage, tmp_path / 'dry.aiida', SqliteZipFormat, dry_run=True, progress=measure)
+    finally:
+        tracemalloc.stop()
+    keys = 4000 * sys.getsizeof('0' * 64)
+    assert summary.object_count == 4000
+    assert len(held) == 8
+    assert max(held) < keys / 3, held
+    assert max(held) - min(held) < keys / 20, held
+
+
+def test_archive_of_an_archive_read_in_place(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
+    """An archive opened in place (read-only) is itself archived whole, its dry run measuring the zip's objects."""
+    first, second = tmp_path / 'first.aiida', tmp_path / 'second.aiida'
+    made = create_archive(storage, first, SqliteZipFormat, include_authinfos=True)
+    opened = SqliteZipFormat.open(first)
+    try:
+        assert isinstance(opened, EntityStorage)
+        dry = create_archive(opened, second, SqliteZipFormat, include_authinfos=True, dry_run=True)
+        again = create_archive(opened, second, SqliteZipFormat, include_authinfos=True)
+    finally:
+        opened.close()
+    assert dry.counts == again.counts == made.counts
+    assert dry.object_bytes == again.object_bytes == made.object_bytes
+    assert_archive_holds(second, storage, None, authinfos=True)
 
 
 def test_existing_file_refused_unless_forced(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:

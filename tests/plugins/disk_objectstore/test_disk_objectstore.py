@@ -622,3 +622,20 @@ def test_maintain_full_refuses_after_an_interrupted_repack(
     with pytest.raises(RepositoryError, match='interrupted repack'):
         backend.maintain(live=False)
     assert count(folder) == ObjectCount(packed=0, loose=1, pack_files=0)
+
+
+def test_object_sizes_come_from_the_index(backend: DiskObjectStoreRepositoryBackend, folder: Path) -> None:
+    """Sizes of loose, packed and compressed packed objects are the sizes of their content, answered from the
+    container's records: with every pack file's bytes overwritten, the sizes are still given."""
+    compressible = b'a' * 100_000
+    packed = backend.put_objects_from_filelikes(streams([b'packed', compressible]))
+    loose = backend.put_object_from_filelike(io.BytesIO(b'loose object'))
+    backend.maintain(compress=True, live=False)
+    assert is_compressed(folder, packed[1])
+    later = backend.put_object_from_filelike(io.BytesIO(b'written after'))
+    for pack in (folder / 'packs').iterdir():
+        if pack.name.isdigit():
+            pack.write_bytes(b'\0' * pack.stat().st_size)
+    with pytest.raises(ValueError, match='Error while uncompressing data'):
+        backend.get_object_content(packed[1])
+    assert backend.get_object_sizes([*packed, loose, later]) == [6, 100_000, 12, 13]

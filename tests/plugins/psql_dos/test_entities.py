@@ -250,6 +250,32 @@ def test_connection_block_shares_the_open_block(storage: DosStorageBackend) -> N
     assert storage.count_rows(E.USER) == 1
 
 
+def test_snapshot_reads_one_state_while_others_write(storage: DosStorageBackend, user: int) -> None:
+    """Inside snapshot() every read sees the rows as they were at its first read, while another thread writes
+    without waiting; writes inside are refused; after the block the new rows are seen."""
+
+    written: list[int] = []
+
+    def write_elsewhere() -> None:
+        written.extend(nodes(storage, user, 2))
+
+    first = nodes(storage, user, 1)
+    with storage.snapshot():
+        assert storage.count_rows(E.NODE) == 1
+        thread = threading.Thread(target=write_elsewhere)
+        thread.start()
+        thread.join()
+        assert storage.count_rows(E.NODE) == 1
+        assert len(list(storage.iter_rows(E.NODE, batch_size=1))) == 1
+        assert storage.traverse([*first, *written], [], []) == set(first)
+        with pytest.raises(StorageError, match=r'inside a transaction block that was opened to read only'):
+            nodes(storage, user, 1)
+    assert storage.count_rows(E.NODE) == 3
+    with storage.transaction(), storage.snapshot():  # NOTE: inside a block, the block itself
+        nodes(storage, user, 1)
+        assert storage.count_rows(E.NODE) == 4
+
+
 def test_sqlite_block_takes_the_write_lock_first(sqlite_storage: DosStorageBackend) -> None:
     """On SQLite a block is a write transaction from its start: another thread's write waits until it commits."""
     events: list[str] = []

@@ -1,14 +1,32 @@
-"""``create_archive``: write a whole profile, or the export closure of some nodes, with any archive format.
+"""``create_archive``: write a whole profile, or the export closure of a start set, with any archive format.
 
 Written once over :class:`~provstore.storage.EntityStorage` rows and the :class:`~provstore.archive.ArchiveWriter`
-protocol. Rows are read and written in batches; only the sets of selected ids and file keys are held in memory.
-Authorisation infos are never exported (they hold credentials of this machine).
+protocol. Rows are read and written in batches; the selected ids are held in memory, the file keys in a scratch
+SQLite table beside the destination (removed afterwards), so memory stays flat in the number of objects.
+
+What a start set brings is what aiida-core's ``create_archive(entities=...)`` brings:
+
+- a node: itself and every node the export rules reach from it;
+- a group: itself and all its nodes, as start nodes (so their closure too), with its memberships;
+- a computer or a user: itself only;
+- every exported node brings its user and computer, its comments (and their users) and logs unless left out;
+- with auth infos included, every auth info of an exported computer, and its user.
+
+Groups are exported only when they are in the start set (or in a whole profile), and then with every member.
+
+Every row is read inside :meth:`EntityStorage.snapshot() <provstore.storage.EntityStorage.snapshot>`: on a backend
+that implements it (``psql_dos``, ``sqlite_dos``) the archive is the profile as it was when the reading began, however
+much others write meanwhile. On a backend that keeps the default, rows written or deleted during the run may be
+partly in the archive: make archives of such a profile while nobody writes to it.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +41,7 @@ __all__ = ['EXPORTED_ENTITIES', 'ArchiveSummary', 'ProgressCallback', 'create_ar
 EXPORTED_ENTITIES = (
     EntityType.USER,
     EntityType.COMPUTER,
+    EntityType.AUTHINFO,
     EntityType.NODE,
     EntityType.GROUP,
     EntityType.GROUP_NODE,
@@ -38,6 +57,9 @@ ProgressCallback = Callable[[str, int, int], None]
 
 BATCH_SIZE = 1000
 
+KEY_BATCH_SIZE = 10_000
+"""File keys streamed (or measured) per request to the repository: a packed store reads each batch in disk order."""
+
 
 @dataclass(frozen=True)
 class ArchiveSummary:
@@ -48,7 +70,7 @@ class ArchiveSummary:
     """Rows per entity kind, by the kind's name (``'node'``, ``'link'``, ...)."""
     object_count: int
     object_bytes: int
-    """The total size of the objects, as read from the source repository."""
+    """The total size of the objects, as the source repository gives it."""
     dry_run: bool = False
 
 
@@ -62,7 +84,53 @@ class _Selection:
     computers: set[int] | None = None
     comments: bool = True
     logs: bool = True
-    keys: set[str] = field(default_factory=set)
+    authinfos: bool = False
+
+
+class _KeyTable:
+    """The distinct file keys of an archive, in a scratch SQLite file: added in any order, read back sorted."""
+
+    def __init__(self, folder: Path, prefix: str) -> None:
+        descriptor, name = tempfile.mkstemp(prefix=prefix, suffix='.keys.sqlite3', dir=folder)
+        os.close(descriptor)
+        self.path = Path(name)
+        try:
+            self._connection = sqlite3.connect(name)
+            # NOTE: scratch data, removed afterwards: no journal and no sync to disk.
+            self._connection.execute('PRAGMA journal_mode = OFF')
+            self._connection.execute('PRAGMA synchronous = OFF')
+            self._connection.execute('CREATE TABLE keys (key TEXT PRIMARY KEY) WITHOUT ROWID')
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
+
+    def __enter__(self) -> _KeyTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()
+        self.path.unlink(missing_ok=True)
+
+    def add(self, keys: Iterable[str]) -> None:
+        self._connection.executemany('INSERT OR IGNORE INTO keys VALUES (?)', ((key,) for key in keys))
+
+    def count(self) -> int:
+        self._connection.commit()
+        (count,) = self._connection.execute('SELECT count(*) FROM keys').fetchone()
+        return int(count)
+
+    def batches(self, size: int) -> Iterator[list[str]]:
+        """Yield the keys, distinct and sorted, ``size`` at a time."""
+        self._connection.commit()
+        after = ''
+        while batch := [
+            key
+            for (key,) in self._connection.execute(
+                'SELECT key FROM keys WHERE key > ? ORDER BY key LIMIT ?', (after, size)
+            )
+        ]:
+            yield batch
+            after = batch[-1]
 
 
 def create_archive(
@@ -71,77 +139,157 @@ def create_archive(
     archive_format: type[ArchiveFormat],
     *,
     node_ids: Iterable[int] | None = None,
+    group_ids: Iterable[int] | None = None,
+    computer_ids: Iterable[int] | None = None,
+    user_ids: Iterable[int] | None = None,
     include_comments: bool = True,
     include_logs: bool = True,
+    include_authinfos: bool = False,
     compression: int = 6,
     dry_run: bool = False,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    **traversal_rules: bool,
 ) -> ArchiveSummary:
-    """Write an archive of ``storage`` at ``path``: every entity, or the nodes of ``node_ids`` and every node the
-    export rules reach from them, with their groups (and memberships of those nodes), users and computers.
+    """Write an archive of ``storage`` at ``path``: every entity when no ``*_ids`` is given, else the start set they
+    make and what it brings (see the module's docstring).
 
+    :param traversal_rules: the toggleable export rules to switch, by aiida-core's names (``input_calc_forward``,
+        ``create_backward``, ``return_backward``, ``input_work_forward``, ``call_calc_backward``,
+        ``call_work_backward``); see :data:`~provstore.orm.traversal.EXPORT_RULES`.
+    :param include_authinfos: also archive the auth infos of the archived computers (they may hold credentials).
     :param compression: 0 (stored) to 9.
     :param dry_run: write nothing; return what the archive would hold.
-    :raises ArchiveExportError: if a selected process node is not sealed, or ``path`` exists and ``force`` is false.
-    :raises NotExistentError: naming the ``node_ids`` that are not stored nodes.
+    :raises ArchiveExportError: if a selected process node is not sealed, or ``path`` exists and ``force`` is false,
+        or the folder of ``path`` does not exist.
+    :raises NotExistentError: naming the ids of the start set that are not stored.
+    :raises ValueError: for an unknown rule, or a change to a rule aiida-core keeps fixed.
     """
-    from provstore.orm.traversal import get_nodes_export  # noqa: PLC0415 - the ORM only when an archive is made
+    from provstore.orm.traversal import EXPORT_RULES, link_types  # noqa: PLC0415 - the ORM only when archiving
 
-    path = Path(path)
+    path = Path(path).absolute()
     if not 0 <= compression <= 9 or isinstance(compression, bool):
         raise ValueError(f'compression must be an integer from 0 to 9, got {compression!r}')
+    link_types(EXPORT_RULES, traversal_rules, 'export')
     if path.exists() and not force and not dry_run:
         raise ArchiveExportError(f'{path}: the file exists: use --force (force=True) to overwrite it')
-    selection = _Selection(comments=include_comments, logs=include_logs)
-    if node_ids is not None:
-        selection.nodes = get_nodes_export(node_ids, storage)
-        selection.groups, selection.users, selection.computers = set(), set(), set()
-    _scan(storage, selection)
-    counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
-    if dry_run:
-        for entity in EXPORTED_ENTITIES:
-            counts[entity.value] = sum(1 for _ in _iter_selected(storage, entity, selection))
-        count, size = _copy_objects(storage, selection.keys, None, progress)
-        return ArchiveSummary(path, counts, count, size, dry_run=True)
-    writer = archive_format.open_writer(path, compression=compression, force=force)
-    try:
-        for entity in EXPORTED_ENTITIES:
-            counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress)
-        writer.write_metadata(
-            {'entity_counts': dict(counts), 'include_comments': include_comments, 'include_logs': include_logs}
-        )
-        count, size = _copy_objects(storage, selection.keys, writer.write_object, progress)
-        writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
+    if not path.parent.is_dir():
+        raise ArchiveExportError(f'{path}: the folder {path.parent} does not exist')
+    selection = _Selection(comments=include_comments, logs=include_logs, authinfos=include_authinfos)
+    details: dict[str, Any] = {
+        'entities_starting_set': None,
+        'include_authinfos': include_authinfos,
+        'include_comments': include_comments,
+        'include_logs': include_logs,
+        'graph_traversal_rules': {name: traversal_rules.get(name, rule.default) for name, rule in EXPORT_RULES.items()},
+    }
+    with storage.snapshot(), _KeyTable(path.parent, f'.{path.name}.') as keys:
+        if not (node_ids is None and group_ids is None and computer_ids is None and user_ids is None):
+            details['entities_starting_set'] = _select_start_set(
+                storage, selection, node_ids or (), group_ids or (), computer_ids or (), user_ids or (), traversal_rules
+            )
+        _scan(storage, selection, keys)
+        counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
+        if dry_run:
+            for entity in EXPORTED_ENTITIES:
+                counts[entity.value] = sum(1 for _ in _iter_selected(storage, entity, selection))
+            count, size = _copy_objects(storage, keys, None, progress)
+            return ArchiveSummary(path, counts, count, size, dry_run=True)
+        writer = archive_format.open_writer(path, compression=compression, force=force)
+        try:
+            for entity in EXPORTED_ENTITIES:
+                counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress)
+            writer.write_metadata({'entity_counts': dict(counts), **details})
+            count, size = _copy_objects(storage, keys, writer.write_object, progress)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
     return ArchiveSummary(path, counts, count, size)
 
 
-def _scan(storage: EntityStorage, selection: _Selection) -> None:
-    """Refuse unsealed process nodes; collect the file keys and, for a start set, the groups, users, computers."""
+def _select_start_set(  # noqa: PLR0917
+    storage: EntityStorage,
+    selection: _Selection,
+    node_ids: Iterable[int],
+    group_ids: Iterable[int],
+    computer_ids: Iterable[int],
+    user_ids: Iterable[int],
+    rules: Mapping[str, bool],
+) -> dict[str, list[str]]:
+    """Fill ``selection`` with the start set and the nodes the rules reach; return the start set's identities, by
+    kind, as aiida-core records them (uuids; emails for users)."""
+    from provstore.orm.traversal import get_nodes_export  # noqa: PLC0415
+
+    groups = _stored_rows(storage, EntityType.GROUP, group_ids)
+    computers = _stored_rows(storage, EntityType.COMPUTER, computer_ids)
+    users = _stored_rows(storage, EntityType.USER, user_ids)
+    nodes = set(node_ids)
+    start = set(nodes)
+    if groups:
+        start.update(row['dbnode_id'] for row in storage.get_rows(EntityType.GROUP_NODE, 'dbgroup_id', sorted(groups)))
+    selection.nodes = get_nodes_export(start, storage, **rules)
+    selection.groups, selection.computers, selection.users = set(groups), set(computers), set(users)
+    identities = {
+        'user': [str(row['email']) for row in users.values()],
+        'computer': [str(row['uuid']) for row in computers.values()],
+        'group': [str(row['uuid']) for row in groups.values()],
+        'node': [str(row['uuid']) for row in _rows_by_id(storage, EntityType.NODE, sorted(nodes))],
+    }
+    return {kind: sorted(values) for kind, values in identities.items() if values}
+
+
+def _stored_rows(storage: EntityStorage, entity: EntityType, ids: Iterable[int]) -> dict[int, Row]:
+    """Return the rows of ``ids`` by id.
+
+    :raises NotExistentError: naming the ids with no row.
+    """
+    from provstore.orm.exceptions import NotExistentError  # noqa: PLC0415
+
+    wanted = sorted(set(ids))
+    for pk in wanted:
+        if isinstance(pk, bool) or not isinstance(pk, int):
+            raise TypeError(f'{entity.value} pks must be integers, got {pk!r}')
+    rows = {row['id']: row for row in _rows_by_id(storage, entity, wanted)}
+    missing = [pk for pk in wanted if pk not in rows]
+    if missing:
+        raise NotExistentError(f'No {entity.value} with pk {", ".join(map(str, missing))}')
+    return rows
+
+
+def _rows_by_id(storage: EntityStorage, entity: EntityType, ids: list[int]) -> Iterator[Row]:
+    """Yield the rows of ``ids`` (sorted) by ascending id, reading a batch at a time."""
+    for start in range(0, len(ids), BATCH_SIZE):
+        yield from sorted(storage.get_rows(entity, 'id', ids[start : start + BATCH_SIZE]), key=_by_id)
+
+
+def _scan(storage: EntityStorage, selection: _Selection, keys: _KeyTable) -> None:
+    """Refuse unsealed process nodes; collect the file keys and, for a start set, the users and computers."""
     from provstore.repository import Repository  # noqa: PLC0415
 
     backend = storage.get_repository()
     unsealed: list[int] = []
+    users, computers = selection.users, selection.computers
     for row in _iter_selected(storage, EntityType.NODE, selection):
         if str(row['node_type']).startswith('process.') and (row['attributes'] or {}).get('sealed') is not True:
             unsealed.append(row['id'])
         if row['repository_metadata']:
-            selection.keys.update(Repository.from_serialized(backend, row['repository_metadata']).get_file_keys())
-        if selection.users is not None and selection.computers is not None:
-            selection.users.add(row['user_id'])
+            keys.add(Repository.from_serialized(backend, row['repository_metadata']).get_file_keys())
+        if users is not None and computers is not None:
+            users.add(row['user_id'])
             if row['dbcomputer_id'] is not None:
-                selection.computers.add(row['dbcomputer_id'])
+                computers.add(row['dbcomputer_id'])
     if unsealed:
         shown = ', '.join(map(str, unsealed[:10])) + (' ...' if len(unsealed) > 10 else '')
         raise ArchiveExportError(f'{len(unsealed)} process node(s) are not sealed and cannot be exported: pk {shown}')
-    if selection.groups is None or selection.users is None:
+    if users is None:
         return
-    selection.groups.update(row['dbgroup_id'] for row in _iter_selected(storage, EntityType.GROUP_NODE, selection))
-    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.GROUP, selection))
-    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.COMMENT, selection))
+    for entity, column in (
+        (EntityType.GROUP, 'user_id'),
+        (EntityType.COMMENT, 'user_id'),
+        (EntityType.AUTHINFO, 'aiidauser_id'),
+    ):
+        users.update(row[column] for row in _iter_selected(storage, entity, selection))
 
 
 def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selection) -> Iterator[Row]:
@@ -152,7 +300,12 @@ def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selec
         for start in range(0, len(ordered), BATCH_SIZE):
             yield from sorted(storage.get_rows(entity, 'id', ordered[start : start + BATCH_SIZE]), key=_by_id)
         return
-    if (entity is EntityType.COMMENT and not selection.comments) or (entity is EntityType.LOG and not selection.logs):
+    if (
+        (entity is EntityType.COMMENT and not selection.comments)
+        or (entity is EntityType.LOG and not selection.logs)
+        or (entity is EntityType.AUTHINFO and not selection.authinfos)
+        or (entity in (EntityType.GROUP, EntityType.GROUP_NODE) and selection.groups == set())
+    ):
         return
     keep = _row_filter(entity, selection)
     for row in storage.iter_rows(entity, BATCH_SIZE):
@@ -170,10 +323,16 @@ def _row_filter(entity: EntityType, selection: _Selection) -> Callable[[Row], bo
     }.get(entity)
     if entity in (EntityType.USER, EntityType.COMPUTER, EntityType.GROUP):
         return None if ids is None else (lambda row: row['id'] in ids)
+    if entity is EntityType.AUTHINFO:
+        computers = selection.computers
+        return None if computers is None else (lambda row: row['dbcomputer_id'] in computers)
     if nodes is None:
         return None
     if entity is EntityType.LINK:
         return lambda row: row['input_id'] in nodes and row['output_id'] in nodes
+    groups = selection.groups
+    if entity is EntityType.GROUP_NODE and groups is not None:
+        return lambda row: row['dbgroup_id'] in groups and row['dbnode_id'] in nodes
     return lambda row: row['dbnode_id'] in nodes
 
 
@@ -209,23 +368,29 @@ def _write_rows(
 
 def _copy_objects(
     storage: EntityStorage,
-    keys: set[str],
+    keys: _KeyTable,
     write: Callable[[str, Any], int] | None,
     progress: ProgressCallback | None,
 ) -> tuple[int, int]:
-    """Stream every object of ``keys`` to ``write`` (or only measure it); return the count and total bytes."""
-    total = len(keys)
+    """Stream every object of ``keys`` to ``write`` (or only measure it, without reading it where the repository
+    knows sizes); return the count and total bytes."""
+    repository = storage.get_repository()
+    total = keys.count()
     count = size = 0
     if progress is not None and total:
         progress('objects', 0, total)
-    for key, stream in storage.get_repository().iter_object_streams(sorted(keys)):
-        if write is not None:
+    for batch in keys.batches(KEY_BATCH_SIZE):
+        if write is None:
+            size += sum(repository.get_object_sizes(batch))
+            count += len(batch)
+            if progress is not None:
+                progress('bytes', size, 0)
+                progress('objects', count, total)
+            continue
+        for key, stream in repository.iter_object_streams(batch):
             size += write(key, stream)
-        else:
-            while chunk := stream.read(1 << 20):
-                size += len(chunk)
-        count += 1
-        if progress is not None:
-            progress('bytes', size, 0)
-            progress('objects', count, total)
+            count += 1
+            if progress is not None:
+                progress('bytes', size, 0)
+                progress('objects', count, total)
     return count, size

@@ -263,7 +263,9 @@ class _Importer:
         self.object_count = self.object_bytes = 0
 
     def run(self, path: Path, dry_run: bool) -> ImportSummary:
-        kinds = [*EXPORTED_ENTITIES, EntityType.AUTHINFO] if self.options.include_authinfos else list(EXPORTED_ENTITIES)
+        kinds = [
+            kind for kind in EXPORTED_ENTITIES if kind is not EntityType.AUTHINFO or self.options.include_authinfos
+        ]
         added: dict[str, int] = {}
         try:
             with self.storage.transaction():

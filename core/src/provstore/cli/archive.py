@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from provstore.cli.progress import TerminalProgress
 if TYPE_CHECKING:
     from provstore.archive import ArchiveFormat
     from provstore.archive.imports import ImportSummary
+    from provstore.storage import EntityStorage, EntityType
 
 __all__ = ['archive']
 
@@ -41,12 +43,66 @@ def archive() -> None:
     """Create archives of a profile and inspect archive files."""
 
 
-@archive.command('create')
+class _CreateCommand(click.Command):
+    """``archive create``, whose export rule options are made from ``EXPORT_RULES`` when first needed, so that
+    building the CLI imports no ORM."""
+
+    _rules_added = False
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not self._rules_added:
+            self._rules_added = True
+            self.params.extend(_rule_options())
+        return super().get_params(ctx)
+
+
+def _rule_options() -> list[click.Option]:
+    """``--<rule>/--no-<rule>`` for each export rule, named as ``verdi archive create`` names them; the rules
+    aiida-core keeps fixed are hidden and refused."""
+    from provstore.orm.traversal import EXPORT_RULES  # noqa: PLC0415 - the ORM only when the command runs
+
+    options = []
+    for name, rule in EXPORT_RULES.items():
+        flag = name.replace('_', '-')
+        direction = 'from source to target' if rule.forward else 'from target back to source'
+        options.append(
+            click.Option(
+                [f'--{flag}/--no-{flag}', name],
+                default=rule.default if rule.toggleable else None,
+                show_default=rule.toggleable,
+                hidden=not rule.toggleable,
+                help=f'Follow {rule.link_type.value.upper()} links {direction}.',
+            )
+        )
+    return options
+
+
+@archive.command('create', cls=_CreateCommand)
 @click.argument('output', type=click.Path(dir_okay=False, path_type=Path))
 @click.option('--all', 'everything', is_flag=True, help='Archive the whole profile.')
 @click.option('-N', '--nodes', 'identifiers', multiple=True, metavar='ID', help='A node to start from (repeatable).')
-@click.option('--no-comments', is_flag=True, help='Leave out the comments of the archived nodes.')
-@click.option('--no-logs', is_flag=True, help='Leave out the logs of the archived nodes.')
+@click.option(
+    '-G', '--groups', multiple=True, metavar='GROUP', help='A group (pk, uuid or label) to start from (repeatable).'
+)
+@click.option(
+    '-Y',
+    '--computers',
+    multiple=True,
+    metavar='COMPUTER',
+    help='A computer (pk, uuid or label) to add (repeatable).',
+)
+@click.option(
+    '--include-comments/--exclude-comments', default=True, show_default=True, help='The comments of archived nodes.'
+)
+@click.option('--include-logs/--exclude-logs', default=True, show_default=True, help='The logs of archived nodes.')
+@click.option(
+    '--include-authinfos/--exclude-authinfos',
+    default=False,
+    show_default=True,
+    help='The auth infos of archived computers (they may hold credentials).',
+)
+@click.option('--no-comments', is_flag=True, hidden=True, help='Same as --exclude-comments.')
+@click.option('--no-logs', is_flag=True, hidden=True, help='Same as --exclude-logs.')
 @click.option('--compress', type=click.IntRange(0, 9), default=6, show_default=True, help='0 (stored) to 9.')
 @click.option('--dry-run', is_flag=True, help='Write nothing; print what the archive would hold.')
 @click.option('--force', is_flag=True, help='Replace OUTPUT if it exists.')
@@ -54,42 +110,68 @@ def archive() -> None:
 @click.pass_context
 def create(  # noqa: PLR0917 - click passes one argument per option
     ctx: click.Context,
+    /,
     output: Path,
     everything: bool,
     identifiers: tuple[str, ...],
+    groups: tuple[str, ...],
+    computers: tuple[str, ...],
+    include_comments: bool,
+    include_logs: bool,
+    include_authinfos: bool,
     no_comments: bool,
     no_logs: bool,
     compress: int,
     dry_run: bool,
     force: bool,
     format_name: str,
+    **rules: bool | None,
 ) -> None:
-    """Write an archive of the profile (--all), or of the nodes -N ID... and what the export rules reach from them.
+    """Write an archive of the profile (--all), or of a start set and what it brings, as aiida-core does: nodes
+    (-N) and what the export rules reach from them; groups (-G) with all their nodes and what the rules reach from
+    those; computers (-Y) alone. Archived nodes bring their users, computers, comments and logs.
 
-    A start set brings the groups of its nodes, their users and computers, and, unless told not to, their comments
-    and logs. Process nodes must be sealed. The file appears under OUTPUT only when complete.
+    Process nodes must be sealed. The file appears under OUTPUT only when complete.
 
     Exit codes: 0 done, 1 refused (an unsealed process, OUTPUT exists without --force, ...), 2 usage.
     """
     from provstore.archive.create import create_archive  # noqa: PLC0415 - the ORM only when an archive is made
     from provstore.cli.node import load_node, storage_of_context  # noqa: PLC0415
+    from provstore.orm.traversal import EXPORT_RULES  # noqa: PLC0415
+    from provstore.storage import EntityType  # noqa: PLC0415
 
-    if everything == bool(identifiers):
-        raise click.UsageError('give either --all or -N ID (one or more)')
+    if everything == bool(identifiers or groups or computers):
+        raise click.UsageError('give either --all or a start set: -N ID, -G GROUP or -Y COMPUTER (one or more)')
+    for name, value in rules.items():
+        if value is not None and not EXPORT_RULES[name].toggleable:
+            flag = name.replace('_', '-')
+            raise click.UsageError(
+                f'--{flag}/--no-{flag}: the export rule {name} is fixed to {EXPORT_RULES[name].default} '
+                '(aiida-core does not let it change)'
+            )
     storage = storage_of_context(ctx)
-    node_ids = None if everything else [_pk(load_node(storage, identifier)) for identifier in identifiers]
+    start: dict[str, Any] = {}
+    if not everything:
+        start = {
+            'node_ids': [_pk(load_node(storage, identifier)) for identifier in identifiers],
+            'group_ids': [_entity_pk(storage, EntityType.GROUP, identifier) for identifier in groups],
+            'computer_ids': [_entity_pk(storage, EntityType.COMPUTER, identifier) for identifier in computers],
+        }
+    toggles: dict[str, Any] = {name: value for name, value in rules.items() if value is not None}
     with TerminalProgress() as report:
         summary = create_archive(
             storage,
             output,
             _format(format_name),
-            node_ids=node_ids,
-            include_comments=not no_comments,
-            include_logs=not no_logs,
+            include_comments=include_comments and not no_comments,
+            include_logs=include_logs and not no_logs,
+            include_authinfos=include_authinfos,
             compression=compress,
             dry_run=dry_run,
             force=force,
             progress=report,
+            **start,
+            **toggles,
         )
     counts = ', '.join(f'{name} {count}' for name, count in summary.counts.items())
     files = f'files {summary.object_count} ({summary.object_bytes:,} bytes)'
@@ -278,3 +360,37 @@ def _pk(node: Any) -> int:
     pk = node.pk
     assert isinstance(pk, int)  # NOTE: load_node returns stored nodes only
     return pk
+
+
+def _entity_pk(storage: EntityStorage, entity: EntityType, identifier: str) -> int:
+    """Return the pk of the group or computer named by ``identifier``: its pk, its label, or its uuid.
+
+    :raises NotExistentError: if none has it.
+    :raises MultipleObjectsError: if several groups have the label (of different type strings).
+    """
+    from provstore.orm import MultipleObjectsError, NotExistentError  # noqa: PLC0415
+    from provstore.orm.validation import MAX_INT64  # noqa: PLC0415
+
+    text = identifier.strip()
+    if text.isascii() and text.isdigit():
+        rows = storage.get_rows(entity, 'id', [int(text)]) if int(text) <= MAX_INT64 else []
+    else:
+        rows = storage.get_rows(entity, 'label', [text])
+        if not rows and _is_uuid(text):
+            rows = storage.get_rows(entity, 'uuid', [str(uuid.UUID(text))])
+    if not rows:
+        raise NotExistentError(f'No {entity.value} with pk, label or uuid {text!r}')
+    if len(rows) > 1:
+        pks = ', '.join(str(row['id']) for row in sorted(rows, key=lambda row: row['id']))
+        raise MultipleObjectsError(f'{entity.value} label {text!r} is ambiguous: pks {pks} have it; give the pk')
+    pk = rows[0]['id']
+    assert isinstance(pk, int)
+    return pk
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -248,6 +248,22 @@ class AbstractRepositoryBackend(abc.ABC):
         with self.open(key) as handle:
             return handle.read()
 
+    def get_object_sizes(self, keys: Sequence[str]) -> list[int]:
+        """Return, for each key in order, the size in bytes of the object's content.
+
+        The default reads every object; a backend that records sizes overrides it to read none.
+
+        :raises FileNotFoundError: naming every missing key.
+        """
+        unique = list(dict.fromkeys(keys))
+        sizes: dict[str, int] = {}
+        for key, stream in self.iter_object_streams(unique):
+            size = 0
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+            sizes[key] = size
+        return [sizes[key] for key in keys]
+
     def iter_object_streams(self, keys: Iterable[str]) -> Iterator[tuple[str, BinaryIO]]:
         """Yield ``(key, stream)`` once for each distinct key, in whatever order the backend reads fastest.
 

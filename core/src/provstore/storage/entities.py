@@ -11,6 +11,7 @@ as Python objects (``dict``/``list``/...), ``id`` as ``int``.
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -60,6 +61,15 @@ class EntityStorage(abc.ABC):
     @abc.abstractmethod
     def in_transaction(self) -> bool:
         """Whether a :meth:`transaction` block is open."""
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Run the block's reads in this thread on one consistent state of the stored rows, where the backend can,
+        however long the block lasts and whatever other processes write meanwhile; writes inside may be refused.
+
+        The default gives no such guarantee (each read sees the rows of its moment); a backend overrides it with a
+        read transaction of its database. Inside an open :meth:`transaction` block, that block's state is used.
+        """
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def get_repository(self) -> AbstractRepositoryBackend:

@@ -10,7 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provstore.orm import CalcJobNode, Comment, Computer, Group, Int, LinkType, Log, Node, WorkChainNode, store_nodes
+from provstore.orm import (
+    AuthInfo,
+    CalcJobNode,
+    Comment,
+    Computer,
+    Group,
+    Int,
+    LinkType,
+    Log,
+    Node,
+    User,
+    WorkChainNode,
+    store_nodes,
+)
 from provstore.repository import Repository
 from provstore.storage import EntityStorage, EntityType, Row
 
@@ -139,13 +152,22 @@ def assert_holds(archive: dict[str, Any], profile: dict[str, Any]) -> None:
 
 @dataclass
 class Graph:
-    """``data -> calculation -> result`` run by ``workflow``; ``unrelated`` is in a group of its own."""
+    """``data -> calculation -> result`` run by ``workflow``; ``unrelated`` is in a group of its own.
+
+    ``results`` holds ``data`` and ``result``; ``cluster`` runs ``calculation``, ``spare`` runs nothing; ``admin``
+    (not the default user) has an auth info on ``cluster`` and wrote a comment on ``unrelated``.
+    """
 
     data: Node
     calculation: Node
     result: Node
     workflow: Node
     unrelated: Node
+    results: Group
+    elsewhere: Group
+    cluster: Computer
+    spare: Computer
+    admin: User
 
 
 def store_graph(storage: EntityStorage) -> Graph:
@@ -172,9 +194,13 @@ def store_graph(storage: EntityStorage) -> Graph:
         process.seal()
     group = Group('results', description='the results', storage=storage).store()
     group.add_nodes([data, result])
-    Group('elsewhere', storage=storage).store().add_nodes([unrelated])
+    elsewhere = Group('elsewhere', storage=storage).store()
+    elsewhere.add_nodes([unrelated])
+    admin = User('admin@example.org', storage=storage).store()
+    AuthInfo(computer, admin, auth_params={'username': 'admin'}).store()
+    spare = Computer('spare', 'spare.example.org', storage=storage).store()
     Comment(calculation, 'converged').store()
-    Comment(unrelated, 'unrelated').store()
+    Comment(unrelated, 'unrelated', user=admin).store()
     Log(calculation, 'aiida.calc', 'REPORT', 'started', metadata={'step': 1}).store()
     Log(unrelated, 'aiida.calc', 'REPORT', 'unrelated').store()
-    return Graph(data, calculation, result, workflow, unrelated)
+    return Graph(data, calculation, result, workflow, unrelated, group, elsewhere, computer, spare, admin)

@@ -642,6 +642,17 @@ class RepositoryBackendContract:
         assert missing[1] in str(excinfo.value)
         assert yielded == []
 
+    def test_get_object_sizes(self, backend: AbstractRepositoryBackend) -> None:
+        """Sizes come in the order of the keys asked (repeats too); a missing key raises, naming each one."""
+        contents = [b'', b'small', os.urandom(CHUNK_SIZE + 3)]
+        keys = [backend.put_object_from_filelike(io.BytesIO(content)) for content in contents]
+        assert backend.get_object_sizes([keys[2], keys[0], keys[1], keys[2]]) == [CHUNK_SIZE + 3, 0, 5, CHUNK_SIZE + 3]
+        assert backend.get_object_sizes([]) == []
+        missing = self.absent_keys(backend, 2)
+        with pytest.raises(FileNotFoundError, match=re.escape(missing[0])) as excinfo:
+            backend.get_object_sizes([keys[1], *missing])
+        assert missing[1] in str(excinfo.value)
+
     def test_get_object_hash(self, backend: AbstractRepositoryBackend) -> None:
         """``get_object_hash`` is the sha256 of the content whatever the key format; missing raises."""
         for content in (b'', b'hashed', os.urandom(CHUNK_SIZE + 1)):

@@ -438,6 +438,19 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
                 raise self.missing_keys_error([key]) from None
             yield cast(BinaryIO, stream)
 
+    def get_object_sizes(self, keys: Sequence[str]) -> list[int]:
+        """Return the size of each object, in order, from the container's records: no object is read.
+
+        :raises FileNotFoundError: naming every missing key.
+        """
+        unique = list(dict.fromkeys(keys))
+        valid = [key for key in unique if _is_key(key)]
+        sizes = {key: meta.size for key, meta in self._get_container().get_objects_meta(valid, skip_if_missing=True)}
+        missing = [key for key in unique if sizes.get(key) is None]
+        if missing:
+            raise self.missing_keys_error(missing)
+        return [cast(int, sizes[key]) for key in keys]
+
     def _iter_object_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
         """Stream the objects in one pass over the container, packed ones in the order they lie on disk."""
         if not keys:

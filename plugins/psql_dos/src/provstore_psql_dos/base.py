@@ -359,6 +359,20 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         with self._block(write) as connection:
             yield connection
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run the block's reads in this thread in one read transaction that sees a single snapshot of the database
+        (PostgreSQL: ``REPEATABLE READ``; SQLite: a deferred transaction in WAL mode), while others keep writing.
+
+        Writes inside the block are refused. Inside an open block of this thread, that block is used as it is.
+        """
+        self.check_open()
+        if self._thread.connection is not None:
+            yield
+            return
+        with self._block(write=False, snapshot=True):
+            yield
+
     @property
     def in_transaction(self) -> bool:
         """Whether this thread has a :meth:`transaction` (or :meth:`connection`) block open on this storage."""
@@ -370,12 +384,13 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         return self._thread.connection
 
     @contextlib.contextmanager
-    def _block(self, write: bool, single: bool = False) -> Iterator[Connection]:
+    def _block(self, write: bool, single: bool = False, snapshot: bool = False) -> Iterator[Connection]:
         """Yield the connection of the thread's block: a savepoint in the open one, else a new transaction.
 
         :param single: the caller runs one statement. Inside a block it then needs no savepoint when it reads, or
             writes on SQLite (a failed statement undoes itself there and leaves the transaction open); outside a
             block on PostgreSQL it runs in autocommit: one round trip to the server instead of three.
+        :param snapshot: a new transaction reads one snapshot (see :meth:`snapshot`).
         """
         state = self._thread
         if state.connection is not None:
@@ -397,7 +412,9 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         with self._engine.connect() as connection:
             if write:
                 connection.execution_options(**{WRITE_OPTION: True})
-            if single and self._dialect.autocommit_single_statement:
+            if snapshot and self._dialect.snapshot_isolation is not None:
+                connection.execution_options(isolation_level=self._dialect.snapshot_isolation)
+            elif single and self._dialect.autocommit_single_statement:
                 # NOTE: one statement is atomic by itself: BEGIN and COMMIT would only add round trips.
                 connection.execution_options(isolation_level='AUTOCOMMIT')
             committing = False

@@ -78,6 +78,10 @@ class Dialect(abc.ABC):
     autocommit_single_statement: ClassVar[bool]
     """Whether one statement outside a transaction block runs in autocommit (one round trip instead of three)."""
 
+    snapshot_isolation: ClassVar[str | None]
+    """The isolation level under which every statement of a read transaction sees one snapshot, or ``None`` when
+    the database's default transaction already does."""
+
     failed_statement_keeps_transaction: ClassVar[bool]
     """Whether a failed statement undoes itself and leaves the transaction usable: one statement inside a block then
     needs no savepoint, even when it writes."""

@@ -73,6 +73,7 @@ class PostgresqlDialect(Dialect):
 
     name = 'postgresql'
     autocommit_single_statement = True
+    snapshot_isolation = 'REPEATABLE READ'
     failed_statement_keeps_transaction = False
 
     def in_values(self, column: ColumnElement[Any], kind: Kind, values: Sequence[Any]) -> ColumnElement[bool]:

@@ -65,6 +65,8 @@ class SqliteDialect(Dialect):
 
     name = 'sqlite'
     autocommit_single_statement = False
+    # NOTE: in WAL mode a deferred transaction reads one snapshot from its first read on, while others write.
+    snapshot_isolation = None
     failed_statement_keeps_transaction = True
 
     @classmethod
