@@ -21,7 +21,11 @@ from typing import Any, BinaryIO, TypeAlias
 from provstore.exceptions import InvalidPathError
 from provstore.repository.backend import CHUNK_SIZE, AbstractRepositoryBackend
 
-__all__ = ['File', 'FileType', 'Repository', 'clean_path']
+__all__ = ['MAX_DEPTH', 'File', 'FileType', 'Repository', 'clean_path']
+
+MAX_DEPTH = 256
+"""The deepest folder a tree read from ``repository_metadata`` may have: deeper ones are refused as absurd, before
+reading them recurses that deep."""
 
 PathLike: TypeAlias = 'str | PurePosixPath'
 """A path inside a repository: relative, ``/``-separated."""
@@ -407,6 +411,8 @@ def _serialize_directory(directory: _Directory) -> dict[str, Any]:
 
 
 def _deserialize_directory(serialized: Mapping[str, Any], where: PurePosixPath) -> _Directory:
+    if len(where.parts) > MAX_DEPTH:
+        raise ValueError(f'repository metadata is nested deeper than {MAX_DEPTH} folders (at {str(where)[:200]!r}...)')
     if not isinstance(serialized, Mapping):
         raise ValueError(f'repository metadata at {str(where) or "the root"!r} must be an object, got {serialized!r}')
     unknown = set(serialized) - {'o'}
