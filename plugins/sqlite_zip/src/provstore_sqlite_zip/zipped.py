@@ -61,6 +61,8 @@ SHA256 = re.compile(r'[0-9a-f]{64}')
 _IGNORED_PREFIXES = ('__MACOSX/',)
 _IGNORED_NAMES = ('./',)
 _ZIP_MAGIC = b'PK'
+_ESCAPING = re.compile(r'\x00|\\|^/|^[A-Za-z]:|(?:^|/)\.\.?(?:/|$)')
+"""A member name that escapes: NUL, a backslash, absolute, a drive, a ``.`` or ``..`` part."""
 _ENCRYPTED = 0x1
 _UTF8 = 0x800
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
@@ -253,14 +255,9 @@ def read_metadata_member(path: Path, handle: zipfile.ZipFile, member: zipfile.Zi
 
 def _escapes(name: str) -> bool:
     """Whether a member name could escape a folder it is extracted to, or is one no writer makes."""
-    parts = name.split('/')
-    return bool(
-        '\x00' in name
-        or '\\' in name
-        or name.startswith('/')
-        or re.match(r'[A-Za-z]:', name)
-        or any(part in ('..', '.') for part in parts)
-    )
+    if not name.startswith('/') and name.replace('/', '').isalnum():
+        return False  # NOTE: the common case (repo/<sha256>), without the regular expression
+    return _ESCAPING.search(name) is not None
 
 
 def _check_member(info: zipfile.ZipInfo, problems: Problems) -> None:
@@ -315,8 +312,10 @@ def _check_layout(infos: list[zipfile.ZipInfo], directory_start: int | None, pro
 
 def _stored_name(info: zipfile.ZipInfo) -> bytes:
     """Return the member's name as the zip stores it (UTF-8 when flagged, else cp437)."""
-    encoding = 'utf-8' if info.flag_bits & _UTF8 else 'cp437'
-    return info.orig_filename.encode(encoding, errors='replace')
+    name = info.orig_filename
+    if name.isascii():
+        return name.encode('ascii')
+    return name.encode('utf-8' if info.flag_bits & _UTF8 else 'cp437', errors='replace')
 
 
 def parse_metadata(path: Path, raw: bytes) -> ArchiveMetadata:
