@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import sqlite3
-import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote
 
 from provstore.exceptions import ArchiveError
+from provstore.repository import sha256_of_stream
 from provstore_sqlite_zip.cache import cache_file, database_problems, default_cache_folder, extract_database
+from provstore_sqlite_zip.members import MemberStream
 from provstore_sqlite_zip.zipped import (
     DATABASE_MEMBER,
     REPOSITORY_PREFIX,
@@ -45,10 +43,6 @@ __all__ = ['verify_archive']
 
 _CHUNK = 1024 * 1024
 _EXAMPLES = 3
-_LOCAL_HEADER = struct.Struct('<4s22xHH')
-"""A zip's local file header: its signature, then (after 22 bytes) the lengths of the name and of the extra field."""
-_LOCAL_SIGNATURE = b'PK\x03\x04'
-
 _HEX = '[0-9a-f]'
 _UUID_GLOB = '-'.join(_HEX * count for count in (8, 4, 4, 4, 12))
 """A uuid as aiida-core stores it: dashed, lower case (an SQL GLOB pattern)."""
@@ -407,7 +401,8 @@ def _check_repository_keys(path: Path, connection: sqlite3.Connection, members: 
 
 
 def _check_contents(path: Path, members: MemberScan, problems: Problems) -> None:
-    """Decompress every member the scan found readable, in bounded chunks, and check its size, CRC and name."""
+    """Read every member the scan found readable through a checking stream (sizes, CRC, decompression bombs), in
+    the order of the file, and hash each repository object."""
     named: list[tuple[zipfile.ZipInfo, str | None]] = [(info, key) for key, info in members.objects.items()]
     named += [(info, None) for info in (members.metadata, members.database) if info is not None]
     named.sort(key=lambda item: item[0].header_offset)
@@ -415,67 +410,15 @@ def _check_contents(path: Path, members: MemberScan, problems: Problems) -> None
         for info, key in named:
             if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 continue  # NOTE: the scan reported it
-            _check_content(raw, info, key, problems)
-
-
-def _check_content(raw: BinaryIO, info: zipfile.ZipInfo, key: str | None, problems: Problems) -> None:
-    """Check one member: its data decompresses to exactly its declared size, matches its CRC and, for a repository
-    object, hashes to its key. Never holds more than a chunk, never writes past the declared size."""
-    name = info.filename
-    raw.seek(info.header_offset)
-    header = raw.read(_LOCAL_HEADER.size)
-    if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
-        problems.add('corrupt members', f'the member {name!r} has no local header where the directory says')
-        return
-    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-    raw.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-    digest, crc, size = hashlib.sha256(), 0, 0
-    decompressor = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
-    try:
-        for data in _member_data(raw, info.compress_size, decompressor):
-            size += len(data)
-            if size > info.file_size:
-                problems.add(
-                    'decompression bombs',
-                    f'the member {name!r} decompresses to more than the {info.file_size} bytes it declares (a '
-                    'decompression bomb)',
-                )
-                return
-            crc = zlib.crc32(data, crc)
-            digest.update(data)
-    except (zlib.error, EOFError) as exc:
-        problems.add('corrupt members', f'the member {name!r} is corrupt: {exc}')
-        return
-    if decompressor is not None and not decompressor.eof:
-        problems.add('corrupt members', f'the member {name!r} is corrupt: its compressed data ends early')
-    elif size != info.file_size:
-        problems.add('corrupt members', f'the member {name!r} holds {size} bytes, not the {info.file_size} it declares')
-    elif crc != info.CRC:
-        problems.add('corrupt members', f'the member {name!r} is corrupt: its CRC does not match')
-    elif key is not None and digest.hexdigest() != key:
-        problems.add(
-            'objects not named by their hash',
-            f'the content of {name!r} hashes to {digest.hexdigest()}, not to its name',
-        )
-
-
-def _member_data(raw: BinaryIO, length: int, decompressor: zlib._Decompress | None) -> Iterator[bytes]:
-    """Yield the (decompressed) data of a member's ``length`` stored bytes, at most a chunk at a time."""
-    left = length
-    while left > 0:
-        chunk = raw.read(min(_CHUNK, left))
-        if not chunk:
-            raise EOFError('the zip ends inside it')
-        left -= len(chunk)
-        if decompressor is None:
-            yield chunk
-            continue
-        data = decompressor.decompress(chunk, _CHUNK)
-        while data:
-            yield data
-            data = decompressor.decompress(decompressor.unconsumed_tail, _CHUNK) if not decompressor.eof else b''
-    while decompressor is not None and not decompressor.eof and (data := decompressor.decompress(b'', _CHUNK)):
-        yield data
+            try:
+                with MemberStream(path, info, raw) as stream:
+                    digest = sha256_of_stream(stream)  # type: ignore[arg-type]
+            except ArchiveError as exc:
+                problems.add_error('corrupt members', exc)
+                continue
+            if key is not None and digest != key:
+                defect = f'the content of {info.filename!r} hashes to {digest}, not to its name'
+                problems.add('objects not named by their hash', defect)
 
 
 def _short(value: object) -> str:
