@@ -241,6 +241,9 @@ class Hostile:
     structure of the database; rows and contents are only read by ``verify`` and imports)."""
     needs_hashes: bool = False
     """Whether only the check of contents (``check_hashes``) finds it."""
+    import_expected: str = ''
+    """The fragment of the message of an import's refusal, when it is not :attr:`expected` (an import hashes the
+    objects itself, with its own words)."""
 
 
 @dataclass(frozen=True)
@@ -319,11 +322,14 @@ def _overlapping(sound: Sound, target: Path) -> None:
 
 
 def _bomb(sound: Sound, target: Path) -> None:
-    """A member whose deflate stream holds far more than it declares (its declared size and CRC are of a prefix)."""
+    """A file of a node whose deflate stream holds far more than it declares: its declared size, CRC and name are
+    those of its first 100 bytes, which is all that zipfile would read."""
     content = bytes(2_000_000)
-    name = 'repo/' + hashlib.sha256(content[:100]).hexdigest()
-    write_zip(target, [*sound.members, (name, content)])
-    patch_member(target, name, file_size=100, crc=zlib.crc32(content[:100]))
+    key = hashlib.sha256(content[:100]).hexdigest()
+    tree = json.dumps({'o': {'bomb.bin': {'k': key}}})
+    members = sound.altered((f'UPDATE db_dbnode SET repository_metadata = ? WHERE id = {_CALC}', (tree,)))
+    write_zip(target, [*members, (f'repo/{key}', content)])
+    patch_member(target, f'repo/{key}', file_size=100, crc=zlib.crc32(content[:100]))
 
 
 def _impossible_size(sound: Sound, target: Path) -> None:
@@ -715,7 +721,13 @@ HOSTILE: list[Hostile] = [
         'refer to objects missing from the zip',
         _zip(lambda sound: [m for m in sound.members if m[0] != _largest_object(sound)]),
     ),
-    Hostile('object-wrong-content', 'not to its name', _zip(_wrong_content), needs_hashes=True),
+    Hostile(
+        'object-wrong-content',
+        'not to its name',
+        _zip(_wrong_content),
+        needs_hashes=True,
+        import_expected='does not hash to its name',
+    ),
     Hostile(
         'repository-metadata-deep',
         'nested deeper than 256 folders',

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from corpus import HOSTILE, MANY_FILES, ODD, SQL_LABEL, Corpus, build_corpus, write_zip
+from corpus import HOSTILE, MANY_FILES, ODD, SQL_LABEL, Corpus, write_zip
 
 from provstore.cli import cli
 from provstore.exceptions import ArchiveError
@@ -26,15 +26,6 @@ from provstore_sqlite_zip.zipped import Problems
 
 HOSTILE_BY_ID = {case.id: case for case in HOSTILE}
 ODD_BY_ID = {case.id: case for case in ODD}
-
-
-@pytest.fixture(scope='session')
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
-    """Every archive of the corpus, built once per session."""
-    folder = tmp_path_factory.mktemp('corpus')
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('PROVSTORE_PATH', str(folder / 'config'))
-        return build_corpus(folder)
 
 
 @pytest.fixture
