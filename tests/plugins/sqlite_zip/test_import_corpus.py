@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_helpers import assert_holds, snapshot
 from corpus import HOSTILE, ODD, Corpus
 
 from provstore.archive.imports import import_archive
@@ -26,11 +26,6 @@ from provstore.registry import get_storage_backend
 from provstore.storage import EntityStorage, EntityType
 from provstore.testing import new_profile, opened_storage
 from provstore_sqlite_zip.format import SqliteZipFormat
-
-# NOTE: the snapshot by identity that the import tests of tests/orm compare with; that folder is on the path only
-# when its tests are collected too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'orm'))
-from archive_helpers import assert_holds, snapshot
 
 HOSTILE_BY_ID = {case.id: case for case in HOSTILE}
 ODD_BY_ID = {case.id: case for case in ODD}
