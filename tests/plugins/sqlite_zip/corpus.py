@@ -565,6 +565,16 @@ HOSTILE: list[Hostile] = [
         open_refuses=True,
     ),
     Hostile(
+        'database-virtual-table',
+        'db_dblog of db.sqlite3 is a virtual table',
+        _rows(
+            'DROP TABLE db_dblog',
+            'CREATE VIRTUAL TABLE db_dblog USING '
+            'fts5(id, uuid, time, loggername, levelname, dbnode_id, message, metadata)',
+        ),
+        open_refuses=True,
+    ),
+    Hostile(
         'database-view',
         "holds the view 'peek'",
         _rows('CREATE VIEW peek AS SELECT * FROM db_dbuser'),

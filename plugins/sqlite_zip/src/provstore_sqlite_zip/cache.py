@@ -157,9 +157,9 @@ def database_problems(path: Path, problems: Problems) -> None:
     try:
         connection = sqlite3.connect(f'file:{quote(str(path))}?mode=ro', uri=True)
         try:
-            objects = connection.execute('SELECT type, name, tbl_name FROM sqlite_master').fetchall()
+            objects = connection.execute('SELECT type, name, sql FROM sqlite_master').fetchall()
             tables = {name for kind, name, _ in objects if kind == 'table'}
-            for kind, name, _ in objects:
+            for kind, name, sql in objects:
                 if kind not in ('table', 'index') or (kind == 'table' and name not in REQUIRED_COLUMNS):
                     if kind == 'table' and name in _TOLERATED_TABLES:
                         continue
@@ -167,6 +167,12 @@ def database_problems(path: Path, problems: Problems) -> None:
                         'unexpected SQL objects',
                         f'the member {DATABASE_MEMBER} holds the {kind} {name!r}, which an archive database does not '
                         'have',
+                    )
+                elif kind == 'table' and str(sql).upper().startswith('CREATE VIRTUAL'):
+                    problems.add(
+                        'unexpected SQL objects',
+                        f'the table {name} of {DATABASE_MEMBER} is a virtual table, which an archive database does '
+                        'not have',
                     )
             for table, columns in REQUIRED_COLUMNS.items():
                 if table not in tables:

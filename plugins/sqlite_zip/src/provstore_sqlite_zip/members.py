@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from provstore.exceptions import ArchiveError
+from provstore_sqlite_zip.zipped import is_readable
 
 __all__ = ['MemberStream']
 
@@ -38,7 +39,7 @@ class MemberStream(io.RawIOBase):
         """
         super().__init__()
         self._where = f'{path}: the member {info.filename!r}'
-        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        if not is_readable(info):
             raise ArchiveError(f'{self._where} is encrypted or of a compression this code does not read')
         self._info = info
         self._own = raw is None

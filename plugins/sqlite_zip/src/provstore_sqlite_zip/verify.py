@@ -34,6 +34,7 @@ from provstore_sqlite_zip.zipped import (
     REPOSITORY_PREFIX,
     MemberScan,
     Problems,
+    is_readable,
     open_zip,
     read_metadata_member,
     scan_members,
@@ -151,7 +152,7 @@ def _check_database(  # noqa: PLR0917 - one private step of verify_archive
     try:
         if members.database is None:
             problems.add('databases', f'no {DATABASE_MEMBER} in the zip')
-        else:
+        elif is_readable(members.database):
             database = cache_file(path, members.database, folder)
             if not database.is_file():
                 try:
@@ -408,7 +409,7 @@ def _check_contents(path: Path, members: MemberScan, problems: Problems) -> None
     named.sort(key=lambda item: item[0].header_offset)
     with open(path, 'rb') as raw:
         for info, key in named:
-            if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            if not is_readable(info):
                 continue  # NOTE: the scan reported it
             try:
                 with MemberStream(path, info, raw) as stream:

@@ -31,6 +31,7 @@ __all__ = [
     'ArchiveZip',
     'MemberScan',
     'Problems',
+    'is_readable',
     'open_archive_zip',
     'open_zip',
     'parse_metadata',
@@ -251,6 +252,12 @@ def read_metadata_member(path: Path, handle: zipfile.ZipFile, member: zipfile.Zi
     if len(raw) > METADATA_MAX_BYTES:
         raise ArchiveError(f'{path}: {METADATA_MEMBER} is larger than the {METADATA_MAX_BYTES} bytes read')
     return parse_metadata(path, raw)
+
+
+def is_readable(info: zipfile.ZipInfo) -> bool:
+    """Whether this code can read the member: not encrypted, stored or deflated (:func:`scan_members` reports the
+    others)."""
+    return not info.flag_bits & _ENCRYPTED and info.compress_type in _COMPRESSIONS
 
 
 def _escapes(name: str) -> bool:
