@@ -15,7 +15,6 @@ import json
 import shutil
 import sqlite3
 import struct
-import sys
 import warnings
 import zipfile
 import zlib
@@ -26,16 +25,12 @@ from typing import Any
 
 from sqlite_zip_helpers import AIIDA_CORE_STATIC, altered_database, metadata
 
-# NOTE: the ORM tests' helpers (the graph their archives hold, snapshots by identity) serve these tests too; their
-# folder is on the path only when those tests are collected. This module is imported by this folder's conftest.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'orm'))
-from archive_helpers import store_graph
-
 from provstore.archive.create import create_archive
 from provstore.orm import CalcFunctionNode, Int, LinkType, store_nodes
 from provstore.registry import get_archive_format, get_storage_backend
 from provstore.storage import EntityStorage
 from provstore.testing import new_profile, opened_storage
+from provstore.testing.archive_graph import store_graph
 
 SQL_LABEL = "x'); DROP TABLE db_dbnode; -- \" OR 1=1 /* ; DELETE FROM db_dblink WHERE '1'='1"
 """A label full of SQL, stored verbatim by the sound archive's odd twin."""
@@ -172,7 +167,7 @@ def nested_tree(depth: int, key: str) -> str:
 
 def write_sound_archive(folder: Path) -> Path:
     """Store a small graph with every kind of entity in a new ``sqlite_dos`` profile and write its archive: the graph
-    of the ORM's archive tests, a file with a unicode name, and a calculation function."""
+    of the archive contract, a file with a unicode name, and a calculation function."""
     backend = get_storage_backend('sqlite_dos')
     profile = new_profile(backend, folder / 'profile', name='corpus', default_user_email='corpus@example.org')
     target = folder / 'sound.aiida'

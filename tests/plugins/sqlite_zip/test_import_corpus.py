@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_helpers import assert_holds, snapshot
 from corpus import HOSTILE, ODD, Corpus
 
 from provstore.archive.imports import import_archive
@@ -25,6 +24,7 @@ from provstore.orm import Group, Int
 from provstore.registry import get_storage_backend
 from provstore.storage import EntityStorage, EntityType
 from provstore.testing import new_profile, opened_storage
+from provstore.testing.archive_graph import assert_holds, snapshot
 from provstore_sqlite_zip.format import SqliteZipFormat
 
 HOSTILE_BY_ID = {case.id: case for case in HOSTILE}

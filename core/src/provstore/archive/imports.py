@@ -2,7 +2,12 @@
 
 Written once over :class:`~provstore.storage.EntityStorage` rows and the :class:`~provstore.archive.ArchiveReader`
 protocol. Identity is the UUID (users: the email); what the profile already holds is skipped (or merged, for the
-extras of nodes and for comments, as the modes say).
+extras of nodes and for comments, as the modes say). Unlike aiida-core, a group the profile already holds also gains
+the archive's members of it that it lacks.
+
+What the import learns about the archive's nodes (their ids in the profile) and objects lives in a temporary SQLite
+file, not in memory, so memory stays flat whatever the size of the archive. On SQLite the profile's write lock is
+held from the first row to the commit, object copies included.
 """
 
 from __future__ import annotations
