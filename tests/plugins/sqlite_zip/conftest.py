@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from corpus import Corpus, build_corpus
 from sqlite_zip_helpers import SIMPLE
 
 
@@ -35,3 +36,12 @@ def write_zip(tmp_path: Path) -> Callable[[Iterable[tuple[str, bytes]], str], Pa
         return path
 
     return write
+
+
+@pytest.fixture(scope='session')
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """Every archive of the corpus of hostile and odd archives (``corpus.py``), built once per session."""
+    folder = tmp_path_factory.mktemp('corpus')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('PROVSTORE_PATH', str(folder / 'config'))
+        return build_corpus(folder)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fixture_archives import AIIDA_CORE_STATIC
 
@@ -18,15 +20,19 @@ def metadata(**fields: object) -> bytes:
     return json.dumps({key: item for key, item in value.items() if item is not None}).encode()
 
 
-def altered_database(database: bytes, folder: Path, *statements: str) -> bytes:
-    """Return the bytes of ``database`` after running ``statements`` on a copy of it in ``folder``."""
+def altered_database(database: bytes, folder: Path, *statements: str | tuple[str, Sequence[Any]]) -> bytes:
+    """Return the bytes of ``database`` after running ``statements`` (SQL, or ``(SQL, parameters)``) on a copy of it
+    in ``folder``."""
     path = folder / 'altered.sqlite3'
     path.write_bytes(database)
     connection = sqlite3.connect(path)
     try:
         for statement in statements:
-            connection.execute(statement)
+            sql, parameters = (statement, ()) if isinstance(statement, str) else statement
+            connection.execute(sql, parameters)
         connection.commit()
     finally:
         connection.close()
-    return path.read_bytes()
+    content = path.read_bytes()
+    path.unlink()
+    return content

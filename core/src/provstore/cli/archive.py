@@ -356,6 +356,31 @@ def info(file: Path, as_json: bool, format_name: str) -> None:
     )
 
 
+@archive.command('verify')
+@click.argument('file', type=click.Path(dir_okay=False, path_type=Path))
+@click.option('--no-hash', is_flag=True, help='Do not decompress and hash the files (faster; rows are still checked).')
+@click.option('--json', 'as_json', is_flag=True, help='Print {"file", "problems"} as JSON.')
+@FORMAT
+def verify(file: Path, no_hash: bool, as_json: bool, format_name: str) -> None:
+    """Check the archive FILE as untrusted input, without importing it, and print every problem found.
+
+    Checks the zip, the metadata, the database (its tables and every row: UUIDs, JSON, dates, references, link
+    rules), that every file of a node is in the archive and, unless --no-hash, the content of every file.
+
+    Exit codes: 0 sound, 1 problems found, 2 usage.
+    """
+    problems = _format(format_name).verify(file, check_hashes=not no_hash)
+    if as_json:
+        echo_json({'file': str(file), 'problems': problems})
+    elif problems:
+        for problem in problems:
+            click.echo(problem)
+    else:
+        click.echo(f'{file}: sound, no problem found')
+    if problems:
+        raise SystemExit(1)
+
+
 def _pk(node: Any) -> int:
     pk = node.pk
     assert isinstance(pk, int)  # NOTE: load_node returns stored nodes only

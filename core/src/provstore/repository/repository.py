@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,14 @@ from typing import Any, BinaryIO, TypeAlias
 from provstore.exceptions import InvalidPathError
 from provstore.repository.backend import CHUNK_SIZE, AbstractRepositoryBackend
 
-__all__ = ['File', 'FileType', 'Repository', 'clean_path']
+__all__ = ['MAX_DEPTH', 'File', 'FileType', 'Repository', 'clean_path']
+
+_NOT_IN_A_NAME = re.compile(r'[/\\\x00]')
+"""What a single part of a path never holds: a slash, a backslash, NUL."""
+
+MAX_DEPTH = 256
+"""The deepest folder a tree read from ``repository_metadata`` may have: deeper ones are refused as absurd, before
+reading them recurses that deep."""
 
 PathLike: TypeAlias = 'str | PurePosixPath'
 """A path inside a repository: relative, ``/``-separated."""
@@ -407,6 +415,8 @@ def _serialize_directory(directory: _Directory) -> dict[str, Any]:
 
 
 def _deserialize_directory(serialized: Mapping[str, Any], where: PurePosixPath) -> _Directory:
+    if len(where.parts) > MAX_DEPTH:
+        raise ValueError(f'repository metadata is nested deeper than {MAX_DEPTH} folders (at {str(where)[:200]!r}...)')
     if not isinstance(serialized, Mapping):
         raise ValueError(f'repository metadata at {str(where) or "the root"!r} must be an object, got {serialized!r}')
     unknown = set(serialized) - {'o'}
@@ -417,17 +427,21 @@ def _deserialize_directory(serialized: Mapping[str, Any], where: PurePosixPath) 
     if not isinstance(children, Mapping):
         raise ValueError(f'repository metadata at {str(where) or "the root"!r}: "o" must be an object')
     for name, child in children.items():
-        path = where / _single_part(name)
+        _single_part(name)
         if isinstance(child, Mapping) and 'k' in child:
-            if set(child) != {'k'} or not isinstance(child['k'], str) or not child['k']:
-                raise ValueError(f'repository metadata for file {str(path)!r} must be {{"k": "<key>"}}, got {child!r}')
+            if len(child) != 1 or not isinstance(child['k'], str) or not child['k']:
+                raise ValueError(
+                    f'repository metadata for file {str(where / name)!r} must be {{"k": "<key>"}}, got {child!r}'
+                )
             directory.objects[name] = child['k']
         else:
-            directory.objects[name] = _deserialize_directory(child, path)
+            directory.objects[name] = _deserialize_directory(child, where / name)
     return directory
 
 
 def _single_part(name: object) -> str:
+    if isinstance(name, str) and name not in ('', '.', '..') and not _NOT_IN_A_NAME.search(name):
+        return name  # NOTE: the common case, without making a path: a tree may have a hundred thousand files
     clean = clean_path(name)  # type: ignore[arg-type]
     if len(clean.parts) != 1:
         raise InvalidPathError(f'repository entry name {name!r} must be a single path part')

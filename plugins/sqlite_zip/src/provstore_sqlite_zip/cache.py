@@ -9,20 +9,28 @@ file and the later rename replaces an identical file. The archive itself is neve
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sqlite3
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote
 
 from provstore.exceptions import ArchiveError
-from provstore_sqlite_zip.zipped import DATABASE_MEMBER, ArchiveZip
+from provstore_sqlite_zip.zipped import DATABASE_MEMBER, ArchiveZip, Problems
 
-__all__ = ['CACHE_SUBFOLDER', 'REQUIRED_COLUMNS', 'cached_database', 'default_cache_folder', 'forget_database']
+__all__ = [
+    'CACHE_SUBFOLDER',
+    'REQUIRED_COLUMNS',
+    'cache_file',
+    'cached_database',
+    'check_database',
+    'database_problems',
+    'default_cache_folder',
+    'extract_database',
+    'forget_database',
+]
 
 CACHE_SUBFOLDER = 'sqlite_zip'
 """The folder of cached databases inside provstore's cache folder."""
@@ -76,10 +84,10 @@ def default_cache_folder() -> Path:
     return Path(cache_home) / 'provstore' / CACHE_SUBFOLDER
 
 
-def _cache_name(archive: ArchiveZip, member: zipfile.ZipInfo) -> str:
-    """Return the file name of the cached database of ``archive``: its identity, readable."""
-    stat = archive.path.stat()
-    return f'{member.CRC:08x}-{member.file_size}-{stat.st_size}-{stat.st_mtime_ns}.sqlite3'
+def cache_file(archive: Path, member: zipfile.ZipInfo, folder: Path) -> Path:
+    """Return where the database ``member`` of the archive at ``archive`` is cached in ``folder``: its identity."""
+    stat = archive.stat()
+    return folder / f'{member.CRC:08x}-{member.file_size}-{stat.st_size}-{stat.st_mtime_ns}.sqlite3'
 
 
 def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) -> Path:
@@ -91,74 +99,99 @@ def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) 
     member = archive.database
     if member is None:
         raise ArchiveError(f'{archive.path}: no {DATABASE_MEMBER} in the zip')
-    target = folder / _cache_name(archive, member)
+    target = cache_file(archive.path, member, folder)
     if target.is_file():
         return target
+    temporary = extract_database(handle, archive.path, member, folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArchiveError(f'{archive.path}: cannot make the cache folder {folder}: {exc.strerror or exc}') from None
-    descriptor, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=folder)
-    try:
-        with os.fdopen(descriptor, 'wb') as output:
-            _extract(handle, archive, member, output)
-        check_database(archive.path, Path(temporary))
+        check_database(archive.path, temporary)
         os.replace(temporary, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
     return target
 
 
-def _extract(handle: zipfile.ZipFile, archive: ArchiveZip, member: zipfile.ZipInfo, output: BinaryIO) -> None:
-    """Copy the database member into ``output`` in chunks; zipfile checks its size and CRC."""
+def extract_database(handle: zipfile.ZipFile, archive: Path, member: zipfile.ZipInfo, folder: Path) -> Path:
+    """Copy the database member, in chunks, into a new temporary file in ``folder`` and return its path.
+
+    The caller renames the file into place (:func:`cache_file`) once it is checked, or deletes it.
+
+    :raises ArchiveError: if the folder cannot be made or the member is corrupt (zipfile checks its size and CRC).
+    """
     try:
-        with handle.open(member) as stream:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f'{archive}: cannot make the cache folder {folder}: {exc.strerror or exc}') from None
+    descriptor, temporary = tempfile.mkstemp(prefix=f'.{member.CRC:08x}.', suffix='.part', dir=folder)
+    try:
+        with os.fdopen(descriptor, 'wb') as output, handle.open(member) as stream:
             shutil.copyfileobj(stream, output, _CHUNK)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise ArchiveError(f'{archive.path}: the member {DATABASE_MEMBER} is corrupt: {exc}') from None
+        os.unlink(temporary)
+        raise ArchiveError(f'{archive}: the member {DATABASE_MEMBER} is corrupt: {exc}') from None
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return Path(temporary)
 
 
 def check_database(archive: Path, path: Path) -> None:
     """Refuse a database that is not SQLite, lacks a table or column, or holds other SQL objects (triggers, views).
 
-    :raises ArchiveError: naming the archive and the defect.
+    :raises ArchiveError: naming the archive and the first defect.
     """
+    problems = Problems(archive)
+    database_problems(path, problems)
+    if problems:
+        raise ArchiveError(problems.lines()[0])
+
+
+def database_problems(path: Path, problems: Problems) -> None:
+    """Add to ``problems`` every structural defect of the database at ``path``: not SQLite, a table or column
+    missing, an SQL object beyond the expected tables and indexes (a trigger, a view, another table)."""
     with open(path, 'rb') as raw:
         if raw.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise ArchiveError(f'{archive}: the member {DATABASE_MEMBER} is not an SQLite database')
+            problems.add('databases', f'the member {DATABASE_MEMBER} is not an SQLite database')
+            return
     try:
         connection = sqlite3.connect(f'file:{quote(str(path))}?mode=ro', uri=True)
         try:
-            objects = connection.execute('SELECT type, name, tbl_name FROM sqlite_master').fetchall()
+            objects = connection.execute('SELECT type, name, sql FROM sqlite_master').fetchall()
             tables = {name for kind, name, _ in objects if kind == 'table'}
-            for kind, name, _ in objects:
+            for kind, name, sql in objects:
                 if kind not in ('table', 'index') or (kind == 'table' and name not in REQUIRED_COLUMNS):
                     if kind == 'table' and name in _TOLERATED_TABLES:
                         continue
-                    raise ArchiveError(
-                        f'{archive}: the member {DATABASE_MEMBER} holds the {kind} {name!r}, which an archive '
-                        'database does not have'
+                    problems.add(
+                        'unexpected SQL objects',
+                        f'the member {DATABASE_MEMBER} holds the {kind} {name!r}, which an archive database does not '
+                        'have',
+                    )
+                elif kind == 'table' and str(sql).upper().startswith('CREATE VIRTUAL'):
+                    problems.add(
+                        'unexpected SQL objects',
+                        f'the table {name} of {DATABASE_MEMBER} is a virtual table, which an archive database does '
+                        'not have',
                     )
             for table, columns in REQUIRED_COLUMNS.items():
                 if table not in tables:
-                    raise ArchiveError(f'{archive}: the member {DATABASE_MEMBER} has no table {table}')
+                    problems.add('missing tables', f'the member {DATABASE_MEMBER} has no table {table}')
+                    continue
                 present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
                 missing = sorted(columns - present)
                 if missing:
-                    raise ArchiveError(
-                        f'{archive}: the table {table} of {DATABASE_MEMBER} lacks the column(s) {", ".join(missing)}'
+                    problems.add(
+                        'tables missing columns',
+                        f'the table {table} of {DATABASE_MEMBER} lacks the column(s) {", ".join(missing)}',
                     )
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise ArchiveError(
-            f'{archive}: the member {DATABASE_MEMBER} is not a readable SQLite database: {exc}'
-        ) from None
+        problems.add('databases', f'the member {DATABASE_MEMBER} is not a readable SQLite database: {exc}')
 
 
 def forget_database(archive: ArchiveZip, folder: Path) -> None:
     """Delete the cached database of ``archive`` in ``folder``, if there is one; the archive is untouched."""
     if archive.database is not None:
-        (folder / _cache_name(archive, archive.database)).unlink(missing_ok=True)
+        cache_file(archive.path, archive.database, folder).unlink(missing_ok=True)

@@ -52,6 +52,19 @@ class SqliteZipFormat(ArchiveFormat):
         return SqliteZipWriter(path, compression=compression, force=force)
 
     @classmethod
+    def verify(cls, path: Path, *, check_hashes: bool = True) -> list[str]:
+        """Return every defect of the archive at ``path``, one line each; empty when it is sound.
+
+        Checks the zip, ``metadata.json``, the database's structure and rows (schema, references, link rules), the
+        repository keys of every node, and, with ``check_hashes``, the content of every member (sizes, CRC,
+        decompression bombs, sha256 names). Nothing is written but the database's copy in the cache, kept only
+        when the archive is sound (see :mod:`provstore_sqlite_zip.verify`).
+        """
+        from provstore_sqlite_zip.verify import verify_archive  # noqa: PLC0415
+
+        return verify_archive(Path(path), check_hashes=check_hashes)
+
+    @classmethod
     def migrate(
         cls,
         source: Path,

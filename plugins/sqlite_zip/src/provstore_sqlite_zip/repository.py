@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from provstore.repository import AbstractRepositoryBackend, MaintenanceReport
+from provstore_sqlite_zip.members import MemberStream
 from provstore_sqlite_zip.zipped import ArchiveZip, open_archive_zip
 
 __all__ = ['ZipRepositoryBackend']
@@ -98,15 +99,17 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
         return info
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
-        """Open the member ``repo/<key>`` as a stream; zipfile checks its CRC when it is read to the end.
+        """Open the member ``repo/<key>`` as a stream that checks its size and CRC as it is read
+        (:class:`~provstore_sqlite_zip.members.MemberStream`): a member holding more than it declares is refused.
 
         :raises FileNotFoundError: if the archive has no such member.
+        :raises ArchiveError: when reading a corrupt member, naming the defect.
         """
-        handle, archive = self._opened()
+        archive = self._opened()[1]
         member = archive.objects.get(key)
         if member is None:
             raise self.missing_keys_error([key])
-        return handle.open(member)  # type: ignore[return-value]
+        return MemberStream(self._path, member)  # type: ignore[return-value]
 
     def maintain(self, dry_run: bool = False, live: bool = True, **kwargs: Any) -> MaintenanceReport:
         """Nothing to do on a dry run; refused otherwise."""
