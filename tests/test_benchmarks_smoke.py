@@ -91,3 +91,22 @@ def test_runner_runs_the_queries_of_w4(tmp_path: Path) -> None:
     assert '| sqlite_dos | W4c | join |' in completed.stderr
     assert not (tmp_path / 'untouched').exists()
     assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def test_runner_archives_the_whole_profile(tmp_path: Path) -> None:
+    """W5 at --scale 0.01 on sqlite_dos writes an archive of every node, link, membership and file of its profile.
+
+    The counts are read back from the archive itself; the archive goes with the run's temporary folder.
+    """
+    completed = run_benchmark(tmp_path, 'W5')
+    assert completed.returncode == 0, completed.stderr
+    (record,) = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert (record['system'], record['workload'], record['variant']) == ('provstore', 'W5', 'create')
+    assert record['seconds'] > 0 and record['peak_rss_mb'] > 0 and record['rss_before_mb'] > 0
+    # 200 Dicts, 5 workflows with 10 calculations of 4 nodes each, 20 FolderData nodes with 5 files each (85 distinct)
+    assert record['entity_counts'] == {'node': 425, 'link': 200, 'group': 1, 'group_node': 5, 'files': 85}
+    assert record['nodes'] == 425
+    assert record['bytes_written'] > record['object_bytes'] > 0
+    assert '| sqlite_dos | W5 | create |' in completed.stderr
+    assert not (tmp_path / 'untouched').exists()
+    assert [path.name for path in tmp_path.iterdir()] == []
