@@ -46,10 +46,12 @@ PLANS = (
     StepPlan('W5', 'populate', 'w5', setup=True),
     StepPlan('W5', 'create', 'w5'),
     StepPlan('W6', 'import', 'w6'),
+    StepPlan('W6', 'import_provstore_archive', 'w6-provstore'),
 )
 """The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path), and no
 indexes on JSON paths (W4a runs ``plain`` only). W4's variants share one profile, populated once. W6 imports the
-archive aiida-core's W5 wrote into a fresh profile."""
+archive aiida-core's W5 wrote into a fresh profile, and (``import_provstore_archive``) the one provstore's W5 wrote
+in the same run, when there is one."""
 
 W1_ROWS_BATCH = 10_000
 """Rows per ``bulk_insert`` call in W1's ``rows`` variant."""
@@ -384,14 +386,18 @@ def run_w5(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_w6(variant: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Import aiida-core's W5 archive into this fresh profile: ``aiida.tools.archive.import_archive``, its defaults."""
+    """Import W5's archive (aiida-core's own, or provstore's) into this fresh profile:
+    ``aiida.tools.archive.import_archive``, its defaults."""
     from aiida.manage import get_manager  # noqa: PLC0415
     from aiida.orm import Node, QueryBuilder  # noqa: PLC0415
     from aiida.tools.archive import import_archive  # noqa: PLC0415
     from sqlalchemy import text  # noqa: PLC0415
 
-    path = workload.archive_path(args.archive_dir, SYSTEM, args.backend, args.scale)
+    system = 'provstore' if variant == 'import_provstore_archive' else SYSTEM
+    path = workload.archive_path(args.archive_dir, system, args.backend, args.scale)
     if not os.path.exists(path):
+        if variant == 'import_provstore_archive':
+            return result(SYSTEM, args, 'W6', variant, 0.0, unavailable=f'no archive of provstore at {path}')
         raise SystemExit(f'W6 imports the archive W5 writes, and there is none at {path}: run --steps W5,W6')
     before = workload.rss_now_mb()
     timer = Timer()

@@ -7,6 +7,7 @@ and file by file.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import zipfile
 from dataclasses import dataclass
@@ -268,6 +269,27 @@ def test_compression_level_checked(storage: EntityStorage, tmp_path: Path) -> No
     with pytest.raises(ValueError, match='compression must be an integer from 0 to 9, got 10'):
         create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, compression=10)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_incompressible_objects_stored(storage: EntityStorage, tmp_path: Path) -> None:
+    """At levels 1-9 an object that does not deflate (random bytes) is stored, a compressible one deflated; both
+    read back byte for byte, and aiida-core's ``compression`` key still gives the level asked for."""
+    noise = random.Random(7).randbytes(200_000)
+    text = b'energy 1.0 eV\n' * 20_000
+    node = Int(1, storage=storage)
+    node.base.repository.put_object_from_bytes(noise, 'noise.bin')
+    node.base.repository.put_object_from_bytes(text, 'out.txt')
+    node.store()
+    archive = tmp_path / 'mixed.aiida'
+    create_archive(storage, archive, SqliteZipFormat, compression=6)
+    with zipfile.ZipFile(archive) as handle:
+        kinds = {info.filename: info.compress_type for info in handle.infolist()}
+        contents = {name: handle.read(name) for name in kinds if name.startswith('repo/')}
+        metadata = json.loads(handle.read('metadata.json'))
+    by_content = {content: kinds[name] for name, content in contents.items()}
+    assert by_content == {noise: zipfile.ZIP_STORED, text: zipfile.ZIP_DEFLATED}
+    assert kinds['db.sqlite3'] == kinds['metadata.json'] == zipfile.ZIP_DEFLATED
+    assert metadata['compression'] == 6
 
 
 AIIDA_CORE_ARCHIVE = (
