@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from archive_helpers import Graph, store_graph
 from orm_helpers import BACKENDS, configured_profile, open_storage
 
 from provstore.storage import EntityStorage
@@ -30,3 +31,9 @@ def profile_name(request: pytest.FixtureRequest) -> Iterator[str]:
     """Yield the name of a new profile on each real backend, loaded by nobody (for tests running other processes)."""
     with configured_profile(request, request.param) as name:
         yield name
+
+
+@pytest.fixture
+def graph(storage: EntityStorage) -> Graph:
+    """The graph of :func:`archive_helpers.store_graph` in ``storage``."""
+    return store_graph(storage)

@@ -10,23 +10,17 @@ import json
 import random
 import sqlite3
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from archive_helpers import Graph
 
 from provstore.archive.create import ArchiveSummary, create_archive
 from provstore.exceptions import ArchiveExportError
 from provstore.orm import (
     CalcJobNode,
-    Comment,
-    Computer,
-    Group,
     Int,
     LinkType,
-    Log,
-    Node,
-    WorkChainNode,
     get_nodes_export,
     store_nodes,
 )
@@ -44,50 +38,6 @@ ARCHIVED = (
     EntityType.COMMENT,
     EntityType.LOG,
 )
-
-
-@dataclass
-class Graph:
-    """``data -> calculation -> result`` run by ``workflow``; ``unrelated`` is in a group of its own."""
-
-    data: Node
-    calculation: Node
-    result: Node
-    workflow: Node
-    unrelated: Node
-
-
-@pytest.fixture
-def graph(storage: EntityStorage) -> Graph:
-    """Store a graph with files, a computer, two groups, comments, logs and extras, every process sealed."""
-    computer = Computer('cluster', 'cluster.example.org', storage=storage).store()
-    data = Int(1, storage=storage)
-    data.base.repository.put_object_from_bytes(b'input file', 'in/input.txt')
-    data.base.extras.set('tag', {'nested': [1, 2.5, 'x']})
-    workflow = WorkChainNode(storage=storage)
-    workflow.base.links.add_incoming(data, LinkType.INPUT_WORK, 'x')
-    calculation = CalcJobNode(computer=computer, storage=storage)
-    calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
-    calculation.base.links.add_incoming(workflow, LinkType.CALL_CALC, 'step')
-    result = Int(3, storage=storage)
-    result.base.repository.put_object_from_bytes(b'result file' * 1000, 'result.txt')
-    result.base.repository.put_object_from_bytes(b'input file', 'copy_of_input.txt')
-    result.base.links.add_incoming(calculation, LinkType.CREATE, 'result')
-    unrelated = Int(9, storage=storage)
-    unrelated.base.repository.put_object_from_bytes(b'not reached', 'other.txt')
-    store_nodes([data, workflow, calculation, result, unrelated], storage)
-    result.base.links.add_incoming(workflow, LinkType.RETURN, 'result')
-    for process in (workflow, calculation):
-        assert hasattr(process, 'seal')
-        process.seal()
-    group = Group('results', description='the results', storage=storage).store()
-    group.add_nodes([data, result])
-    Group('elsewhere', storage=storage).store().add_nodes([unrelated])
-    Comment(calculation, 'converged').store()
-    Comment(unrelated, 'unrelated').store()
-    Log(calculation, 'aiida.calc', 'REPORT', 'started', metadata={'step': 1}).store()
-    Log(unrelated, 'aiida.calc', 'REPORT', 'unrelated').store()
-    return Graph(data, calculation, result, workflow, unrelated)
 
 
 def rows_of(storage: EntityStorage, entity: EntityType) -> list[Row]:

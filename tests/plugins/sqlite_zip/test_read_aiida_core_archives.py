@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_zip_helpers import AIIDA_CORE_STATIC, READABLE_ARCHIVES, altered_database
+from fixture_archives import AIIDA_CORE_STATIC, READABLE_ARCHIVES
+from sqlite_zip_helpers import altered_database
 
 from provstore.archive import ArchiveReader
 from provstore.exceptions import ReadOnlyStorageError

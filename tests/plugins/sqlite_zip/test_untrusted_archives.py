@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-from sqlite_zip_helpers import AIIDA_CORE_STATIC, SIMPLE, altered_database, metadata
+from fixture_archives import AIIDA_CORE_STATIC
+from sqlite_zip_helpers import SIMPLE, altered_database, metadata
 
 from provstore.exceptions import ArchiveError
 from provstore.storage import EntityType

@@ -7,20 +7,31 @@ extras of nodes and for comments, as the modes say).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+import hashlib
+import json
+import sqlite3
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+
+from provstore.archive.create import EXPORTED_ENTITIES
+from provstore.exceptions import ArchiveError, ProvstoreError
+from provstore.storage import EntityStorage, EntityType, Row
 
 if TYPE_CHECKING:
     from provstore.archive.create import ProgressCallback
-    from provstore.archive.format import ArchiveFormat
-    from provstore.storage import EntityStorage
+    from provstore.archive.format import ArchiveFormat, ArchiveReader
 
 __all__ = [
     'COMMENT_MODES',
+    'DUPLICATE_LABEL_TEMPLATE',
     'EXTRAS_MODES_EXISTING',
     'EXTRAS_MODES_NEW',
+    'IMPORT_GROUP_TYPE',
     'ImportSummary',
     'import_archive',
 ]
@@ -38,6 +49,22 @@ EXTRAS_MODES_NEW: tuple[ExtrasModeNew, ...] = ('keep', 'none')
 COMMENT_MODES: tuple[CommentMode, ...] = ('leave', 'newest', 'overwrite')
 """For comments the profile already holds: leave them, take the archive's when newer, or always take it."""
 
+DUPLICATE_LABEL_TEMPLATE = '{0} (Imported #{1})'
+"""How a new group or computer is renamed when its label is taken (aiida-core's form, so both name alike)."""
+DUPLICATE_LABEL_MAX = 100
+
+IMPORT_GROUP_TYPE = 'core.import'
+"""The ``type_string`` of the group an import makes (aiida-core's ``ImportGroup``)."""
+
+BATCH_SIZE = 1000
+OBJECT_BATCH_BYTES = 64 * 1024 * 1024
+"""Objects are written to the repository in batches of at most this many bytes (and :data:`BATCH_SIZE` objects)."""
+SPOOL_BYTES = 4 * 1024 * 1024
+"""An object larger than this waits for its batch in a temporary file rather than in memory."""
+_CHUNK = 1 << 20
+_PRIVATE_EXTRAS_PREFIX = '_aiida_'
+_CHECKPOINT_ATTRIBUTE = 'checkpoints'
+
 
 @dataclass(frozen=True)
 class ImportSummary:
@@ -45,7 +72,8 @@ class ImportSummary:
 
     path: Path
     added: Mapping[str, int]
-    """New rows per entity kind, by the kind's name (``'node'``, ``'link'``, ...)."""
+    """New rows of the archive per entity kind, by the kind's name (``'node'``, ``'link'``, ...); the import group
+    and its members are not counted."""
     existing: Mapping[str, int]
     """Rows of the archive the profile already held, per entity kind."""
     relabelled: Mapping[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -69,18 +97,575 @@ def import_archive(
     extras_mode_new: ExtrasModeNew = 'keep',
     comment_mode: CommentMode = 'leave',
     import_group: str | bool = True,
+    include_authinfos: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
     """Import the archive at ``path`` into ``storage``, atomically: every row in one transaction, the objects the
-    profile lacks written before the commit; a failure at any moment leaves the profile's rows as they were.
+    profile lacks written into the repository just before the commit. A failure at any moment leaves the profile's
+    rows as they were (at worst objects nothing refers to, which maintenance removes).
 
-    The archive is verified first (:meth:`ArchiveFormat.verify`, and the content of each object to be written
-    hashed): a defective archive is refused before anything is written.
+    The archive is checked first (:meth:`ArchiveFormat.verify`), and the content of every object the profile lacks
+    is hashed before the first is written: a defective archive is refused and nothing changes.
 
     :param import_group: ``True`` adds every node of the archive to a new group labelled by the time of import,
         a string to the group of that label (made if missing), ``False`` to no group.
-    :param dry_run: write nothing; return what would be added, skipped and renamed.
+    :param include_authinfos: also import the archive's authorisation infos (left out by default: they hold
+        another machine's credentials).
+    :param dry_run: run the import in a transaction that is rolled back and write no object: the summary says
+        exactly what would be added, merged and renamed.
     :raises ArchiveError: naming the first defect of an archive that is not sound.
+    :raises ValueError: for an unknown mode.
     """
-    raise NotImplementedError
+    _check_choice('extras_mode_existing', extras_mode_existing, EXTRAS_MODES_EXISTING)
+    _check_choice('extras_mode_new', extras_mode_new, EXTRAS_MODES_NEW)
+    _check_choice('comment_mode', comment_mode, COMMENT_MODES)
+    if not isinstance(import_group, (str, bool)) or import_group == '':
+        raise ValueError(f'import_group must be True, False or a group label, got {import_group!r}')
+    path = Path(path)
+    problems = archive_format.verify(path, check_hashes=False)
+    if problems:
+        more = f' (and {len(problems) - 1} more problems: see `provstore archive verify`)' if len(problems) > 1 else ''
+        raise ArchiveError(f'{problems[0]}{more}')
+    reader = archive_format.open_reader(path)
+    try:
+        with tempfile.TemporaryDirectory(prefix='provstore-import-') as folder:
+            importer = _Importer(
+                storage,
+                reader,
+                _Plan(Path(folder) / 'plan.sqlite3'),
+                _Options(extras_mode_existing, extras_mode_new, comment_mode, import_group, include_authinfos),
+                progress or _no_progress,
+            )
+            try:
+                return importer.run(path, dry_run)
+            finally:
+                importer.plan.close()
+    finally:
+        reader.close()
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {", ".join(choices)}; got {value!r}')
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """Report nothing."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    extras_mode_existing: ExtrasModeExisting
+    extras_mode_new: ExtrasModeNew
+    comment_mode: CommentMode
+    import_group: str | bool
+    include_authinfos: bool
+
+
+class _DryRun(Exception):  # noqa: N818 - a signal, not an error
+    """Raised at the end of a dry run to roll its transaction back."""
+
+
+class _Plan:
+    """What an import learns about the archive's nodes and objects, on disk so that memory stays flat.
+
+    ``node``: archive id -> profile id and node type (``new`` when the import adds it). ``object``: the keys the new
+    nodes refer to, and whether the profile lacks them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE node (archive_id INTEGER PRIMARY KEY, profile_id INTEGER, node_type TEXT, new INTEGER);
+            CREATE TABLE object (key TEXT PRIMARY KEY, missing INTEGER);
+            """
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add_nodes(self, rows: Iterable[tuple[int, int, str, bool]]) -> None:
+        self._db.executemany('INSERT INTO node VALUES (?, ?, ?, ?)', rows)
+
+    def nodes(self, archive_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+        """Return ``archive id -> (profile id, node type)`` of the given ids the plan holds."""
+        query = (
+            'SELECT archive_id, profile_id, node_type FROM node WHERE archive_id IN (SELECT value FROM json_each(?))'
+        )
+        ids = _json_list(sorted(set(archive_ids)))
+        return {
+            archive_id: (profile_id, node_type) for archive_id, profile_id, node_type in self._db.execute(query, ids)
+        }
+
+    def iter_profile_ids(self, batch_size: int) -> Iterator[list[int]]:
+        cursor = self._db.execute('SELECT profile_id FROM node ORDER BY archive_id')
+        while batch := cursor.fetchmany(batch_size):
+            yield [profile_id for (profile_id,) in batch]
+
+    def count_nodes(self) -> int:
+        return int(self._db.execute('SELECT count(*) FROM node').fetchone()[0])
+
+    def add_keys(self, keys: Iterable[str]) -> None:
+        self._db.executemany('INSERT OR IGNORE INTO object (key) VALUES (?)', ((key,) for key in keys))
+
+    def iter_keys(self, batch_size: int, missing_only: bool = False) -> Iterator[list[str]]:
+        where = ' WHERE missing = 1' if missing_only else ''
+        cursor = self._db.execute(f'SELECT key FROM object{where} ORDER BY key')
+        while batch := cursor.fetchmany(batch_size):
+            yield [key for (key,) in batch]
+
+    def mark_missing(self, keys: Sequence[str]) -> None:
+        self._db.executemany('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
+
+    def count_missing(self) -> int:
+        return int(self._db.execute('SELECT count(*) FROM object WHERE missing = 1').fetchone()[0])
+
+
+def _json_list(values: Sequence[Any]) -> tuple[str]:
+    return (json.dumps(list(values)),)
+
+
+class _Importer:
+    """One import: the archive's rows, entity kind by entity kind, then its objects, all in one transaction."""
+
+    def __init__(
+        self,
+        storage: EntityStorage,
+        reader: ArchiveReader,
+        plan: _Plan,
+        options: _Options,
+        progress: ProgressCallback,
+    ) -> None:
+        self.storage = storage
+        self.reader = reader
+        self.plan = plan
+        self.options = options
+        self.progress = progress
+        self.users: dict[int, int] = {}
+        self.computers: dict[int, int] = {}
+        self.groups: dict[int, int] = {}
+        self.existing: dict[str, int] = defaultdict(int)
+        self.updated: dict[str, int] = defaultdict(int)
+        self.relabelled: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.group_label: str | None = None
+        self.object_count = self.object_bytes = 0
+
+    def run(self, path: Path, dry_run: bool) -> ImportSummary:
+        kinds = [*EXPORTED_ENTITIES, EntityType.AUTHINFO] if self.options.include_authinfos else list(EXPORTED_ENTITIES)
+        added: dict[str, int] = {}
+        try:
+            with self.storage.transaction():
+                before = {kind: self.storage.count_rows(kind) for kind in kinds}
+                self._import_users()
+                self._import_computers()
+                self._import_nodes()
+                self._import_groups()
+                self._import_links()
+                self._import_comments()
+                self._import_logs()
+                if self.options.include_authinfos:
+                    self._import_authinfos()
+                added = {kind.value: self.storage.count_rows(kind) - before[kind] for kind in kinds}
+                self._fill_import_group()
+                self._import_objects(write=not dry_run)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return ImportSummary(
+            path=path,
+            added=added,
+            existing={kind.value: self.existing[kind.value] for kind in kinds},
+            relabelled=dict(self.relabelled),
+            updated=dict(self.updated),
+            object_count=self.object_count,
+            object_bytes=self.object_bytes,
+            import_group=self.group_label,
+            dry_run=dry_run,
+        )
+
+    # -- rows -------------------------------------------------------------------------------------------------
+
+    def _batches(self, entity: EntityType) -> Iterator[list[Row]]:
+        """Yield the archive's rows of ``entity`` in batches, reporting progress."""
+        total = self.reader.count_rows(entity)
+        done = 0
+        batch: list[Row] = []
+        for row in self.reader.iter_rows(entity, BATCH_SIZE):
+            batch.append(row)
+            if len(batch) >= BATCH_SIZE:
+                yield batch
+                done += len(batch)
+                self.progress(entity.value, done, total)
+                batch = []
+        if batch:
+            yield batch
+            done += len(batch)
+        self.progress(entity.value, done, total)
+
+    def _existing_by(self, entity: EntityType, column: str, rows: Sequence[Row]) -> dict[Any, Row]:
+        """Return the profile's rows of ``entity`` whose ``column`` equals that of one of ``rows``, by that value."""
+        values = list({row[column] for row in rows})
+        found = {row[column]: row for row in self.storage.get_rows(entity, column, values)} if values else {}
+        self.existing[entity.value] += sum(1 for row in rows if row[column] in found)
+        return found
+
+    def _import_users(self) -> None:
+        for batch in self._batches(EntityType.USER):
+            found = self._existing_by(EntityType.USER, 'email', batch)
+            new = [row for row in batch if row['email'] not in found]
+            for row in batch:
+                if row['email'] in found:
+                    self.users[row['id']] = found[row['email']]['id']
+            self._insert(EntityType.USER, new, self.users)
+
+    def _import_computers(self) -> None:
+        for batch in self._batches(EntityType.COMPUTER):
+            found = self._existing_by(EntityType.COMPUTER, 'uuid', batch)
+            new = [row for row in batch if row['uuid'] not in found]
+            for row in batch:
+                if row['uuid'] in found:
+                    self.computers[row['id']] = found[row['uuid']]['id']
+            for row in new:
+                row['label'] = self._free_label(EntityType.COMPUTER, row['label'])
+            self._insert(EntityType.COMPUTER, new, self.computers)
+
+    def _insert(self, entity: EntityType, rows: Sequence[Row], ids: dict[int, int] | None = None) -> list[int]:
+        """Insert archive rows (their ``id`` dropped, empty values left to the profile's defaults); record new ids."""
+        if not rows:
+            return []
+        new_ids = self.storage.insert_rows(entity, [_without_id(row) for row in rows])
+        if ids is not None:
+            ids.update((row['id'], new_id) for row, new_id in zip(rows, new_ids, strict=True))
+        return new_ids
+
+    def _free_label(self, entity: EntityType, label: str) -> str:
+        """Return ``label`` if no row of ``entity`` has it, else the first free ``'label (Imported #n)'``."""
+        if not self.storage.get_rows(entity, 'label', [label]):
+            return label
+        candidates = [DUPLICATE_LABEL_TEMPLATE.format(label, number) for number in range(DUPLICATE_LABEL_MAX)]
+        taken = {row['label'] for row in self.storage.get_rows(entity, 'label', candidates)}
+        for candidate in candidates:
+            if candidate not in taken:
+                self.relabelled[entity.value].append((label, candidate))
+                return candidate
+        raise ArchiveError(
+            f'the {entity.value} label {label!r} and its {DUPLICATE_LABEL_MAX} renamings are all taken in the profile'
+        )
+
+    def _import_nodes(self) -> None:
+        from provstore.repository import Repository  # noqa: PLC0415 - the repository layer only when importing
+
+        repository = self.storage.get_repository()
+        for batch in self._batches(EntityType.NODE):
+            found = self._existing_by(EntityType.NODE, 'uuid', batch)
+            new = [row for row in batch if row['uuid'] not in found]
+            merged = [
+                update
+                for row in batch
+                if row['uuid'] in found
+                and (update := self._merged_extras(found[row['uuid']], row['extras'] or {})) is not None
+            ]
+            if merged:
+                self.storage.update_rows(EntityType.NODE, merged)
+                self.updated[EntityType.NODE.value] += len(merged)
+            keys: list[str] = []
+            for row in new:
+                self._map_owner(row)
+                if row['repository_metadata']:
+                    try:
+                        tree = Repository.from_serialized(repository, row['repository_metadata'])
+                    except (ValueError, ProvstoreError) as exc:
+                        raise ArchiveError(f'node {row["uuid"]}: bad repository_metadata: {exc}') from None
+                    keys.extend(tree.get_file_keys())
+            self.plan.add_keys(keys)
+            new_ids = self._insert(EntityType.NODE, [self._new_node(row) for row in new])
+            self.plan.add_nodes(
+                [
+                    (row['id'], found[row['uuid']]['id'], row['node_type'], False)
+                    for row in batch
+                    if row['uuid'] in found
+                ]
+                + [(row['id'], new_id, row['node_type'], True) for row, new_id in zip(new, new_ids, strict=True)]
+            )
+
+    def _map_owner(self, row: Row) -> None:
+        """Replace the archive's user and computer ids of a row by the profile's."""
+        for column, ids, what in (('user_id', self.users, 'user'), ('dbcomputer_id', self.computers, 'computer')):
+            if column in row and row[column] is not None:
+                try:
+                    row[column] = ids[row[column]]
+                except KeyError:
+                    raise ArchiveError(f'{_describe(row)} refers to {what} {row[column]}, not in the archive') from None
+
+    def _new_node(self, row: Row) -> Row:
+        """Return the row of a new node as the profile stores it."""
+        extras = row['extras'] or {}
+        if self.options.extras_mode_new == 'none':
+            row['extras'] = {}
+        else:
+            row['extras'] = {key: value for key, value in extras.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
+        attributes = row['attributes']
+        if str(row['node_type']).startswith('process.') and attributes and _CHECKPOINT_ATTRIBUTE in attributes:
+            row['attributes'] = {key: value for key, value in attributes.items() if key != _CHECKPOINT_ATTRIBUTE}
+        return row
+
+    def _merged_extras(self, existing: Row, incoming: Mapping[str, Any]) -> Row | None:
+        """Return the update of an existing node's extras under the mode, or ``None`` if they stay as they are."""
+        mode = self.options.extras_mode_existing
+        current: dict[str, Any] = existing['extras'] or {}
+        incoming = {key: value for key, value in incoming.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
+        if mode == 'none':
+            return None
+        if mode == 'keep_existing':
+            merged = {**incoming, **current}
+        elif mode == 'update_existing':
+            merged = {**current, **incoming}
+        else:  # mirror
+            private = {key: value for key, value in current.items() if key.startswith(_PRIVATE_EXTRAS_PREFIX)}
+            merged = {**incoming, **private}
+        if merged == current:
+            return None
+        return {'id': existing['id'], 'extras': merged, 'mtime': existing['mtime']}
+
+    def _import_groups(self) -> None:
+        for batch in self._batches(EntityType.GROUP):
+            found = self._existing_by(EntityType.GROUP, 'uuid', batch)
+            new = [row for row in batch if row['uuid'] not in found]
+            for row in batch:
+                if row['uuid'] in found:
+                    self.groups[row['id']] = found[row['uuid']]['id']
+            for row in new:
+                self._map_owner(row)
+                row['label'] = self._free_label(EntityType.GROUP, row['label'])
+            self._insert(EntityType.GROUP, new, self.groups)
+        for batch in self._batches(EntityType.GROUP_NODE):
+            nodes = self.plan.nodes(row['dbnode_id'] for row in batch)
+            members: dict[int, list[int]] = defaultdict(list)
+            for row in batch:
+                group = self.groups.get(row['dbgroup_id'])
+                node = nodes.get(row['dbnode_id'])
+                if group is None or node is None:
+                    raise ArchiveError(
+                        f'group membership {row.get("id")} joins group {row["dbgroup_id"]} and node '
+                        f'{row["dbnode_id"]}, not both in the archive'
+                    )
+                members[group].append(node[0])
+            for group, node_ids in members.items():
+                self.storage.add_group_nodes(group, node_ids)
+
+    def _import_links(self) -> None:
+        from provstore.orm.links import Link, LinkType, LinkValidationError, validate_links  # noqa: PLC0415
+        from provstore.orm.nodes.links import fetch_stored_links  # noqa: PLC0415
+
+        for batch in self._batches(EntityType.LINK):
+            nodes = self.plan.nodes([row['input_id'] for row in batch] + [row['output_id'] for row in batch])
+            links: list[Link] = []
+            for row in batch:
+                source, target = nodes.get(row['input_id']), nodes.get(row['output_id'])
+                if source is None or target is None:
+                    raise ArchiveError(f'link {row.get("id")} joins nodes not in the archive')
+                try:
+                    link_type = LinkType(row['type'])
+                except ValueError:
+                    raise ArchiveError(f'link {row.get("id")} has the unknown type {row["type"]!r}') from None
+                links.append(Link(source[0], target[0], link_type, row['label']))
+            node_types: dict[object, str] = {profile_id: node_type for profile_id, node_type in nodes.values()}
+            stored = fetch_stored_links(
+                self.storage,
+                sorted({nodes[row['input_id']][0] for row in batch}),
+                sorted({nodes[row['output_id']][0] for row in batch}),
+                [link.link_type for link in links],
+            )
+            known = set(stored)
+            new = [link for link in dict.fromkeys(links) if link not in known]
+            self.existing[EntityType.LINK.value] += len(links) - len(new)
+            try:
+                validate_links(new, node_types, stored)
+            except LinkValidationError as exc:
+                raise ArchiveError(f'the archive cannot be imported into this profile: {exc}') from None
+            if new:
+                self.storage.insert_rows(
+                    EntityType.LINK,
+                    [
+                        {
+                            'input_id': link.source,
+                            'output_id': link.target,
+                            'type': link.link_type.value,
+                            'label': link.label,
+                        }
+                        for link in new
+                    ],
+                )
+
+    def _node_of(self, rows: Sequence[Row]) -> None:
+        """Replace the archive's node, user and computer ids of rows (comments, logs) by the profile's."""
+        nodes = self.plan.nodes(row['dbnode_id'] for row in rows)
+        for row in rows:
+            node = nodes.get(row['dbnode_id'])
+            if node is None:
+                raise ArchiveError(f'{_describe(row)} is attached to node {row["dbnode_id"]}, not in the archive')
+            row['dbnode_id'] = node[0]
+            self._map_owner(row)
+
+    def _import_comments(self) -> None:
+        mode = self.options.comment_mode
+        for batch in self._batches(EntityType.COMMENT):
+            found = self._existing_by(EntityType.COMMENT, 'uuid', batch)
+            updates = [
+                {'id': found[row['uuid']]['id'], 'content': row['content'], 'mtime': row['mtime']}
+                for row in batch
+                if row['uuid'] in found
+                and found[row['uuid']]['content'] != row['content']
+                and (mode == 'overwrite' or (mode == 'newest' and _newer(row['mtime'], found[row['uuid']]['mtime'])))
+            ]
+            if updates:
+                self.storage.update_rows(EntityType.COMMENT, updates)
+                self.updated[EntityType.COMMENT.value] += len(updates)
+            new = [row for row in batch if row['uuid'] not in found]
+            self._node_of(new)
+            self._insert(EntityType.COMMENT, new)
+
+    def _import_logs(self) -> None:
+        for batch in self._batches(EntityType.LOG):
+            found = self._existing_by(EntityType.LOG, 'uuid', batch)
+            new = [row for row in batch if row['uuid'] not in found]
+            self._node_of(new)
+            self._insert(EntityType.LOG, new)
+
+    def _import_authinfos(self) -> None:
+        for batch in self._batches(EntityType.AUTHINFO):
+            for row in batch:
+                row['aiidauser_id'] = self.users.get(row['aiidauser_id'], -1)
+                row['dbcomputer_id'] = self.computers.get(row['dbcomputer_id'], -1)
+                if -1 in (row['aiidauser_id'], row['dbcomputer_id']):
+                    raise ArchiveError(f'{_describe(row)} refers to a user or computer not in the archive')
+            stored = {
+                (row['aiidauser_id'], row['dbcomputer_id'])
+                for row in self.storage.get_rows(
+                    EntityType.AUTHINFO, 'dbcomputer_id', list({row['dbcomputer_id'] for row in batch})
+                )
+            }
+            new = [row for row in batch if (row['aiidauser_id'], row['dbcomputer_id']) not in stored]
+            self.existing[EntityType.AUTHINFO.value] += len(batch) - len(new)
+            self._insert(EntityType.AUTHINFO, new)
+
+    def _fill_import_group(self) -> None:
+        """Add every node of the archive to the import group, made if needed (none for an archive of no node)."""
+        wanted = self.options.import_group
+        if wanted is False or not self.plan.count_nodes():
+            return
+        if isinstance(wanted, str) and (rows := self.storage.get_rows(EntityType.GROUP, 'label', [wanted])):
+            group_id, self.group_label = rows[0]['id'], wanted
+        else:
+            label = (
+                wanted if isinstance(wanted, str) else datetime.datetime.now().astimezone().strftime('%Y%m%d-%H%M%S')
+            )
+            self.group_label = label = self._free_label(EntityType.GROUP, label)
+            (group_id,) = self.storage.insert_rows(
+                EntityType.GROUP,
+                [
+                    {
+                        'label': label,
+                        'type_string': IMPORT_GROUP_TYPE,
+                        'description': 'Nodes of an archive import',
+                        'user_id': self._default_user_id(),
+                    }
+                ],
+            )
+        for node_ids in self.plan.iter_profile_ids(BATCH_SIZE):
+            self.storage.add_group_nodes(group_id, node_ids)
+
+    def _default_user_id(self) -> int:
+        from provstore.orm.users import get_default_user  # noqa: PLC0415
+
+        pk = get_default_user(self.storage).pk
+        assert isinstance(pk, int)  # NOTE: the default user is stored
+        return pk
+
+    # -- objects ----------------------------------------------------------------------------------------------
+
+    def _import_objects(self, write: bool) -> None:
+        """Find the objects the profile lacks, hash each from the archive, then (``write``) store them in bulk."""
+        repository = self.storage.get_repository()
+        for keys in self.plan.iter_keys(BATCH_SIZE):
+            self.plan.mark_missing(
+                [key for key, present in zip(keys, repository.has_objects(keys), strict=True) if not present]
+            )
+        total = self.plan.count_missing()
+        done = 0
+        for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
+            for key, stream in self._streams(keys):
+                digest = hashlib.sha256()
+                size = 0
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                if digest.hexdigest() != key:
+                    raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
+                done += 1
+                self.object_bytes += size
+                self.progress('hashing', done, total)
+        self.object_count = total
+        if write:
+            self._write_objects(total)
+
+    def _streams(self, keys: Sequence[str]) -> Iterator[tuple[str, BinaryIO]]:
+        try:
+            yield from self.reader.iter_object_streams(keys)
+        except FileNotFoundError as exc:
+            raise ArchiveError(f'the archive lacks repository objects its nodes refer to: {exc}') from None
+
+    def _write_objects(self, total: int) -> None:
+        """Copy the missing objects into the repository in batches (straight into packs where the backend can)."""
+        repository = self.storage.get_repository()
+        done = written = 0
+        for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
+            batch: list[tuple[str, BinaryIO]] = []
+            size = 0
+            for key, stream in self._streams(keys):
+                spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+                while chunk := stream.read(_CHUNK):
+                    spool.write(chunk)
+                    size += len(chunk)
+                spool.seek(0)
+                batch.append((key, spool))  # type: ignore[arg-type]
+                if size >= OBJECT_BATCH_BYTES:
+                    done, written = self._store(repository, batch, done, written + size, total)
+                    batch, size = [], 0
+            if batch:
+                done, written = self._store(repository, batch, done, written + size, total)
+
+    def _store(
+        self, repository: Any, batch: list[tuple[str, BinaryIO]], done: int, written: int, total: int
+    ) -> tuple[int, int]:
+        try:
+            stored = repository.put_objects_from_filelikes([handle for _, handle in batch])
+        finally:
+            for _, handle in batch:
+                handle.close()
+        for (key, _), stored_key in zip(batch, stored, strict=True):
+            if stored_key != key:
+                raise ArchiveError(f'the repository object {key} of the archive changed while it was imported')
+        done += len(batch)
+        self.progress('objects', done, total)
+        self.progress('bytes', written, self.object_bytes)
+        return done, written
+
+
+def _without_id(row: Row) -> Row:
+    """The row to insert: no ``id``; empty values left out so that the profile's defaults fill them (archives of
+    ``main_0000`` hold NULL where later ones hold ``{}`` or ``''``)."""
+    return {key: value for key, value in row.items() if key != 'id' and value is not None}
+
+
+def _describe(row: Row) -> str:
+    return f'the row {row.get("uuid") or row.get("id")}'
+
+
+def _newer(incoming: Any, current: Any) -> bool:
+    return isinstance(incoming, datetime.datetime) and isinstance(current, datetime.datetime) and incoming > current

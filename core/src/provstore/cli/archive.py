@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from provstore.cli.output import echo_fields, echo_json
 
 if TYPE_CHECKING:
     from provstore.archive import ArchiveFormat
+    from provstore.archive.imports import ImportSummary
 
 __all__ = ['archive']
 
@@ -95,6 +97,104 @@ def create(  # noqa: PLR0917 - click passes one argument per option
         click.echo(f'Dry run: {output} would hold {counts}; {files}. Nothing was written.')
     else:
         click.echo(f'Wrote {output}: {counts}; {files}.')
+
+
+@archive.command('import')
+@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    '--extras-mode-existing',
+    type=click.Choice(['keep_existing', 'update_existing', 'mirror', 'none']),
+    default='keep_existing',
+    show_default=True,
+    help='Extras of nodes the profile already holds: add new keys only, also update keys in both, take the '
+    "archive's, or leave them.",
+)
+@click.option(
+    '--extras-mode-new',
+    type=click.Choice(['keep', 'import', 'none']),
+    default='keep',
+    show_default=True,
+    help="Extras of new nodes: keep the archive's ('import' is aiida-core's name for it), or none.",
+)
+@click.option(
+    '--comment-mode',
+    type=click.Choice(['leave', 'newest', 'overwrite']),
+    default='leave',
+    show_default=True,
+    help="Comments the profile already holds: leave them, take the archive's when newer, or always take it.",
+)
+@click.option('-G', '--group', 'group_label', metavar='LABEL', help='Add the nodes to this group (made if missing).')
+@click.option('--no-import-group', is_flag=True, help='Add the nodes to no group.')
+@click.option('--include-authinfos', is_flag=True, help="Also import the archive's authorisation infos.")
+@click.option('--dry-run', is_flag=True, help='Write nothing; print what would be added, merged and renamed.')
+@click.option('--json', 'as_json', is_flag=True, help='Print a JSON list of summaries, one per file.')
+@FORMAT
+@click.pass_context
+def import_(  # noqa: PLR0917 - click passes one argument per option
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    extras_mode_existing: str,
+    extras_mode_new: str,
+    comment_mode: str,
+    group_label: str | None,
+    no_import_group: bool,
+    include_authinfos: bool,
+    dry_run: bool,
+    as_json: bool,
+    format_name: str,
+) -> None:
+    """Import the archives FILE... into the profile, each in one transaction: all of it or, on any error, nothing.
+
+    Entities the profile holds (same UUID; users: same email) are skipped, or merged as the modes say; a new group
+    or computer whose label is taken is renamed 'LABEL (Imported #n)'. Unless told otherwise, the nodes of each
+    archive go into a new group named by the time of import. The archive is checked before anything is written.
+
+    Exit codes: 0 done, 1 refused (a defective archive, a clash with the profile's links, ...), 2 usage.
+    """
+    from provstore.archive.imports import import_archive  # noqa: PLC0415 - the ORM only when an archive is read
+    from provstore.cli.node import storage_of_context  # noqa: PLC0415
+
+    if group_label is not None and no_import_group:
+        raise click.UsageError('give either -G LABEL or --no-import-group, not both')
+    storage = storage_of_context(ctx)
+    archive_format = _format(format_name)
+    summaries = []
+    for file in files:
+        with _TerminalProgress() as report:
+            summary = import_archive(
+                storage,
+                file,
+                archive_format,
+                extras_mode_existing=extras_mode_existing,  # type: ignore[arg-type]
+                extras_mode_new='keep' if extras_mode_new == 'import' else extras_mode_new,  # type: ignore[arg-type]
+                comment_mode=comment_mode,  # type: ignore[arg-type]
+                import_group=False if no_import_group else (group_label or True),
+                include_authinfos=include_authinfos,
+                dry_run=dry_run,
+                progress=report,
+            )
+        summaries.append(summary)
+        if not as_json:
+            click.echo(_describe_import(summary))
+    if as_json:
+        echo_json([dataclasses.asdict(summary) | {'path': str(summary.path)} for summary in summaries])
+
+
+def _describe_import(summary: ImportSummary) -> str:
+    """One line per import: what was added, what the profile held already, files, group, renamings."""
+    added = ', '.join(f'{name} {count}' for name, count in summary.added.items())
+    existing = ', '.join(f'{name} {count}' for name, count in summary.existing.items() if count)
+    parts = [f'added {added}', f'already held: {existing or "nothing"}']
+    if summary.updated:
+        parts.append('merged: ' + ', '.join(f'{name} {count}' for name, count in summary.updated.items()))
+    for kind, renamed in summary.relabelled.items():
+        parts.append(f'{kind} renamed: ' + ', '.join(f'{old!r} -> {new!r}' for old, new in renamed))
+    parts.append(f'files {summary.object_count} ({summary.object_bytes:,} bytes)')
+    if summary.import_group is not None:
+        parts.append(f'group {summary.import_group!r}')
+    if summary.dry_run:
+        return f'Dry run: {summary.path} would be imported: ' + '; '.join(parts) + '. Nothing was written.'
+    return f'Imported {summary.path}: ' + '; '.join(parts) + '.'
 
 
 @archive.command('version')
