@@ -110,3 +110,23 @@ def test_runner_archives_the_whole_profile(tmp_path: Path) -> None:
     assert '| sqlite_dos | W5 | create |' in completed.stderr
     assert not (tmp_path / 'untouched').exists()
     assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def test_runner_imports_the_archive_into_a_fresh_profile(tmp_path: Path) -> None:
+    """W6 at --scale 0.01 on sqlite_dos imports W5's archive into a fresh profile: every node, link and file.
+
+    Without aiida-core in the run there is no archive of aiida-core to import: that variant says so.
+    """
+    completed = run_benchmark(tmp_path, 'W5,W6')
+    assert completed.returncode == 0, completed.stderr
+    records = {record['variant']: record for record in map(json.loads, completed.stdout.splitlines())}
+    assert set(records) == {'create', 'import', 'import_aiida_archive'}
+    imported = records['import']
+    assert imported['workload'] == 'W6' and imported['archive_of'] == 'provstore'
+    assert imported['nodes'] == imported['expected_nodes'] == 425
+    assert imported['links'] == imported['expected_links'] == 200
+    assert imported['objects'] == records['create']['entity_counts']['files'] == 85
+    assert imported['seconds'] > 0 and imported['peak_rss_mb'] > 0
+    assert 'no archive of aiida-core' in records['import_aiida_archive']['unavailable']
+    assert '| sqlite_dos | W6 | import |' in completed.stderr
+    assert [path.name for path in tmp_path.iterdir()] == []

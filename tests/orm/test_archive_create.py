@@ -214,6 +214,18 @@ def test_unsealed_process_refused(storage: EntityStorage, tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unsealed_process_refused_in_whole_profile(storage: EntityStorage, tmp_path: Path) -> None:
+    """An archive of the whole profile is refused for its unsealed process nodes too (found while their rows are
+    written, once): the error names them and no file, final or temporary, is left."""
+    data = Int(1, storage=storage)
+    calculation = CalcJobNode(storage=storage)
+    calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
+    store_nodes([data, calculation], storage)
+    with pytest.raises(ArchiveExportError, match=rf'1 process node\(s\) are not sealed .*: pk {calculation.pk}$'):
+        create_archive(storage, tmp_path / 'refused.aiida', SqliteZipFormat)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_compression_level_checked(storage: EntityStorage, tmp_path: Path) -> None:
     """A compression level outside 0-9 is refused before anything is read or written."""
     with pytest.raises(ValueError, match='compression must be an integer from 0 to 9, got 10'):

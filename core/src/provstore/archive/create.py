@@ -96,7 +96,11 @@ def create_archive(
     if node_ids is not None:
         selection.nodes = get_nodes_export(node_ids, storage)
         selection.groups, selection.users, selection.computers = set(), set(), set()
-    _scan(storage, selection)
+    # A whole profile is scanned while its node rows are written (one read of them, not two); a start set before
+    # anything is written, as it decides which users and computers come first.
+    scan_while_writing = node_ids is None and not dry_run
+    if not scan_while_writing:
+        _scan(storage, selection)
     counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
     if dry_run:
         for entity in EXPORTED_ENTITIES:
@@ -105,8 +109,11 @@ def create_archive(
         return ArchiveSummary(path, counts, count, size, dry_run=True)
     writer = archive_format.open_writer(path, compression=compression, force=force)
     try:
+        visit, unsealed = _node_scanner(storage, selection)
         for entity in EXPORTED_ENTITIES:
-            counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress)
+            scan = visit if scan_while_writing and entity is EntityType.NODE else None
+            counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress, visit=scan)
+            _refuse_unsealed(unsealed)
         writer.write_metadata(
             {'entity_counts': dict(counts), 'include_comments': include_comments, 'include_logs': include_logs}
         )
@@ -120,11 +127,26 @@ def create_archive(
 
 def _scan(storage: EntityStorage, selection: _Selection) -> None:
     """Refuse unsealed process nodes; collect the file keys and, for a start set, the groups, users, computers."""
+    visit, unsealed = _node_scanner(storage, selection)
+    for row in _iter_selected(storage, EntityType.NODE, selection):
+        visit(row)
+    _refuse_unsealed(unsealed)
+    if selection.groups is None or selection.users is None:
+        return
+    selection.groups.update(row['dbgroup_id'] for row in _iter_selected(storage, EntityType.GROUP_NODE, selection))
+    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.GROUP, selection))
+    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.COMMENT, selection))
+
+
+def _node_scanner(storage: EntityStorage, selection: _Selection) -> tuple[Callable[[Row], None], list[int]]:
+    """Return a function that takes note of a node row (its file keys; for a start set its user and computer; its pk
+    if it is an unsealed process), and the list of unsealed pks it fills."""
     from provstore.repository import Repository  # noqa: PLC0415
 
     backend = storage.get_repository()
     unsealed: list[int] = []
-    for row in _iter_selected(storage, EntityType.NODE, selection):
+
+    def visit(row: Row) -> None:
         if str(row['node_type']).startswith('process.') and (row['attributes'] or {}).get('sealed') is not True:
             unsealed.append(row['id'])
         if row['repository_metadata']:
@@ -133,14 +155,14 @@ def _scan(storage: EntityStorage, selection: _Selection) -> None:
             selection.users.add(row['user_id'])
             if row['dbcomputer_id'] is not None:
                 selection.computers.add(row['dbcomputer_id'])
+
+    return visit, unsealed
+
+
+def _refuse_unsealed(unsealed: list[int]) -> None:
     if unsealed:
         shown = ', '.join(map(str, unsealed[:10])) + (' ...' if len(unsealed) > 10 else '')
         raise ArchiveExportError(f'{len(unsealed)} process node(s) are not sealed and cannot be exported: pk {shown}')
-    if selection.groups is None or selection.users is None:
-        return
-    selection.groups.update(row['dbgroup_id'] for row in _iter_selected(storage, EntityType.GROUP_NODE, selection))
-    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.GROUP, selection))
-    selection.users.update(row['user_id'] for row in _iter_selected(storage, EntityType.COMMENT, selection))
 
 
 def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selection) -> Iterator[Row]:
@@ -186,11 +208,15 @@ def _write_rows(
     selection: _Selection,
     write: Callable[[EntityType, list[Row]], None],
     progress: ProgressCallback | None,
+    *,
+    visit: Callable[[Row], None] | None = None,
 ) -> int:
-    """Write the selected rows of ``entity`` in batches; return how many."""
+    """Write the selected rows of ``entity`` in batches (each shown to ``visit`` first, if given); return how many."""
     batch: list[Row] = []
     done = 0
     for row in _iter_selected(storage, entity, selection):
+        if visit is not None:
+            visit(row)
         batch.append(row)
         if len(batch) >= BATCH_SIZE:
             write(entity, batch)

@@ -5,7 +5,7 @@ mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata an
 members of a temporary zip beside the destination, and each object is then copied into it in chunks. The finished
 zip is synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
 
-An object whose first 64 KiB deflate by less than a tenth (random or already compressed data) is stored, not
+An object whose first 8 KiB deflate by less than a tenth (random or already compressed data) is stored, not
 deflated: deflating it costs most of the time of writing an archive and saves nothing. Every reader of zip files,
 aiida-core's included, reads either kind of member.
 """
@@ -35,7 +35,7 @@ AIIDA_VERSION = '2.6.0'
 aiida-core reads only ``export_version`` to decide whether it can import a file; this value is shown to users."""
 
 _CHUNK = 1024 * 1024
-_SAMPLE = 64 * 1024
+_SAMPLE = 8 * 1024
 """Bytes of an object deflated (at level 1) to tell whether deflating it is worth it; smaller objects always are."""
 _WORTH = 0.9
 """An object whose sample deflates to more than this fraction of its size is stored."""
