@@ -230,7 +230,8 @@ def _time_line(
         if record is not None and record.get('nodes') != record.get('expected_nodes', record.get('nodes')):
             notes.append(f'{system} holds {record.get("nodes")} nodes, expected {record.get("expected_nodes")}')
     if step in TIME_KEYS:
-        notes += [_archive_note(system, record) for system, record in (('provstore', mine), ('aiida-core', reference))]
+        systems = (('provstore', mine), ('aiida-core', reference))
+        notes += [note for note in (_archive_note(system, record) for system, record in systems) if note]
     if not mine_ms:
         notes.append(f'provstore: {mine.get("unavailable", "not run")}')
     ratio = f'{theirs_ms / mine_ms:.1f}x' if mine_ms and theirs_ms else '-'
