@@ -111,7 +111,8 @@ def store_graph(folder: Path) -> dict[str, tuple[int, str]]:
 
 
 def tour(folder: Path) -> None:
-    """Walk through a profile: create it, store a graph, list, show, read files, plan a delete, and sum it up."""
+    """Walk through a profile: create it, store a graph, list, show, read files, plan a delete, sum it up, and share
+    it as an archive."""
     started = time.perf_counter()
     print(f'== A throw-away configuration folder: PROVSTORE_PATH={folder / "config"}')
     run('quickstart', '--name', PROFILE, '--email', 'tour@example.org')
@@ -139,7 +140,25 @@ def tour(folder: Path) -> None:
     print('\n== Deleting keeps the graph consistent: what would go with the structure (nothing is deleted):')
     run('node', 'delete', str(stored['structure'][0]), '--dry-run')
     run('storage', 'info')
+    share(folder, stored)
     print(f'\nDone in {time.perf_counter() - started:.1f} s.')
+
+
+def share(folder: Path, stored: dict[str, tuple[int, str]]) -> None:
+    """Export the workflow to an .aiida archive, browse the archive in place, and import it into a second profile."""
+    archive = str(folder / 'silicon.aiida')
+    print('\n== Sharing: the workflow and what it used and made, as an .aiida archive (aiida-core reads it too):')
+    run('archive', 'create', archive, '-N', str(stored['workflow'][0]))
+    run('archive', 'info', archive)
+    print('\n== Browsing the archive in place: no profile, nothing extracted but its database:')
+    run('--archive', archive, 'node', 'list')
+    retrieved = stored['retrieved'][1]
+    run('--archive', archive, 'node', 'repo', 'cat', retrieved, 'aiida.out')
+    print("\n== A colleague's profile imports it (all or nothing; a second import adds nothing):")
+    run('quickstart', '--name', 'colleague', '--email', 'colleague@example.org')
+    run('-p', 'colleague', 'archive', 'import', archive)
+    run('-p', 'colleague', 'archive', 'import', archive, '--no-import-group')
+    run('-p', 'colleague', 'node', 'list')
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 
 from provstore.testing import (
+    ArchiveFormatContract,
     ContentAddressedContract,
     EntityStorageContract,
     QueryConformanceContract,
@@ -44,6 +45,7 @@ MINIMUM_CASES = {
     EntityStorageContract: 30,
     QueryConformanceContract: 7,
     ReadOnlyQueryConformanceContract: 8,
+    ArchiveFormatContract: 14,
 }
 """The fewest test methods each contract may have: dropping cases by mistake shows here."""
 
@@ -112,8 +114,8 @@ def test_the_query_table_is_well_formed() -> None:
 
 
 def test_first_party_backends_run_every_contract(runners: list[tuple[str, type]]) -> None:
-    """sqlite_dos and psql_dos run the three storage contracts, the archive backend sqlite_zip the read-only query
-    contract; every repository backend runs its contract."""
+    """sqlite_dos and psql_dos run the three storage contracts, the archive format sqlite_zip the archive-format
+    contract (with the read-only query contract); every repository backend runs its contract."""
     sql = {'sqlite_dos', 'psql_dos'}
     assert backends(runners, StorageBackendContract, 'tests/') >= {*sql, 'test.json', 'test.json_readonly'}
     assert backends(runners, EntityStorageContract, 'tests/') == sql
@@ -125,6 +127,7 @@ def test_first_party_backends_run_every_contract(runners: list[tuple[str, type]]
     }
     assert indexed == sql
     assert 'sqlite_zip' in backends(runners, ReadOnlyQueryConformanceContract, 'tests/')
+    assert 'sqlite_zip' in backends(runners, ArchiveFormatContract, 'tests/')
     assert backends(runners, RepositoryBackendContract, 'tests/') == {'sandbox', 'disk_objectstore'}
     assert backends(runners, ContentAddressedContract, 'tests/') == {'disk_objectstore'}
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from archive_helpers import Graph, store_graph
 from orm_helpers import BACKENDS, configured_profile, open_storage
 
 from provstore.storage import EntityStorage
+from provstore.testing.archive_graph import Graph, store_graph
 
 
 @pytest.fixture(params=BACKENDS)

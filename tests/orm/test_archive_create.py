@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from archive_helpers import Graph
 
 from provstore.archive.create import ArchiveSummary, create_archive
 from provstore.exceptions import ArchiveExportError
@@ -25,6 +24,7 @@ from provstore.orm import (
     store_nodes,
 )
 from provstore.storage import EntityStorage, EntityType, Row
+from provstore.testing.archive_graph import Graph
 from provstore_sqlite_zip.cache import check_database
 from provstore_sqlite_zip.format import SqliteZipFormat
 

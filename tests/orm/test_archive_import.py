@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_helpers import Graph, assert_holds, snapshot
 from fixture_archives import AIIDA_CORE_STATIC, READABLE_ARCHIVES
 from orm_helpers import counts, object_count
 from postgres_test_server import drop_database, new_database_name
@@ -23,6 +22,7 @@ from provstore.exceptions import ArchiveError
 from provstore.orm import Comment, Group, Int, QueryBuilder
 from provstore.storage import EntityStorage, EntityType
 from provstore.testing import new_profile, opened_storage
+from provstore.testing.archive_graph import Graph, assert_holds, snapshot, snapshot_in_place
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
 from provstore_psql_dos.sqlite_dos.backend import SqliteDosStorageBackend
 from provstore_sqlite_zip.format import SqliteZipFormat
@@ -50,12 +50,7 @@ def target(storage: EntityStorage, tmp_path: Path, request: pytest.FixtureReques
 
 def in_place(archive: Path) -> dict[str, Any]:
     """The snapshot of an archive opened in place."""
-    opened = SqliteZipFormat.open(archive)
-    try:
-        assert isinstance(opened, EntityStorage)
-        return snapshot(opened)
-    finally:
-        opened.close()
+    return snapshot_in_place(SqliteZipFormat, archive)
 
 
 def imported(storage: EntityStorage, archive: Path, **options: Any) -> ImportSummary:

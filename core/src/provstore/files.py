@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ['write_atomically']
+__all__ = ['move_into_place', 'write_atomically']
 
 
 def write_atomically(path: Path, content: bytes, mode: int = 0o600) -> None:
@@ -20,16 +20,24 @@ def write_atomically(path: Path, content: bytes, mode: int = 0o600) -> None:
     try:
         with os.fdopen(descriptor, 'wb') as handle:
             handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        move_into_place(Path(temporary), path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+
+
+def move_into_place(temporary: Path, path: Path) -> None:
+    """Sync the complete file ``temporary`` and rename it over ``path`` (in the same folder), then sync the folder,
+    so that after a crash ``path`` is the old file or the whole new one."""
+    with open(temporary, 'rb') as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    # NOTE: some file systems refuse to sync a folder; the file itself is synced and renamed by then.
+    with contextlib.suppress(OSError):
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

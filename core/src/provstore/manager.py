@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provstore.config import Profile, load_config
@@ -61,6 +62,7 @@ class Manager:
         self._config_folder = config_folder
         self._profile: Profile | None = None
         self._storage: StorageBackend | None = None
+        self._archive: tuple[Path, str] | None = None  # the file and format of an archive loaded in place
 
     def load_profile(self, name: str | None = None) -> Profile:
         """Load the profile ``name``, else ``$PROVSTORE_PROFILE``, else the default profile, and return it.
@@ -74,10 +76,27 @@ class Manager:
         """
         name = name or os.environ.get(PROFILE_ENVIRONMENT_VARIABLE) or None
         profile = checked_profile(load_config(self._config_folder).get_profile(name))
-        if self._profile is not None and self._profile.name != profile.name:
+        if self._profile is not None and (self._archive is not None or self._profile.name != profile.name):
             self.unload_profile()
         self._profile = profile
         return profile
+
+    def load_archive(self, path: str | os.PathLike[str], format_name: str) -> Profile:
+        """Open the archive at ``path`` read-only in place, through the archive format ``format_name``, as the
+        loaded profile, and return that profile.
+
+        No configuration file is read or written, and no lock file is made beside the archive.
+
+        :raises ArchiveError: if the file is not a readable archive of that format.
+        :raises PluginNotFoundError: if no installed plugin provides the format.
+        """
+        where = (Path(path).expanduser().absolute(), format_name)
+        if self._archive == where and self._storage is not None and not self._storage.is_closed:
+            return self._storage.profile
+        storage = get_registry().get_archive_format(format_name).open(where[0])
+        self.unload_profile()
+        self._profile, self._storage, self._archive = storage.profile, storage, where
+        return storage.profile
 
     def get_profile(self) -> Profile | None:
         """Return the loaded profile, or ``None``."""
@@ -89,6 +108,10 @@ class Manager:
         :raises ProfileLockedError: if another process holds the profile exclusively (migration, maintenance).
         """
         if self._storage is not None and not self._storage.is_closed:
+            return self._storage
+        if self._archive is not None:
+            self.load_archive(*self._archive)
+            assert self._storage is not None
             return self._storage
         profile = self._profile or self.load_profile()
         storage_class = get_storage_class(profile)
@@ -106,9 +129,9 @@ class Manager:
         if self._storage is not None:
             self._storage.close()
             self._storage = None
-        if self._profile is not None:
+        if self._profile is not None and self._archive is None:
             ProfileAccess.for_folder(self._profile.folder).release()
-            self._profile = None
+        self._profile = self._archive = None
 
 
 def migrate_storage(profile: Profile, timeout: float = 0.0) -> tuple[str | None, str]:

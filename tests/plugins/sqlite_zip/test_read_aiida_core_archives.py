@@ -163,7 +163,7 @@ def test_the_archive_refuses_every_write(storage: EntityStorage, archive: Path) 
     before = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert isinstance(storage, StorageBackend)
     assert storage.read_only
-    with pytest.raises(ReadOnlyStorageError, match=r'\(sqlite_zip\) is read-only'):
+    with pytest.raises(ReadOnlyStorageError, match=rf'The archive {archive} is read-only \(sqlite_zip reads it'):
         storage.insert_rows(EntityType.USER, [{'email': 'intruder@example.org'}])
     repository = storage.get_repository()
     assert repository.read_only

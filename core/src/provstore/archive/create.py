@@ -33,7 +33,8 @@ EXPORTED_ENTITIES = (
 """The entity kinds an archive holds, in the order they are written (rows referred to come first)."""
 
 ProgressCallback = Callable[[str, int, int], None]
-"""Called as ``progress(stage, done, total)``: ``stage`` is an entity kind's name or ``'objects'``."""
+"""Called as ``progress(stage, done, total)``: ``stage`` is an entity kind's name, ``'objects'`` (objects copied) or
+``'bytes'`` (their bytes so far); ``total`` is 0 when unknown."""
 
 BATCH_SIZE = 1000
 
@@ -241,6 +242,8 @@ def _copy_objects(
     """Stream every object of ``keys`` to ``write`` (or only measure it); return the count and total bytes."""
     total = len(keys)
     count = size = 0
+    if progress is not None and total:
+        progress('objects', 0, total)
     for key, stream in storage.get_repository().iter_object_streams(sorted(keys)):
         if write is not None:
             size += write(key, stream)
@@ -249,5 +252,6 @@ def _copy_objects(
                 size += len(chunk)
         count += 1
         if progress is not None:
+            progress('bytes', size, 0)
             progress('objects', count, total)
     return count, size

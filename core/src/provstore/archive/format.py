@@ -12,7 +12,7 @@ the metadata, the rows of each entity kind streamed in batches, and the objects 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
@@ -159,9 +159,19 @@ class ArchiveFormat(abc.ABC):
         return []
 
     @classmethod
-    def migrate(cls, source: Path, destination: Path, *, force: bool = False) -> None:
+    def migrate(
+        cls,
+        source: Path,
+        destination: Path,
+        *,
+        force: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         """Write the archive at ``source`` as a new file at ``destination`` of :meth:`version_head`; ``source`` is
         never changed.
+
+        :param progress: called as ``progress(stage, done, total)``, as by
+            :func:`~provstore.archive.create.create_archive`.
 
         :raises ArchiveError: if ``source`` is not a readable archive of this format.
         :raises ArchiveExportError: if ``destination`` exists and ``force`` is false.

@@ -2,7 +2,12 @@
 
 Written once over :class:`~provstore.storage.EntityStorage` rows and the :class:`~provstore.archive.ArchiveReader`
 protocol. Identity is the UUID (users: the email); what the profile already holds is skipped (or merged, for the
-extras of nodes and for comments, as the modes say).
+extras of nodes and for comments, as the modes say). Unlike aiida-core, a group the profile already holds also gains
+the archive's members of it that it lacks.
+
+What the import learns about the archive's nodes (their ids in the profile) and objects lives in a temporary SQLite
+file, not in memory, so memory stays flat whatever the size of the archive. On SQLite the profile's write lock is
+held from the first row to the commit, object copies included.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ def import_archive(
         a string to the group of that label (made if missing), ``False`` to no group.
     :param include_authinfos: also import the archive's authorisation infos (left out by default: they hold
         another machine's credentials).
+    :param progress: called as ``progress(stage, done, total)``: stages are the entity kinds (``'node'``, ...),
+        then ``'hashing'`` and ``'objects'`` (counts of objects), ``'bytes'`` (bytes written), and ``'commit'``
+        (0 of 1 just before the commit, 1 of 1 after it).
     :param dry_run: run the import in a transaction that is rolled back and write no object: the summary says
         exactly what would be added, merged and renamed.
     :raises ArchiveError: naming the first defect of an archive that is not sound.
@@ -274,6 +282,8 @@ class _Importer:
                 self._import_objects(write=not dry_run)
                 if dry_run:
                     raise _DryRun
+                self.progress('commit', 0, 1)
+            self.progress('commit', 1, 1)
         except _DryRun:
             pass
         return ImportSummary(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from provstore.cli.output import echo_fields, echo_json
+from provstore.cli.progress import TerminalProgress
 
 if TYPE_CHECKING:
     from provstore.archive import ArchiveFormat
@@ -78,7 +78,7 @@ def create(  # noqa: PLR0917 - click passes one argument per option
         raise click.UsageError('give either --all or -N ID (one or more)')
     storage = storage_of_context(ctx)
     node_ids = None if everything else [_pk(load_node(storage, identifier)) for identifier in identifiers]
-    with _TerminalProgress() as report:
+    with TerminalProgress() as report:
         summary = create_archive(
             storage,
             output,
@@ -160,7 +160,7 @@ def import_(  # noqa: PLR0917 - click passes one argument per option
     archive_format = _format(format_name)
     summaries = []
     for file in files:
-        with _TerminalProgress() as report:
+        with TerminalProgress() as report:
             summary = import_archive(
                 storage,
                 file,
@@ -195,6 +195,33 @@ def _describe_import(summary: ImportSummary) -> str:
     if summary.dry_run:
         return f'Dry run: {summary.path} would be imported: ' + '; '.join(parts) + '. Nothing was written.'
     return f'Imported {summary.path}: ' + '; '.join(parts) + '.'
+
+
+@archive.command('migrate')
+@click.argument('source', metavar='IN', type=click.Path(dir_okay=False, path_type=Path))
+@click.argument('destination', metavar='OUT', type=click.Path(dir_okay=False, path_type=Path))
+@click.option('--force', is_flag=True, help='Replace OUT if it exists.')
+@FORMAT
+def migrate(source: Path, destination: Path, force: bool, format_name: str) -> None:
+    """Write the archive IN, of an older version, as a new archive OUT of the version this code writes.
+
+    IN is never changed; OUT appears only when complete. An archive at the newest version already is copied
+    unchanged, so every file of a folder can be migrated alike.
+
+    Exit codes: 0 done, 1 refused (IN is not a readable archive, OUT exists without --force, ...), 2 usage.
+    """
+    archive_format = _format(format_name)
+    before = archive_format.read_version(source)
+    with TerminalProgress() as report:
+        try:
+            archive_format.migrate(source, destination, force=force, progress=report)
+        except NotImplementedError as exc:
+            raise click.ClickException(str(exc)) from None
+    head = archive_format.version_head()
+    if before == head:
+        click.echo(f'{source} is at version {head} already: copied it unchanged to {destination}.')
+    else:
+        click.echo(f'Migrated {source} (version {before}) to {destination} (version {head}).')
 
 
 @archive.command('version')
@@ -251,29 +278,3 @@ def _pk(node: Any) -> int:
     pk = node.pk
     assert isinstance(pk, int)  # NOTE: load_node returns stored nodes only
     return pk
-
-
-class _TerminalProgress:
-    """A progress callback that draws on stderr when it is a terminal: a line per entity kind, a bar for files."""
-
-    def __init__(self) -> None:
-        self._enabled = sys.stderr.isatty()
-        self._bar: Any = None
-
-    def __enter__(self) -> _TerminalProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.render_finish()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self._enabled:
-            return
-        if stage != 'objects':
-            if done == total:
-                click.echo(f'{stage}: {done}', err=True)
-            return
-        if self._bar is None:
-            self._bar = click.progressbar(length=total, label='files', file=sys.stderr, show_pos=True, show_eta=True)
-        self._bar.update(done - self._bar.pos)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -45,9 +46,18 @@ class ProvstoreGroup(click.Group):
     metavar='NAME',
     help='Profile to use (default: $PROVSTORE_PROFILE, else the default).',
 )
+@click.option(
+    '--archive',
+    'archive_file',
+    metavar='FILE',
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Read the archive FILE in place, read-only, instead of a profile (no configuration is written).',
+)
 @click.option('-v', '--verbose', is_flag=True, help='Print the full traceback of an error.')
-def cli(profile_name: str | None, verbose: bool) -> None:
+def cli(profile_name: str | None, archive_file: Path | None, verbose: bool) -> None:
     """provstore: keep the provenance of computational work, in storage chosen by plugins."""
+    if profile_name is not None and archive_file is not None:
+        raise click.UsageError('-p/--profile and --archive exclude each other: give one of them')
 
 
 cli.add_command(archive)

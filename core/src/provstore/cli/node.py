@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provstore.cli.context import load_profile_of_context
 from provstore.cli.output import echo_json, echo_table, progress
 from provstore.exceptions import StorageError
-from provstore.manager import get_manager
 from provstore.storage import EntityType
 
 if TYPE_CHECKING:
@@ -52,10 +52,11 @@ DELETE_BATCH = 1000
 
 
 def storage_of_context(ctx: click.Context) -> EntityStorage:
-    """Return the storage of the profile chosen with -p (or the default), which must store nodes."""
+    """Return the storage of the profile chosen with -p (or the default), or of the archive of --archive, which
+    must store nodes."""
     from provstore.orm.entities import get_entity_storage  # noqa: PLC0415 - the ORM only when a node command runs
 
-    get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    load_profile_of_context(ctx)
     return get_entity_storage()
 
 
@@ -332,6 +333,8 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     from provstore.orm.entities import check_writable  # noqa: PLC0415
 
     storage = storage_of_context(ctx)
+    if not dry_run:
+        check_writable(storage)  # NOTE: before the question, which a read-only storage (--archive) never needs
     pks = sorted({_pk(load_node(storage, identifier)) for identifier in identifiers})
     doomed = sorted(get_nodes_delete(pks, storage))
     types = _count_types(storage, doomed)
@@ -345,7 +348,6 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     if not yes and not _confirm(question):
         click.echo('Nothing was deleted.', err=True)
         sys.exit(1)
-    check_writable(storage)
     with storage.transaction():
         # NOTE: computed again inside the transaction: if another process linked more nodes since the list was
         # shown, refuse rather than delete more than the user agreed to.

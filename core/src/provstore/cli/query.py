@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
+from provstore.cli.context import load_profile_of_context
 from provstore.cli.output import echo_json, echo_table
-from provstore.manager import get_manager
 
 __all__ = ['query']
 
@@ -51,7 +51,7 @@ def query(
     from provstore.orm.querybuilder import query_from_json  # noqa: PLC0415
 
     text = source.read()
-    get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    load_profile_of_context(ctx)
     builder = query_from_json(text, get_entity_storage())
     if limit is not None:
         builder.limit(limit)

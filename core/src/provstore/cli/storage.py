@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from provstore.cli.context import load_profile_of_context, load_writable_profile_of_context
 from provstore.cli.output import echo_fields, echo_json, echo_table
 from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
 from provstore.storage import EntityType
@@ -40,7 +41,7 @@ def version(ctx: click.Context, as_json: bool) -> None:
     Exit codes: 0 when they agree, 3 when the storage needs `provstore storage migrate`, 1 on error.
     Reads one value; it does not open the storage.
     """
-    profile = get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    profile = load_profile_of_context(ctx)
     storage_class = get_storage_class(profile)
     head, current = storage_class.version_head(), storage_class.version_profile(profile)
     if as_json:
@@ -56,7 +57,7 @@ def version(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def migrate(ctx: click.Context, timeout: float) -> None:
     """Migrate the storage to the version this code needs, holding the profile's exclusive lock."""
-    profile = get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    profile = load_writable_profile_of_context(ctx)
     before, after = migrate_storage(profile, timeout)
     click.echo(f'profile {profile.name!r}: ' + (f'already at {after}' if before == after else f'{before} -> {after}'))
 
@@ -71,9 +72,8 @@ def info(ctx: click.Context, detailed: bool, as_json: bool) -> None:
     The text form is a two-column table, nested figures indented under their heading; --json prints the
     backend's figures as they are (an object whose keys depend on the storage backend).
     """
-    manager = get_manager()
-    manager.load_profile(ctx.find_root().params.get('profile_name'))
-    figures = manager.get_profile_storage().get_info(detailed=detailed)
+    load_profile_of_context(ctx)
+    figures = get_manager().get_profile_storage().get_info(detailed=detailed)
     if as_json:
         echo_json(figures)
         return
@@ -88,9 +88,8 @@ def info(ctx: click.Context, detailed: bool, as_json: bool) -> None:
 @click.pass_context
 def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_json: bool) -> None:
     """Optimise the storage. Live maintenance is safe while others work; --full is refused while they do."""
-    manager = get_manager()
-    manager.load_profile(ctx.find_root().params.get('profile_name'))
-    report = maintain_storage(manager.get_profile_storage(), full=full, dry_run=dry_run, timeout=timeout)
+    load_writable_profile_of_context(ctx)
+    report = maintain_storage(get_manager().get_profile_storage(), full=full, dry_run=dry_run, timeout=timeout)
     if as_json:
         echo_json(asdict(report))
         return
@@ -129,10 +128,10 @@ def index() -> None:
     """Indexes on JSON paths (attributes.<key>, extras.<key>, ...) that make filters on them fast."""
 
 
-def _entity_storage(ctx: click.Context) -> EntityStorage:
+def _entity_storage(ctx: click.Context, writes: bool) -> EntityStorage:
     from provstore.orm.entities import get_entity_storage  # noqa: PLC0415 - the ORM only when needed
 
-    get_manager().load_profile(ctx.find_root().params.get('profile_name'))
+    (load_writable_profile_of_context if writes else load_profile_of_context)(ctx)
     return get_entity_storage()
 
 
@@ -163,7 +162,7 @@ def index_add(ctx: click.Context, path: str, entity: str) -> None:
     Filters on the path (==, in, <, >, ...) then read the index instead of every row. On psql_dos it is built
     while other writers go on, and a node path also gets a table of its numbers, which answers ranges and counts.
     """
-    name = _entity_storage(ctx).add_json_index(*_json_path(path, entity))
+    name = _entity_storage(ctx, writes=True).add_json_index(*_json_path(path, entity))
     click.echo(f'Index {name} serves {entity} {path}.')
 
 
@@ -173,7 +172,7 @@ def index_add(ctx: click.Context, path: str, entity: str) -> None:
 @click.pass_context
 def index_drop(ctx: click.Context, path: str, entity: str) -> None:
     """Drop the index of a JSON path (nothing happens if there is none)."""
-    _entity_storage(ctx).drop_json_index(*_json_path(path, entity))
+    _entity_storage(ctx, writes=True).drop_json_index(*_json_path(path, entity))
     click.echo(f'No index on {entity} {path} now.')
 
 
@@ -184,7 +183,7 @@ def index_list(ctx: click.Context, as_json: bool) -> None:
     """List the JSON paths that have an index."""
     found = [
         {'entity': entity.value, 'path': '.'.join((field, *keys))}
-        for entity, field, keys in _entity_storage(ctx).list_json_indexes()
+        for entity, field, keys in _entity_storage(ctx, writes=False).list_json_indexes()
     ]
     if as_json:
         echo_json(found)

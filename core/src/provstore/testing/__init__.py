@@ -19,8 +19,11 @@ in any test suite that has provstore installed. Contract suites are base classes
   ``EntityStorageContract`` (the entity interface, :mod:`provstore.testing.entity_contract`) and
   ``QueryConformanceContract`` / ``ReadOnlyQueryConformanceContract`` (the QueryBuilder on a fixed graph,
   :mod:`provstore.testing.query_contract`), each parameterised by ``backend_class`` and a ``profile`` fixture.
+- archive formats: ``ArchiveFormatContract`` (:mod:`provstore.testing.archive_contract`), parameterised by
+  ``format_class``, ``backend_class`` (its read-only storage) and ``storage_class`` (a writable one).
 """
 
+from provstore.testing.archive_contract import ArchiveFormatContract
 from provstore.testing.entity_contract import EntityStorageContract
 from provstore.testing.json_storage import JsonStorageBackend
 from provstore.testing.profiles import CONTRACT_EMAIL, new_profile, opened_storage
@@ -30,6 +33,7 @@ from provstore.testing.storage_contract import StorageBackendContract
 
 __all__ = [
     'CONTRACT_EMAIL',
+    'ArchiveFormatContract',
     'ContentAddressedContract',
     'EntityStorageContract',
     'JsonStorageBackend',

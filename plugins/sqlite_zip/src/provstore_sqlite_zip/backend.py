@@ -182,6 +182,17 @@ class SqliteZipStorageBackend(DosStorageBackend):
         """Check the zip once more (it may have changed since the database was cached)."""
         self._repository.has_objects([])
 
+    def check_writable(self) -> None:
+        """Refuse every write, naming the archive file (a profile over an archive may have no name of its own).
+
+        :raises ReadOnlyStorageError: always (or :class:`StorageError` if closed).
+        """
+        self.check_open()
+        raise ReadOnlyStorageError(
+            f'The archive {self.archive_file(self._profile)} is read-only ({self.name} reads it in place): '
+            'import it into a profile to change it'
+        )
+
     def list_json_indexes(self) -> list[tuple[EntityType, str, tuple[str, ...]]]:
         """Return no path: an archive has no JSON index."""
         self.check_open()

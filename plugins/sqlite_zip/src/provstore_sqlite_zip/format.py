@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -49,6 +50,28 @@ class SqliteZipFormat(ArchiveFormat):
         from provstore_sqlite_zip.writer import SqliteZipWriter  # noqa: PLC0415 - SQLAlchemy only when writing
 
         return SqliteZipWriter(path, compression=compression, force=force)
+
+    @classmethod
+    def migrate(
+        cls,
+        source: Path,
+        destination: Path,
+        *,
+        force: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Write the archive at ``source`` (main_0000, 1.0) as a new main_0001 file at ``destination``.
+
+        Rows lacking what main_0001 requires get aiida-core's defaults (or are dropped where aiida-core drops them);
+        the file is written beside ``destination`` and moved into place when complete. A main_0001 archive is
+        copied unchanged. ``source`` is never written.
+
+        :raises ArchiveError: if ``source`` is not a readable archive.
+        :raises ArchiveExportError: if ``destination`` exists and ``force`` is false, or is ``source``.
+        """
+        from provstore_sqlite_zip.migrate import migrate_archive  # noqa: PLC0415 - SQLAlchemy only when migrating
+
+        migrate_archive(source, destination, force=force, progress=progress)
 
     @classmethod
     def open(cls, path: Path) -> StorageBackend:

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from provstore.exceptions import ArchiveExportError
+from provstore.files import move_into_place
 from provstore.storage import EntityType, Row
 from provstore_sqlite_zip.cache import REQUIRED_COLUMNS
 from provstore_sqlite_zip.zipped import DATABASE_MEMBER, METADATA_MEMBER, REPOSITORY_PREFIX, SHA256, VERSION_HEAD
 
-__all__ = ['AIIDA_VERSION', 'SqliteZipWriter']
+__all__ = ['AIIDA_VERSION', 'SqliteZipWriter', 'check_destination', 'scratch_file']
 
 AIIDA_VERSION = '2.6.0'
 """The ``aiida_version`` written: the aiida-core release whose archive schema (``main_0001``) these files follow.
@@ -41,6 +42,35 @@ _WORTH = 0.9
 """An object whose sample deflates to more than this fraction of its size is stored."""
 
 
+def check_destination(path: Path, force: bool) -> Path:
+    """Return ``path`` made absolute, where a new archive may be written.
+
+    :raises ArchiveExportError: if ``path`` exists and ``force`` is false, or its folder does not exist.
+    """
+    path = Path(path).absolute()
+    if path.exists() and not force:
+        raise ArchiveExportError(f'{path}: the file exists: use --force (force=True) to overwrite it')
+    if not path.parent.is_dir():
+        raise ArchiveExportError(f'{path}: the folder {path.parent} does not exist')
+    return path
+
+
+def scratch_file(path: Path, suffix: str) -> Path:
+    """Return a new empty temporary file beside ``path`` (hidden, named after it); the caller removes it.
+
+    It has the permissions of a file the user makes (``0o666`` less the umask), not mkstemp's ``0o600``: an
+    archive is made to be shared.
+    """
+    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=path.parent)
+    try:
+        umask = os.umask(0o077)  # NOTE: the only way to read the umask is to set it; put back at once
+        os.umask(umask)
+        os.fchmod(descriptor, 0o666 & ~umask)
+    finally:
+        os.close(descriptor)
+    return Path(name)
+
+
 class SqliteZipWriter:
     """An :class:`~provstore.archive.ArchiveWriter` of a main_0001 ``.aiida`` file."""
 
@@ -51,19 +81,10 @@ class SqliteZipWriter:
 
         from provstore_psql_dos.models import Base  # noqa: PLC0415
 
-        self.path = Path(path).absolute()
-        if self.path.exists() and not force:
-            raise ArchiveExportError(f'{self.path}: the file exists: use --force (force=True) to overwrite it')
-        if not self.path.parent.is_dir():
-            raise ArchiveExportError(f'{self.path}: the folder {self.path.parent} does not exist')
+        self.path = check_destination(path, force)
         self._compression = compression
-        prefix = f'.{self.path.name}.'
-        descriptor, database = tempfile.mkstemp(prefix=prefix, suffix='.sqlite3.part', dir=self.path.parent)
-        os.close(descriptor)
-        self._database = Path(database)
-        descriptor, partial = tempfile.mkstemp(prefix=prefix, suffix='.part', dir=self.path.parent)
-        os.close(descriptor)
-        self._partial = Path(partial)
+        self._database = scratch_file(self.path, '.sqlite3.part')
+        self._partial = scratch_file(self.path, '.part')
         self._zip: zipfile.ZipFile | None = None
         self._engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
         self._tables = {name: Base.metadata.tables[name] for name in REQUIRED_COLUMNS}
@@ -84,23 +105,34 @@ class SqliteZipWriter:
         if rows:
             self._connection.execute(self._tables[table_info(entity).name].insert(), list(rows))
 
+    def required_columns(self, entity: EntityType) -> frozenset[str]:
+        """Return the columns of ``entity`` that may not be NULL in the archive's database."""
+        from provstore_psql_dos.tables import table_info  # noqa: PLC0415
+
+        return frozenset(column.name for column in self._tables[table_info(entity).name].columns if not column.nullable)
+
     def write_metadata(self, details: Mapping[str, Any]) -> None:
         """Start the zip with ``metadata.json`` (``details`` as ``creation_parameters``) and the database."""
+        self.write_metadata_as(
+            {
+                'export_version': VERSION_HEAD,
+                'aiida_version': AIIDA_VERSION,
+                'key_format': 'sha256',
+                'compression': self._compression,
+                'ctime': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                'creation_parameters': dict(details),
+            }
+        )
+
+    def write_metadata_as(self, metadata: Mapping[str, Any]) -> None:
+        """Start the zip with ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database."""
         self._connection.commit()
         self._connection.close()
         self._engine.dispose()
-        metadata = {
-            'export_version': VERSION_HEAD,
-            'aiida_version': AIIDA_VERSION,
-            'key_format': 'sha256',
-            'compression': self._compression,
-            'ctime': datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            'creation_parameters': dict(details),
-        }
         method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
         level = None if self._compression == 0 else self._compression
         self._zip = zipfile.ZipFile(self._partial, 'w', compression=method, compresslevel=level, allowZip64=True)
-        self._zip.writestr(METADATA_MEMBER, json.dumps(metadata, indent=1))
+        self._zip.writestr(METADATA_MEMBER, json.dumps(dict(metadata), indent=1))
         self._zip.write(self._database, DATABASE_MEMBER)
         self._database.unlink()
 
@@ -132,16 +164,8 @@ class SqliteZipWriter:
         if self._zip is None:
             raise RuntimeError('the metadata was never written')
         self._zip.close()
-        with open(self._partial, 'rb') as handle:
-            os.fsync(handle.fileno())
-        os.replace(self._partial, self.path)
+        move_into_place(self._partial, self.path)
         self._done = True
-        with contextlib.suppress(OSError):
-            folder = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
 
     def abort(self) -> None:
         """Remove the temporary files; the final name is never touched."""

@@ -1,14 +1,23 @@
-"""A graph to archive, and what a storage holds keyed by identity (UUIDs, emails): for comparing an archive with
-the profile it was imported into, since ids differ between storages and identities and contents do not."""
+"""A small graph to archive (:func:`store_graph`), and what a storage holds keyed by identity (:func:`snapshot`).
+
+Ids differ between an archive and the profile it is imported into; UUIDs, emails and contents do not, so archives
+and imports are compared by :func:`snapshot` and :func:`assert_holds`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from provstore.orm import CalcJobNode, Comment, Computer, Group, Int, LinkType, Log, Node, WorkChainNode, store_nodes
 from provstore.repository import Repository
 from provstore.storage import EntityStorage, EntityType, Row
+
+if TYPE_CHECKING:
+    from provstore.archive import ArchiveFormat
+
+__all__ = ['Graph', 'assert_holds', 'files_of', 'snapshot', 'snapshot_in_place', 'store_graph']
 
 IMPORT_ADDED_PREFIX = '_aiida_'
 """Extras an import leaves out (aiida-core's private keys, such as the node hash)."""
@@ -106,6 +115,16 @@ def snapshot(storage: EntityStorage, with_files: bool = True) -> dict[str, Any]:
             for row in _rows(storage, EntityType.LOG)
         },
     }
+
+
+def snapshot_in_place(archive_format: type[ArchiveFormat], path: Path) -> dict[str, Any]:
+    """Return the :func:`snapshot` of the archive at ``path``, opened in place."""
+    opened = archive_format.open(path)
+    try:
+        assert isinstance(opened, EntityStorage)
+        return snapshot(opened)
+    finally:
+        opened.close()
 
 
 def assert_holds(archive: dict[str, Any], profile: dict[str, Any]) -> None:
