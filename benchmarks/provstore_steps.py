@@ -46,9 +46,15 @@ PLANS = (
     StepPlan('W4e', 'from_workflows', 'w4'),
     StepPlan('W4e', 'from_all', 'w4'),
     StepPlan('W4a', 'indexed', 'w4'),
+    StepPlan('W5', 'populate', 'w5', setup=True),
+    StepPlan('W5', 'create', 'w5'),
+    StepPlan('W6', 'import', 'w6'),
+    StepPlan('W6', 'import_aiida_archive', 'w6-aiida'),
 )
 """The variants provstore runs, in order, with the profile each runs in. W4's variants share one profile, populated
-once; W4a ``indexed`` comes last, since declaring the indexed path changes the profile for whatever runs after it."""
+once; W4a ``indexed`` comes last, since declaring the indexed path changes the profile for whatever runs after it.
+W6 imports, each into a fresh profile, the archive W5 wrote and (``import_aiida_archive``) the one aiida-core's W5
+wrote in the same run, when there is one."""
 
 W1_BATCH = 10_000
 """Dict nodes per ``store_nodes`` call (and rows per ``insert_rows`` call) in W1's batch variants."""
@@ -402,6 +408,101 @@ def run_w4(step: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
     return result(SYSTEM, args, step, variant, median / 1000, ms=median, ms_runs=runs, **figures)
 
 
+# -- W5 and W6: an archive of the whole profile, and its import into a fresh one --------------------------------------
+
+
+def archive_format() -> Any:
+    """Return the archive format both steps use: ``sqlite_zip`` (aiida-core's ``.aiida`` files), from the registry."""
+    from provstore.registry import get_archive_format  # noqa: PLC0415
+
+    return get_archive_format('sqlite_zip')
+
+
+def populate_w5(variant: str, args: argparse.Namespace) -> None:
+    """Fill W5's profile (not timed): W4's Dict nodes and graph (processes sealed) as raw rows, a group holding the
+    workflows, and W2's FolderData nodes, their files written in bulk (straight into packs) and their rows raw."""
+    import io  # noqa: PLC0415
+
+    from provstore.orm import Group, get_default_user  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+    from provstore.storage import EntityType  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    sizes = workload.counts('W5', args.scale)
+    user_id = get_default_user(storage).pk
+    repository = storage.get_repository()
+    group = Group(workload.W5_GROUP_LABEL, storage=storage).store()
+    with storage.transaction():
+        for chunk in workload.untimed_chunks(workload.w4_dict_attributes(sizes['dicts']), W1_BATCH, Timer()):
+            storage.insert_rows(EntityType.NODE, [_node_row(NODE_TYPES['dict'], values, user_id) for values in chunk])
+        for part in workload.w5_graph(sizes['workflows']):
+            rows = [_node_row(NODE_TYPES[kind], attributes, user_id, label) for kind, attributes, label in part.nodes]
+            ids = storage.insert_rows(EntityType.NODE, rows)
+            links = [
+                {'input_id': ids[source], 'output_id': ids[target], 'label': label, 'type': link_type}
+                for source, target, link_type, label in part.links
+            ]
+            storage.insert_rows(EntityType.LINK, links)
+            members = [ids[index] for index, (kind, _, _) in enumerate(part.nodes) if kind == 'workflow']
+            storage.insert_rows(EntityType.GROUP_NODE, [{'dbgroup_id': group.pk, 'dbnode_id': pk} for pk in members])
+    for folders in workload.w5_folder_nodes(sizes['folders']):
+        keys = repository.put_objects_from_filelikes([io.BytesIO(content) for files in folders for _, content in files])
+        rows = []
+        for index, files in enumerate(folders):
+            paths = [path for path, _ in files]
+            metadata = workload.repository_metadata(list(zip(paths, keys[5 * index : 5 * index + 5], strict=True)))
+            rows.append({**_node_row(NODE_TYPES['folder'], {}, user_id), 'repository_metadata': metadata})
+        storage.insert_rows(EntityType.NODE, rows)
+    analyze(storage)
+    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
+
+
+def run_w5(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Write an archive of the whole profile (``provstore.archive.create.create_archive``, default compression 6)."""
+    from provstore.archive.create import create_archive  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    path = Path(workload.archive_path(args.archive_dir, SYSTEM, args.backend, args.scale))
+    before = workload.rss_now_mb()
+    timer = Timer()
+    with timer:
+        summary = create_archive(storage, path, archive_format(), force=True)
+    figures = {'object_bytes': summary.object_bytes, 'rss_before_mb': before}
+    return workload.w5_result(SYSTEM, args, timer.seconds, str(path), **figures)
+
+
+def run_w6(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Import W5's archive (provstore's own, or aiida-core's) into this fresh profile (``import_archive``, defaults)."""
+    from provstore.archive.imports import import_archive  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    system = 'aiida-core' if variant == 'import_aiida_archive' else SYSTEM
+    path = workload.archive_path(args.archive_dir, system, args.backend, args.scale)
+    if not os.path.exists(path):
+        if variant == 'import_aiida_archive':
+            return result(SYSTEM, args, 'W6', variant, 0.0, unavailable=f'no archive of aiida-core at {path}')
+        raise SystemExit(f'W6 imports the archive W5 writes, and there is none at {path}: run --steps W5,W6')
+    before = workload.rss_now_mb()
+    timer = Timer()
+    with timer:
+        import_archive(storage, Path(path), archive_format())
+    nodes, links, objects = _profile_counts(storage)
+    return workload.w6_result(
+        SYSTEM, args, variant, timer.seconds, path, nodes=nodes, links=links, objects=objects, rss_before_mb=before
+    )
+
+
+def _profile_counts(storage: Any) -> tuple[int, int, int]:
+    """Return the nodes, links and repository objects ``storage`` holds (after an import; not timed)."""
+    from provstore.storage import EntityType  # noqa: PLC0415
+
+    nodes, links = storage.count_rows(EntityType.NODE), storage.count_rows(EntityType.LINK)
+    objects = sum(1 for _ in storage.get_repository().list_objects())
+    return nodes, links, objects
+
+
 def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
     return lambda variant, args: run_w4(step, variant, args)
 
@@ -412,6 +513,8 @@ RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] =
     'W3': run_w3,
     'W4': populate_w4,
     **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
+    'W5': lambda variant, args: populate_w5(variant, args) if variant == 'populate' else run_w5(variant, args),
+    'W6': run_w6,
 }
 
 
@@ -474,6 +577,7 @@ def main() -> int:
         worker(args)
         return 0
     profiles = Profiles(args.backend)
+    args.archive_dir = args.archive_dir or profiles.folder
     try:
         return workload.run_driver(args, PLANS, profiles.make, profiles.drop)
     finally:

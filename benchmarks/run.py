@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ AIIDA_PYTHON_VARIABLE = 'PROVSTORE_BENCH_AIIDA_PYTHON'
 RATE_KEYS = {'W1': 'nodes_per_s', 'W2': 'files_per_s', 'W3': 'nodes_per_s'}
 """The rate each step's ratio is computed from (per unit of work, so differing counts compare fairly)."""
 
-TIME_KEY = 'ms'
-"""W4a-W4e run the same queries over the same data on both systems: their ratio is computed from the median time."""
+TIME_KEYS = {'W5': 'seconds', 'W6': 'seconds'}
+"""The time a step's ratio is computed from where it is not a rate: W4a-W4e run the same queries over the same data on
+both systems (the median ``ms``); W5 and W6 archive and import the same profile (``seconds``)."""
 
 COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W1', 'one_by_one', 'one_by_one', '>= 5x'),
@@ -53,10 +55,16 @@ COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W4d', 'ancestors', 'ancestors', ''),
     ('W4e', 'from_workflows', 'from_workflows', ''),
     ('W4e', 'from_all', 'from_all', ''),
+    ('W5', 'create', 'create', '>= 10x'),
+    ('W6', 'import', 'import', '>= 10x'),
+    ('W6', 'import', 'import_provstore_archive', "both import provstore's archive"),
+    ('W6', 'import_aiida_archive', 'import', "both import aiida-core's archive"),
 )
 """(step, provstore variant, reference variant, target of issue 4). aiida-core has no batch store of ORM nodes: the
 batch variants are compared with its fastest ORM path (``store()`` in one transaction for W1, ``store()`` per node
-for W2 and W3). It has no indexes on JSON paths either: W4a ``indexed`` is compared with its ``plain`` count."""
+for W2 and W3). It has no indexes on JSON paths either: W4a ``indexed`` is compared with its ``plain`` count.
+W6 ``import`` (each system imports the archive its own W5 wrote) is also compared on the same archive: provstore's
+(aiida-core's ``import_provstore_archive``) and aiida-core's (provstore's ``import_aiida_archive``)."""
 
 PUBLISHED: dict[tuple[str, str, str], float] = {
     ('sqlite_dos', 'W1', 'one_by_one'): 146,
@@ -97,6 +105,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get(AIIDA_PYTHON_VARIABLE) or None,
         help=f'the interpreter of the virtualenv with aiida-core, for --reference (default: ${AIIDA_PYTHON_VARIABLE})',
     )
+    parser.add_argument(
+        '--archive-dir',
+        default='',
+        help='where W5 writes its archives and W6 reads them (default: a temporary folder, removed at the end)',
+    )
     parser.add_argument('--save', action='store_true', help='write the lines and the table to benchmarks/results/')
     args = parser.parse_args(argv)
     try:
@@ -134,6 +147,8 @@ def run_driver(
     command = [python, str(script), '--backend', backend, '--steps', step, '--scale', str(args.scale)]
     if args.one_by_one_count is not None:
         command += ['--one-by-one-count', str(args.one_by_one_count)]
+    if args.archive_dir:
+        command += ['--archive-dir', args.archive_dir]
     if args.variants:
         command += ['--variants', args.variants]
     command += ['--repeats', str(args.repeats)]
@@ -204,18 +219,25 @@ def _time_line(
     A variant provstore could not run (``ms`` null) shows why; rows that differ from the expected count are flagged.
     """
     step, ours, theirs, target = comparison
-    mine_ms = mine.get(TIME_KEY)
-    theirs_ms = reference.get(TIME_KEY) if reference is not None else None
+    key = TIME_KEYS.get(step, 'ms')
+    mine_ms = mine.get(key)
+    theirs_ms = reference.get(key) if reference is not None else None
     source = theirs if reference is not None else f'{theirs} (not run)'
     notes = [target] if target else []
     for system, record in (('provstore', mine), ('aiida-core', reference)):
-        if record is not None and record.get('rows') != record.get('expected_rows') and record.get(TIME_KEY):
+        if record is not None and record.get('rows') != record.get('expected_rows') and record.get(key):
             notes.append(f'{system} returned {record.get("rows")} rows, expected {record.get("expected_rows")}')
-    if mine_ms is None:
+        if record is not None and record.get('nodes') != record.get('expected_nodes', record.get('nodes')):
+            notes.append(f'{system} holds {record.get("nodes")} nodes, expected {record.get("expected_nodes")}')
+    if step in TIME_KEYS:
+        systems = (('provstore', mine), ('aiida-core', reference))
+        notes += [note for note in (_archive_note(system, record) for system, record in systems) if note]
+    if not mine_ms:
         notes.append(f'provstore: {mine.get("unavailable", "not run")}')
     ratio = f'{theirs_ms / mine_ms:.1f}x' if mine_ms and theirs_ms else '-'
-    mine_shown = _ms(mine_ms, mine)
-    theirs_shown = _ms(theirs_ms, reference)
+    show = _seconds if step in TIME_KEYS else _ms
+    mine_shown = show(mine_ms, mine)
+    theirs_shown = show(theirs_ms, reference)
     return f'| {backend} | {step} | {ours} | {mine_shown} | {source} | {theirs_shown} | {ratio} | {"; ".join(notes)} |'
 
 
@@ -226,6 +248,18 @@ def _ms(value: float | None, record: dict[str, Any] | None) -> str:
     if 'rows_per_s' in record:
         shown += f' ({record["rows_per_s"]:,.0f} rows/s)'
     return shown
+
+
+def _seconds(value: float | None, record: dict[str, Any] | None) -> str:
+    return '-' if not value or record is None else f'{value:,.1f} s'
+
+
+def _archive_note(system: str, record: dict[str, Any] | None) -> str:
+    """The size written (W5) and the peak RSS of a W5 or W6 record, for the notes of its row."""
+    if record is None or not record.get('seconds'):
+        return ''
+    written = f'{record["mb_written"]:,.0f} MB, ' if 'mb_written' in record else ''
+    return f'{system} {written}peak RSS {record.get("peak_rss_mb", 0):,.0f} MB'
 
 
 def _commit() -> str:
@@ -245,15 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     records: list[dict[str, Any]] = []
     succeeded = True
-    for backend in args.backend_list:
-        for step in args.step_list:
-            drivers = [(sys.executable, HERE / 'provstore_steps.py')]
-            if args.reference:
-                drivers.append((args.aiida_python, HERE / 'reference' / 'aiida_steps.py'))
-            for python, script in drivers:
-                lines, ok = run_driver(python, script, backend, step, args)
-                records += lines
-                succeeded = succeeded and ok
+    with tempfile.TemporaryDirectory(prefix='provstore-bench-archives-') as folder:
+        args.archive_dir = args.archive_dir or folder
+        for backend in args.backend_list:
+            for step in args.step_list:
+                drivers = [(sys.executable, HERE / 'provstore_steps.py')]
+                if args.reference:
+                    drivers.append((args.aiida_python, HERE / 'reference' / 'aiida_steps.py'))
+                for python, script in drivers:
+                    lines, ok = run_driver(python, script, backend, step, args)
+                    records += lines
+                    succeeded = succeeded and ok
     table = ratio_table(records, args.backend_list, args.reference)
     print(table, file=sys.stderr)
     if args.save:
@@ -268,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'`python benchmarks/run.py {" ".join(sys.argv[1:] if argv is None else argv)}` at provstore commit '
             f'{_commit()}.\n\n'
             'Ratio = reference time / provstore time for the same work (W1-W3 from the rates, W4 from the median '
-            f'times).\n\n{table}\n'
+            f'times, W5-W6 from the seconds).\n\n{table}\n'
         )
         print(f'# saved {base}.jsonl and .md', file=sys.stderr)
     return 0 if succeeded else 1

@@ -32,17 +32,21 @@ __all__ = [
     'Timer',
     'W2Plan',
     'W4Chunk',
+    'archive_counts',
     'build_parser',
     'counts',
     'dict_attributes',
     'emit',
     'repeat_ms',
+    'repository_metadata',
     'run_driver',
     'untimed_chunks',
     'w3_calculations',
     'w4_dict_attributes',
     'w4_expected',
     'w4_graph',
+    'w5_folder_nodes',
+    'w5_graph',
 ]
 
 T = TypeVar('T')
@@ -76,6 +80,12 @@ W4D_LABEL = 'w4d-target'
 """The label of the output node W4d starts from: the output of the last calculation, the last node stored."""
 W4_GRAPH_CHUNK = 50
 """Workflows per chunk of W4's graph when a driver populates the profile (2,050 nodes, 2,000 links)."""
+W5_FOLDER_CHUNK = 100
+"""FolderData nodes (500 files) per chunk when a driver populates W5's profile."""
+W5_GROUP_LABEL = 'w5-workflows'
+"""The group of W5's profile: it holds every workflow of the graph."""
+W5_ARCHIVE = '{system}-{backend}-scale{scale:g}.aiida'
+"""The name of the archive W5 writes (in ``--archive-dir``) and W6 imports."""
 W4_REPEATS = 5
 W4_WARMUP = 1
 """Each W4 query runs once untimed, then :data:`W4_REPEATS` times; the median is reported."""
@@ -85,10 +95,11 @@ NODE_TYPES = {
     'int': 'data.core.int.Int.',
     'calculation': 'process.calculation.CalculationNode.',
     'workflow': 'process.workflow.WorkflowNode.',
+    'folder': 'data.core.folder.FolderData.',
 }
 """aiida-core's ``node_type`` of the nodes W4 stores as raw rows (provstore uses the same strings)."""
 
-STEPS = ('W1', 'W2', 'W3', 'W4a', 'W4b', 'W4c', 'W4d', 'W4e')
+STEPS = ('W1', 'W2', 'W3', 'W4a', 'W4b', 'W4c', 'W4d', 'W4e', 'W5', 'W6')
 GROUPS = {'W4': ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')}
 """Names that stand for several steps: ``W4`` runs W4a-W4e (in one profile, populated once)."""
 
@@ -122,6 +133,16 @@ def counts(step: str, scale: float, one_by_one_count: int | None = None) -> dict
             'graph_nodes': graph['nodes'],
             'nodes': dicts + graph['nodes'],
             'links': 4 * graph['calculations'],
+        }
+    if step in ('W5', 'W6'):
+        sizes = counts('W4', scale)
+        folders = counts('W2', scale)
+        return {
+            **sizes,
+            'folders': folders['nodes'],
+            'files': folders['files'],
+            'nodes': sizes['nodes'] + folders['nodes'],
+            'group_nodes': sizes['workflows'],
         }
     raise ValueError(f'unknown step {step!r}; the steps are {", ".join(STEPS)}')
 
@@ -293,6 +314,114 @@ def w4_expected(scale: float) -> dict[str, int]:
     }
 
 
+# -- W5 and W6: an archive of a whole profile, and its import -----------------------------------------------------
+
+
+def w5_graph(workflows: int, chunk: int = W4_GRAPH_CHUNK, seed: int = SEED) -> Iterator[W4Chunk]:
+    """Yield W4's graph with its process nodes sealed (``sealed: True``), as both systems export only sealed ones."""
+    for part in w4_graph(workflows, chunk, seed):
+        nodes = [
+            (kind, {**attributes, 'sealed': True} if kind in ('workflow', 'calculation') else attributes, label)
+            for kind, attributes, label in part.nodes
+        ]
+        yield W4Chunk(nodes, part.links)
+
+
+def w5_folder_nodes(nodes: int, chunk: int = W5_FOLDER_CHUNK) -> Iterator[list[list[tuple[str, bytes]]]]:
+    """Yield W2's FolderData nodes, ``chunk`` at a time: per node the ``(path, content)`` of its five files."""
+    plan = W2Plan.make(nodes * W2_FILES_PER_NODE)
+    for start in range(0, nodes, chunk):
+        yield [plan.node_files(index) for index in range(start, min(nodes, start + chunk))]
+
+
+def repository_metadata(files: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Return a node's ``repository_metadata`` (aiida-core's layout: ``{'o': {name: {'k': key} | {'o': ...}}}``)
+    for the ``(path, key)`` of its files."""
+    root: dict[str, Any] = {}
+    for path, key in files:
+        *folders, name = path.split('/')
+        level = root
+        for folder in folders:
+            level = level.setdefault(folder, {'o': {}})['o']
+        level[name] = {'k': key}
+    return {'o': root}
+
+
+def archive_path(folder: str, system: str, backend: str, scale: float) -> str:
+    """Return where W5 of ``system`` writes its archive in ``folder`` (and where W6 finds it)."""
+    return os.path.join(folder, W5_ARCHIVE.format(system=system, backend=backend, scale=scale))
+
+
+ARCHIVE_TABLES = {'node': 'db_dbnode', 'link': 'db_dblink', 'group': 'db_dbgroup', 'group_node': 'db_dbgroup_dbnodes'}
+"""The tables of an ``.aiida`` archive's database W5 reports the rows of."""
+
+
+def archive_counts(path: str) -> dict[str, int]:
+    """Return the rows an ``.aiida`` archive holds per kind (from its database) and its ``repo/`` files.
+
+    Counted from the archive itself, the same way for both systems (aiida-core 2.9.4 does not write the counts in its
+    metadata). Not timed: the database member is extracted to a temporary file.
+    """
+    import sqlite3  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as folder:
+        files = sum(1 for name in archive.namelist() if name.startswith('repo/') and not name.endswith('/'))
+        database = archive.extract('db.sqlite3', folder)
+        connection = sqlite3.connect(database)
+        try:
+            found = {
+                kind: connection.execute(f'SELECT count(*) FROM {table}').fetchone()[0]
+                for kind, table in ARCHIVE_TABLES.items()
+            }
+        finally:
+            connection.close()
+    return {**found, 'files': files}
+
+
+def w5_result(system: str, args: argparse.Namespace, seconds: float, path: str, **figures: Any) -> dict[str, Any]:
+    """Return W5's record: the seconds, the archive's size (MB written) and the entity counts it declares."""
+    size = os.path.getsize(path)
+    declared = archive_counts(path)
+    return result(
+        system,
+        args,
+        'W5',
+        'create',
+        seconds,
+        mb_written=round(size / MB, 1),
+        bytes_written=size,
+        mb_per_s=rate(size / MB, seconds),
+        nodes=declared.get('node'),
+        nodes_per_s=rate(declared.get('node') or 0, seconds),
+        entity_counts=declared,
+        **figures,
+    )
+
+
+def w6_result(
+    system: str, args: argparse.Namespace, variant: str, seconds: float, path: str, **figures: Any
+) -> dict[str, Any]:
+    """Return W6's record: the seconds, and what the fresh profile holds afterwards (``figures``: ``nodes``,
+    ``links``, ``objects``, and ``rss_before_mb``)."""
+    sizes = counts('W6', args.scale)
+    nodes = figures['nodes']
+    return result(
+        system,
+        args,
+        'W6',
+        variant,
+        seconds,
+        archive_mb=round(os.path.getsize(path) / MB, 1),
+        expected_nodes=sizes['nodes'],
+        expected_links=sizes['links'],
+        nodes_per_s=rate(nodes, seconds),
+        archive_of='aiida-core' if os.path.basename(path).startswith('aiida-core-') else 'provstore',
+        **figures,
+    )
+
+
 # -- measuring -----------------------------------------------------------------------------------------------------
 
 
@@ -359,6 +488,16 @@ def peak_rss_mb() -> float:
     return round(peak / (MB if sys.platform == 'darwin' else 1024), 1)
 
 
+def rss_now_mb() -> float | None:
+    """Return the resident memory of this process now, in MiB (``None`` where ``/proc`` is missing)."""
+    try:
+        with open('/proc/self/statm') as handle:
+            pages = int(handle.read().split()[1])
+    except OSError:
+        return None
+    return round(pages * os.sysconf('SC_PAGE_SIZE') / MB, 1)
+
+
 def emit(record: dict[str, Any]) -> None:
     """Print ``record`` (plus ``peak_rss_mb``) as one JSON line, flushed."""
     print(json.dumps({**record, 'peak_rss_mb': peak_rss_mb()}), flush=True)
@@ -414,6 +553,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument('--one-by-one-count', type=int, default=None, help='nodes W1 stores one by one')
     parser.add_argument('--variants', default='', help='comma-separated variants to run (default: all)')
     parser.add_argument('--repeats', type=int, default=W4_REPEATS, help='timed runs of each W4 query (default: 5)')
+    parser.add_argument(
+        '--archive-dir', default='', help='where W5 writes its archives and W6 finds them (default: a temporary folder)'
+    )
     parser.add_argument('--worker', default='', help=argparse.SUPPRESS)
     parser.add_argument('--profile', default='', help=argparse.SUPPRESS)
     return parser
@@ -482,6 +624,8 @@ def run_driver(
             ]
             if args.one_by_one_count is not None:
                 command += ['--one-by-one-count', str(args.one_by_one_count)]
+            if args.archive_dir:
+                command += ['--archive-dir', args.archive_dir]
             completed = subprocess.run(
                 command, env={**os.environ, **made[plan.profile]}, stdout=subprocess.PIPE, text=True, check=False
             )

@@ -91,3 +91,42 @@ def test_runner_runs_the_queries_of_w4(tmp_path: Path) -> None:
     assert '| sqlite_dos | W4c | join |' in completed.stderr
     assert not (tmp_path / 'untouched').exists()
     assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def test_runner_archives_the_whole_profile(tmp_path: Path) -> None:
+    """W5 at --scale 0.01 on sqlite_dos writes an archive of every node, link, membership and file of its profile.
+
+    The counts are read back from the archive itself; the archive goes with the run's temporary folder.
+    """
+    completed = run_benchmark(tmp_path, 'W5')
+    assert completed.returncode == 0, completed.stderr
+    (record,) = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert (record['system'], record['workload'], record['variant']) == ('provstore', 'W5', 'create')
+    assert record['seconds'] > 0 and record['peak_rss_mb'] > 0 and record['rss_before_mb'] > 0
+    # 200 Dicts, 5 workflows with 10 calculations of 4 nodes each, 20 FolderData nodes with 5 files each (85 distinct)
+    assert record['entity_counts'] == {'node': 425, 'link': 200, 'group': 1, 'group_node': 5, 'files': 85}
+    assert record['nodes'] == 425
+    assert record['bytes_written'] > record['object_bytes'] > 0
+    assert '| sqlite_dos | W5 | create |' in completed.stderr
+    assert not (tmp_path / 'untouched').exists()
+    assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def test_runner_imports_the_archive_into_a_fresh_profile(tmp_path: Path) -> None:
+    """W6 at --scale 0.01 on sqlite_dos imports W5's archive into a fresh profile: every node, link and file.
+
+    Without aiida-core in the run there is no archive of aiida-core to import: that variant says so.
+    """
+    completed = run_benchmark(tmp_path, 'W5,W6')
+    assert completed.returncode == 0, completed.stderr
+    records = {record['variant']: record for record in map(json.loads, completed.stdout.splitlines())}
+    assert set(records) == {'create', 'import', 'import_aiida_archive'}
+    imported = records['import']
+    assert imported['workload'] == 'W6' and imported['archive_of'] == 'provstore'
+    assert imported['nodes'] == imported['expected_nodes'] == 425
+    assert imported['links'] == imported['expected_links'] == 200
+    assert imported['objects'] == records['create']['entity_counts']['files'] == 85
+    assert imported['seconds'] > 0 and imported['peak_rss_mb'] > 0
+    assert 'no archive of aiida-core' in records['import_aiida_archive']['unavailable']
+    assert '| sqlite_dos | W6 | import |' in completed.stderr
+    assert [path.name for path in tmp_path.iterdir()] == []

@@ -43,9 +43,15 @@ PLANS = (
     StepPlan('W4d', 'ancestors', 'w4'),
     StepPlan('W4e', 'from_workflows', 'w4'),
     StepPlan('W4e', 'from_all', 'w4'),
+    StepPlan('W5', 'populate', 'w5', setup=True),
+    StepPlan('W5', 'create', 'w5'),
+    StepPlan('W6', 'import', 'w6'),
+    StepPlan('W6', 'import_provstore_archive', 'w6-provstore'),
 )
 """The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path), and no
-indexes on JSON paths (W4a runs ``plain`` only). W4's variants share one profile, populated once."""
+indexes on JSON paths (W4a runs ``plain`` only). W4's variants share one profile, populated once. W6 imports the
+archive aiida-core's W5 wrote into a fresh profile, and (``import_provstore_archive``) the one provstore's W5 wrote
+in the same run, when there is one."""
 
 W1_ROWS_BATCH = 10_000
 """Rows per ``bulk_insert`` call in W1's ``rows`` variant."""
@@ -312,6 +318,100 @@ def run_w4(step: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
     return result(SYSTEM, args, step, variant, median / 1000, ms=median, ms_runs=runs, **figures)
 
 
+# -- W5 and W6: an archive of the whole profile, and its import into a fresh one --------------------------------------
+
+
+def populate_w5(variant: str, args: argparse.Namespace) -> None:
+    """Fill W5's profile (not timed): the same as provstore's, W4's Dicts and graph (processes sealed) with
+    ``bulk_insert``, a group holding the workflows, W2's FolderData nodes (files put in the repository, rows by
+    ``bulk_insert``); then the loose objects are packed (``storage.maintain()``), as provstore's bulk write packs."""
+    import io  # noqa: PLC0415
+
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.orm import Group, Node, QueryBuilder, User  # noqa: PLC0415
+    from aiida.orm.entities import EntityTypes  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    storage = get_manager().get_profile_storage()
+    sizes = workload.counts('W5', args.scale)
+    user_id = User.collection.get_default().pk
+    repository = storage.get_repository()
+    group = Group(label=workload.W5_GROUP_LABEL).store()
+
+    def insert_nodes(rows: list[dict[str, Any]]) -> list[int]:
+        storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+        uuids = [row['uuid'] for row in rows]
+        query = QueryBuilder().append(Node, filters={'uuid': {'in': uuids}}, project=['uuid', 'id'])
+        pks = {str(node_uuid): pk for node_uuid, pk in query.iterall(batch_size=10_000)}
+        return [pks[node_uuid] for node_uuid in uuids]
+
+    with storage.transaction():
+        for chunk in untimed_chunks(workload.w4_dict_attributes(sizes['dicts']), W1_ROWS_BATCH, Timer()):
+            rows = [_node_row(NODE_TYPES['dict'], values, user_id) for values in chunk]
+            storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+        for part in workload.w5_graph(sizes['workflows']):
+            rows = [_node_row(NODE_TYPES[kind], attributes, user_id, label) for kind, attributes, label in part.nodes]
+            ids = insert_nodes(rows)
+            links = [
+                {'input_id': ids[source], 'output_id': ids[target], 'label': label, 'type': link_type}
+                for source, target, link_type, label in part.links
+            ]
+            storage.bulk_insert(EntityTypes.LINK, links)
+            members = [ids[index] for index, (kind, _, _) in enumerate(part.nodes) if kind == 'workflow']
+            storage.bulk_insert(EntityTypes.GROUP_NODE, [{'dbgroup_id': group.pk, 'dbnode_id': pk} for pk in members])
+        for folders in workload.w5_folder_nodes(sizes['folders']):
+            rows = []
+            for files in folders:
+                keys = [repository.put_object_from_filelike(io.BytesIO(content)) for _, content in files]
+                metadata = workload.repository_metadata(list(zip([path for path, _ in files], keys, strict=True)))
+                rows.append({**_node_row(NODE_TYPES['folder'], {}, user_id), 'repository_metadata': metadata})
+            storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
+    storage.maintain()
+    session = storage.get_session()
+    session.execute(text('ANALYZE'))
+    session.commit()
+    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
+
+
+def run_w5(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Write an archive of the whole profile: ``aiida.tools.archive.create_archive(None, ...)``, its defaults."""
+    from aiida.tools.archive import create_archive  # noqa: PLC0415
+
+    path = workload.archive_path(args.archive_dir, SYSTEM, args.backend, args.scale)
+    before = workload.rss_now_mb()
+    timer = Timer()
+    with timer:
+        create_archive(None, filename=path, overwrite=True)
+    return workload.w5_result(SYSTEM, args, timer.seconds, path, rss_before_mb=before)
+
+
+def run_w6(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Import W5's archive (aiida-core's own, or provstore's) into this fresh profile:
+    ``aiida.tools.archive.import_archive``, its defaults."""
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.orm import Node, QueryBuilder  # noqa: PLC0415
+    from aiida.tools.archive import import_archive  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    system = 'provstore' if variant == 'import_provstore_archive' else SYSTEM
+    path = workload.archive_path(args.archive_dir, system, args.backend, args.scale)
+    if not os.path.exists(path):
+        if variant == 'import_provstore_archive':
+            return result(SYSTEM, args, 'W6', variant, 0.0, unavailable=f'no archive of provstore at {path}')
+        raise SystemExit(f'W6 imports the archive W5 writes, and there is none at {path}: run --steps W5,W6')
+    before = workload.rss_now_mb()
+    timer = Timer()
+    with timer:
+        import_archive(path)
+    storage = get_manager().get_profile_storage()
+    nodes = QueryBuilder().append(Node).count()
+    links = int(storage.get_session().execute(text('SELECT count(*) FROM db_dblink')).scalar_one())
+    objects = sum(1 for _ in storage.get_repository().list_objects())
+    return workload.w6_result(
+        SYSTEM, args, variant, timer.seconds, path, nodes=nodes, links=links, objects=objects, rss_before_mb=before
+    )
+
+
 def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
     return lambda variant, args: run_w4(step, variant, args)
 
@@ -322,6 +422,8 @@ RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] =
     'W3': run_w3,
     'W4': populate_w4,
     **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
+    'W5': lambda variant, args: populate_w5(variant, args) if variant == 'populate' else run_w5(variant, args),
+    'W6': run_w6,
 }
 
 
@@ -408,6 +510,7 @@ def main() -> int:
         worker(args)
         return 0
     profiles = Profiles(args.backend)
+    args.archive_dir = args.archive_dir or profiles.folder
     try:
         return workload.run_driver(args, PLANS, profiles.make, profiles.drop)
     finally:

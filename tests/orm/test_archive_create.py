@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 import sqlite3
 import sys
 import threading
@@ -521,11 +522,44 @@ def test_unsealed_process_refused(storage: EntityStorage, tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unsealed_process_refused_in_whole_profile(storage: EntityStorage, tmp_path: Path) -> None:
+    """An archive of the whole profile is refused for its unsealed process nodes too (found while their rows are
+    written, once): the error names them and no file, final or temporary, is left."""
+    data = Int(1, storage=storage)
+    calculation = CalcJobNode(storage=storage)
+    calculation.base.links.add_incoming(data, LinkType.INPUT_CALC, 'x')
+    store_nodes([data, calculation], storage)
+    with pytest.raises(ArchiveExportError, match=rf'1 process node\(s\) are not sealed .*: pk {calculation.pk}$'):
+        create_archive(storage, tmp_path / 'refused.aiida', SqliteZipFormat)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_compression_level_checked(storage: EntityStorage, tmp_path: Path) -> None:
     """A compression level outside 0-9 is refused before anything is read or written."""
     with pytest.raises(ValueError, match='compression must be an integer from 0 to 9, got 10'):
         create_archive(storage, tmp_path / 'x.aiida', SqliteZipFormat, compression=10)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_incompressible_objects_stored(storage: EntityStorage, tmp_path: Path) -> None:
+    """At levels 1-9 an object that does not deflate (random bytes) is stored, a compressible one deflated; both
+    read back byte for byte, and aiida-core's ``compression`` key still gives the level asked for."""
+    noise = random.Random(7).randbytes(200_000)
+    text = b'energy 1.0 eV\n' * 20_000
+    node = Int(1, storage=storage)
+    node.base.repository.put_object_from_bytes(noise, 'noise.bin')
+    node.base.repository.put_object_from_bytes(text, 'out.txt')
+    node.store()
+    archive = tmp_path / 'mixed.aiida'
+    create_archive(storage, archive, SqliteZipFormat, compression=6)
+    with zipfile.ZipFile(archive) as handle:
+        kinds = {info.filename: info.compress_type for info in handle.infolist()}
+        contents = {name: handle.read(name) for name in kinds if name.startswith('repo/')}
+        metadata = json.loads(handle.read('metadata.json'))
+    by_content = {content: kinds[name] for name, content in contents.items()}
+    assert by_content == {noise: zipfile.ZIP_STORED, text: zipfile.ZIP_DEFLATED}
+    assert kinds['db.sqlite3'] == kinds['metadata.json'] == zipfile.ZIP_DEFLATED
+    assert metadata['compression'] == 6
 
 
 AIIDA_CORE_ARCHIVE = (

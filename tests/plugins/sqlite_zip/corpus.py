@@ -600,7 +600,7 @@ HOSTILE: list[Hostile] = [
     Hostile(
         'row-duplicate-email',
         'users share an email',
-        _rows(*loosened('db_dbuser'), "INSERT INTO db_dbuser SELECT id + 1, email, '', '', '' FROM db_dbuser"),
+        _rows(*loosened('db_dbuser'), "INSERT INTO db_dbuser SELECT id + 100, email, '', '', '' FROM db_dbuser"),
     ),
     Hostile(
         'row-attributes-not-object',

@@ -4,6 +4,10 @@ Rows go into a scratch SQLite database beside the destination, with psql_dos's t
 mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata and the database become the first
 members of a temporary zip beside the destination, and each object is then copied into it in chunks. The finished
 zip is synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
+
+An object whose first 8 KiB deflate by less than a tenth (random or already compressed data) is stored, not
+deflated: deflating it costs most of the time of writing an archive and saves nothing. Every reader of zip files,
+aiida-core's included, reads either kind of member.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +36,10 @@ AIIDA_VERSION = '2.6.0'
 aiida-core reads only ``export_version`` to decide whether it can import a file; this value is shown to users."""
 
 _CHUNK = 1024 * 1024
+_SAMPLE = 8 * 1024
+"""Bytes of an object deflated (at level 1) to tell whether deflating it is worth it; smaller objects always are."""
+_WORTH = 0.9
+"""An object whose sample deflates to more than this fraction of its size is stored."""
 
 
 def check_destination(path: Path, force: bool) -> Path:
@@ -80,6 +89,11 @@ class SqliteZipWriter:
         self._engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
         self._tables = {name: Base.metadata.tables[name] for name in REQUIRED_COLUMNS}
         Base.metadata.create_all(self._engine, tables=list(self._tables.values()))
+        # One connection and one transaction for every row; a scratch file needs no journal nor syncs (the zip is
+        # synced when finished; an interrupted write leaves nothing under the final name either way).
+        self._connection = self._engine.connect()
+        self._connection.exec_driver_sql('PRAGMA synchronous = OFF')
+        self._connection.exec_driver_sql('PRAGMA journal_mode = OFF')
         self._done = False
 
     def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
@@ -89,8 +103,7 @@ class SqliteZipWriter:
         if self._zip is not None:
             raise RuntimeError('rows are written before the metadata')
         if rows:
-            with self._engine.begin() as connection:
-                connection.execute(self._tables[table_info(entity).name].insert(), list(rows))
+            self._connection.execute(self._tables[table_info(entity).name].insert(), list(rows))
 
     def required_columns(self, entity: EntityType) -> frozenset[str]:
         """Return the columns of ``entity`` that may not be NULL in the archive's database."""
@@ -113,6 +126,8 @@ class SqliteZipWriter:
 
     def write_metadata_as(self, metadata: Mapping[str, Any]) -> None:
         """Start the zip with ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database."""
+        self._connection.commit()
+        self._connection.close()
         self._engine.dispose()
         method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
         level = None if self._compression == 0 else self._compression
@@ -131,10 +146,17 @@ class SqliteZipWriter:
         if not SHA256.fullmatch(key):
             raise ArchiveExportError(f'the object key {key!r} is not a sha256 digest: this archive format needs them')
         size = 0
-        with self._zip.open(f'{REPOSITORY_PREFIX}{key}', 'w', force_zip64=True) as member:
-            while chunk := stream.read(_CHUNK):
+        chunk = stream.read(_CHUNK)
+        name = f'{REPOSITORY_PREFIX}{key}'
+        member_info: str | zipfile.ZipInfo = name
+        if self._compression and len(chunk) >= _SAMPLE and not _worth_deflating(chunk[:_SAMPLE]):
+            member_info = zipfile.ZipInfo(name)
+            member_info.compress_type = zipfile.ZIP_STORED
+        with self._zip.open(member_info, 'w', force_zip64=True) as member:
+            while chunk:
                 member.write(chunk)
                 size += len(chunk)
+                chunk = stream.read(_CHUNK)
         return size
 
     def finish(self) -> None:
@@ -149,6 +171,8 @@ class SqliteZipWriter:
         """Remove the temporary files; the final name is never touched."""
         if self._done:
             return
+        with contextlib.suppress(Exception):
+            self._connection.close()
         self._engine.dispose()
         if self._zip is not None:
             with contextlib.suppress(Exception):
@@ -156,3 +180,8 @@ class SqliteZipWriter:
         for scratch in (self._database, self._partial):
             scratch.unlink(missing_ok=True)
         self._done = True
+
+
+def _worth_deflating(sample: bytes) -> bool:
+    """Whether ``sample`` deflates (at the fastest level) to at most :data:`_WORTH` of its size."""
+    return len(zlib.compress(sample, 1)) <= _WORTH * len(sample)
