@@ -143,12 +143,6 @@ def test_importers_merge_alike(
     assert_same_graph(as_imported(by_provstore), as_imported(by_aiida))
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="a difference reported to the lead: merging into existing nodes, aiida-core takes the archive's _aiida_ "
-    'extras too (its modes keep_existing, update_existing, mirror), provstore leaves them out',
-)
 def test_private_extras_merged_alike(aiida_profile: str, provstore_storage: EntityStorage, tmp_path: Path) -> None:
     """Merging the extras of existing nodes (``keep_existing``), both importers treat aiida-core's private extras
     (the node hash, which a new node is imported without) alike.

@@ -159,12 +159,6 @@ def test_aiida_core_imports_part_of_a_provstore_profile(
     assert_same_graph(aiida_snapshot(), as_imported(held))
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="a difference reported to the lead: aiida-core's exporter leaves the checkpoints of process nodes out "
-    "(strip_checkpoints=True, its default), provstore's create_archive keeps them",
-)
 def test_archive_leaves_checkpoints_out(provstore_storage: EntityStorage, tmp_path: Path) -> None:
     """Like aiida-core's exporter, provstore's leaves the checkpoints of process nodes out of the archive."""
     build_graph(provstore_storage, tmp_path)

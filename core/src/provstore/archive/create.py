@@ -340,6 +340,18 @@ def _by_id(row: Row) -> Any:
     return row['id']
 
 
+CHECKPOINT_ATTRIBUTE = 'checkpoints'
+"""The attribute of a process node holding its serialised state: left out of archives, as aiida-core does."""
+
+
+def without_checkpoints(row: Row) -> Row:
+    """Return a node row without the checkpoints of a process (the row itself when it has none)."""
+    attributes = row.get('attributes')
+    if str(row.get('node_type')).startswith('process.') and attributes and CHECKPOINT_ATTRIBUTE in attributes:
+        return {**row, 'attributes': {key: value for key, value in attributes.items() if key != CHECKPOINT_ATTRIBUTE}}
+    return row
+
+
 def _write_rows(
     storage: EntityStorage,
     entity: EntityType,
@@ -351,7 +363,7 @@ def _write_rows(
     batch: list[Row] = []
     done = 0
     for row in _iter_selected(storage, entity, selection):
-        batch.append(row)
+        batch.append(without_checkpoints(row) if entity is EntityType.NODE else row)
         if len(batch) >= BATCH_SIZE:
             write(entity, batch)
             done += len(batch)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from provstore.archive.create import EXPORTED_ENTITIES
+from provstore.archive.create import EXPORTED_ENTITIES, without_checkpoints
 from provstore.exceptions import ArchiveError, ProvstoreError
 from provstore.storage import EntityStorage, EntityType, Row
 
@@ -68,7 +68,6 @@ SPOOL_BYTES = 4 * 1024 * 1024
 """An object larger than this waits for its batch in a temporary file rather than in memory."""
 _CHUNK = 1 << 20
 _PRIVATE_EXTRAS_PREFIX = '_aiida_'
-_CHECKPOINT_ATTRIBUTE = 'checkpoints'
 
 
 @dataclass(frozen=True)
@@ -421,16 +420,15 @@ class _Importer:
             row['extras'] = {}
         else:
             row['extras'] = {key: value for key, value in extras.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
-        attributes = row['attributes']
-        if str(row['node_type']).startswith('process.') and attributes and _CHECKPOINT_ATTRIBUTE in attributes:
-            row['attributes'] = {key: value for key, value in attributes.items() if key != _CHECKPOINT_ATTRIBUTE}
-        return row
+        return without_checkpoints(row)
 
     def _merged_extras(self, existing: Row, incoming: Mapping[str, Any]) -> Row | None:
-        """Return the update of an existing node's extras under the mode, or ``None`` if they stay as they are."""
+        """Return the update of an existing node's extras under the mode, or ``None`` if they stay as they are.
+
+        As in aiida-core, the archive's private ``_aiida_`` extras take part in the merge like any other key.
+        """
         mode = self.options.extras_mode_existing
         current: dict[str, Any] = existing['extras'] or {}
-        incoming = {key: value for key, value in incoming.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
         if mode == 'none':
             return None
         if mode == 'keep_existing':
@@ -438,8 +436,7 @@ class _Importer:
         elif mode == 'update_existing':
             merged = {**current, **incoming}
         else:  # mirror
-            private = {key: value for key, value in current.items() if key.startswith(_PRIVATE_EXTRAS_PREFIX)}
-            merged = {**incoming, **private}
+            merged = dict(incoming)
         if merged == current:
             return None
         return {'id': existing['id'], 'extras': merged, 'mtime': existing['mtime']}
