@@ -30,6 +30,7 @@ from provstore.storage import EntityStorage, EntityType, Row
 if TYPE_CHECKING:
     from provstore.archive.create import ProgressCallback
     from provstore.archive.format import ArchiveFormat, ArchiveReader
+    from provstore.repository import AbstractRepositoryBackend
 
 __all__ = [
     'COMMENT_MODES',
@@ -650,7 +651,12 @@ class _Importer:
                 done, written = self._store(repository, batch, done, written + size, total)
 
     def _store(
-        self, repository: Any, batch: list[tuple[str, BinaryIO]], done: int, written: int, total: int
+        self,
+        repository: AbstractRepositoryBackend,
+        batch: list[tuple[str, BinaryIO]],
+        done: int,
+        written: int,
+        total: int,
     ) -> tuple[int, int]:
         try:
             stored = repository.put_objects_from_filelikes([handle for _, handle in batch])

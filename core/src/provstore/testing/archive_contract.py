@@ -127,6 +127,13 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
         finally:
             storage.close()
 
+    def _graph_archive(self, make_storage: MakeStorage, path: Path) -> tuple[EntityStorage, Path]:
+        """Store :func:`~provstore.testing.archive_graph.store_graph` in a new storage and archive it at ``path``."""
+        source = make_storage('source')
+        store_graph(source)
+        create_archive(source, path, self.format_class)
+        return source, path
+
     # -- versions ---------------------------------------------------------------------------------------------
 
     def test_versions_are_class_data(self) -> None:
@@ -141,10 +148,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
 
     def test_round_trip(self, make_storage: MakeStorage, tmp_path: Path) -> None:
         """create -> read in place -> import into an empty storage -> create again: the same entities and files."""
-        source = make_storage('source')
-        store_graph(source)
-        first = tmp_path / 'first.archive'
-        create_archive(source, first, self.format_class)
+        source, first = self._graph_archive(make_storage, tmp_path / 'first.archive')
         assert self.format_class.read_version(first) == self.format_class.version_head()
         metadata = self.format_class.read_metadata(first)
         assert (metadata.format, metadata.version) == (self.format_class.name, self.format_class.version_head())
@@ -167,10 +171,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
 
     def test_opened_archive_refuses_writes(self, make_storage: MakeStorage, tmp_path: Path) -> None:
         """The storage :meth:`open` returns, and its repository, refuse every write with ReadOnlyStorageError."""
-        source = make_storage('source')
-        store_graph(source)
-        archive = tmp_path / 'all.archive'
-        create_archive(source, archive, self.format_class)
+        _, archive = self._graph_archive(make_storage, tmp_path / 'all.archive')
         opened = self.format_class.open(archive)
         try:
             assert isinstance(opened, self.backend_class)
@@ -220,10 +221,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
 
     def test_truncated_archive_is_refused(self, make_storage: MakeStorage, tmp_path: Path) -> None:
         """The first half of a sound archive is refused by every reading method, naming the file."""
-        source = make_storage('source')
-        store_graph(source)
-        archive = tmp_path / 'all.archive'
-        create_archive(source, archive, self.format_class)
+        _, archive = self._graph_archive(make_storage, tmp_path / 'all.archive')
         truncated = tmp_path / 'truncated.archive'
         truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
         with pytest.raises(ArchiveError, match='truncated'):
