@@ -22,6 +22,7 @@ partly in the archive: make archives of such a profile while nobody writes to it
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -188,22 +189,21 @@ def create_archive(
             details['entities_starting_set'] = _select_start_set(
                 storage, selection, node_ids or (), group_ids or (), computer_ids or (), user_ids or (), traversal_rules
             )
-        _scan(storage, selection, keys)
         counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
-        if dry_run:
-            for entity in EXPORTED_ENTITIES:
-                counts[entity.value] = sum(1 for _ in _iter_selected(storage, entity, selection))
-            count, size = _copy_objects(storage, keys, None, progress)
-            return ArchiveSummary(path, counts, count, size, dry_run=True)
-        writer = archive_format.open_writer(path, compression=compression, force=force)
+        writer = None if dry_run else archive_format.open_writer(path, compression=compression, force=force)
         try:
-            for entity in EXPORTED_ENTITIES:
-                counts[entity.value] = _write_rows(storage, entity, selection, writer.write_rows, progress)
+            write = None if writer is None else writer.write_rows
+            for entity in _WRITE_ORDER:
+                counts[entity.value] = _write_rows(storage, entity, selection, keys, write, progress)
+            if writer is None:
+                count, size = _copy_objects(storage, keys, None, progress)
+                return ArchiveSummary(path, counts, count, size, dry_run=True)
             writer.write_metadata({'entity_counts': dict(counts), **details})
             count, size = _copy_objects(storage, keys, writer.write_object, progress)
             writer.finish()
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             raise
     return ArchiveSummary(path, counts, count, size)
 
@@ -263,42 +263,34 @@ def _rows_by_id(storage: EntityStorage, entity: EntityType, ids: list[int]) -> I
         yield from sorted(storage.get_rows(entity, 'id', ids[start : start + BATCH_SIZE]), key=_by_id)
 
 
-def _scan(storage: EntityStorage, selection: _Selection, keys: _KeyTable) -> None:
-    """Refuse unsealed process nodes; collect the file keys and, for a start set, the users and computers."""
-    from provstore.repository import Repository  # noqa: PLC0415
+_WRITE_ORDER = (
+    EntityType.NODE,
+    EntityType.COMPUTER,
+    EntityType.AUTHINFO,
+    EntityType.GROUP,
+    EntityType.GROUP_NODE,
+    EntityType.LINK,
+    EntityType.COMMENT,
+    EntityType.LOG,
+    EntityType.USER,
+)
+"""The order rows are read in: nodes first, which name the computers (of a start set) to archive; users last, as
+every other kind names the users to archive."""
 
-    backend = storage.get_repository()
-    unsealed: list[int] = []
-    users, computers = selection.users, selection.computers
-    for row in _iter_selected(storage, EntityType.NODE, selection):
-        if str(row['node_type']).startswith('process.') and (row['attributes'] or {}).get('sealed') is not True:
-            unsealed.append(row['id'])
-        if row['repository_metadata']:
-            keys.add(Repository.from_serialized(backend, row['repository_metadata']).get_file_keys())
-        if users is not None and computers is not None:
-            users.add(row['user_id'])
-            if row['dbcomputer_id'] is not None:
-                computers.add(row['dbcomputer_id'])
-    if unsealed:
-        shown = ', '.join(map(str, unsealed[:10])) + (' ...' if len(unsealed) > 10 else '')
-        raise ArchiveExportError(f'{len(unsealed)} process node(s) are not sealed and cannot be exported: pk {shown}')
-    if users is None:
-        return
-    for entity, column in (
-        (EntityType.GROUP, 'user_id'),
-        (EntityType.COMMENT, 'user_id'),
-        (EntityType.AUTHINFO, 'aiidauser_id'),
-    ):
-        users.update(row[column] for row in _iter_selected(storage, entity, selection))
+_USER_COLUMNS = {
+    EntityType.NODE: 'user_id',
+    EntityType.GROUP: 'user_id',
+    EntityType.COMMENT: 'user_id',
+    EntityType.AUTHINFO: 'aiidauser_id',
+}
+"""The column naming the user of a row, for the kinds whose rows bring their user into a start set's archive."""
 
 
 def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selection) -> Iterator[Row]:
-    """Yield the rows of ``entity`` the archive holds, in batches."""
+    """Yield the rows of ``entity`` the archive holds, in text form, in batches."""
     nodes = selection.nodes
     if entity is EntityType.NODE and nodes is not None:
-        ordered = sorted(nodes)
-        for start in range(0, len(ordered), BATCH_SIZE):
-            yield from sorted(storage.get_rows(entity, 'id', ordered[start : start + BATCH_SIZE]), key=_by_id)
+        yield from storage.iter_text_rows(entity, BATCH_SIZE, ids=sorted(nodes))
         return
     if (
         (entity is EntityType.COMMENT and not selection.comments)
@@ -308,7 +300,7 @@ def _iter_selected(storage: EntityStorage, entity: EntityType, selection: _Selec
     ):
         return
     keep = _row_filter(entity, selection)
-    for row in storage.iter_rows(entity, BATCH_SIZE):
+    for row in storage.iter_text_rows(entity, BATCH_SIZE):
         if keep is None or keep(row):
             yield row
 
@@ -345,37 +337,111 @@ CHECKPOINT_ATTRIBUTE = 'checkpoints'
 
 
 def without_checkpoints(row: Row) -> Row:
-    """Return a node row without the checkpoints of a process (the row itself when it has none)."""
+    """Return a node row in text form without the checkpoints of a process (the row itself when it has none)."""
     attributes = row.get('attributes')
-    if str(row.get('node_type')).startswith('process.') and attributes and CHECKPOINT_ATTRIBUTE in attributes:
-        return {**row, 'attributes': {key: value for key, value in attributes.items() if key != CHECKPOINT_ATTRIBUTE}}
+    if (
+        attributes
+        and str(row.get('node_type')).startswith('process.')
+        and f'"{CHECKPOINT_ATTRIBUTE}"' in attributes
+        and isinstance(decoded := json.loads(attributes), dict)
+        and CHECKPOINT_ATTRIBUTE in decoded
+    ):
+        del decoded[CHECKPOINT_ATTRIBUTE]
+        return {**row, 'attributes': json.dumps(decoded, ensure_ascii=False)}
     return row
 
 
-def _write_rows(
+class _NodeCheck:
+    """What the pass over the archived nodes gathers: the unsealed processes, the file keys, and (for a start set)
+    the users and computers the nodes bring."""
+
+    def __init__(self, storage: EntityStorage, selection: _Selection, keys: _KeyTable) -> None:
+        self._repository = storage.get_repository()
+        self._selection = selection
+        self._keys = keys
+        self.unsealed: list[int] = []
+
+    def __call__(self, batch: list[Row]) -> list[Row]:
+        from provstore.repository import Repository  # noqa: PLC0415
+
+        keys: list[str] = []
+        computers = self._selection.computers
+        for row in batch:
+            if str(row['node_type']).startswith('process.') and not _is_sealed(row['attributes']):
+                self.unsealed.append(row['id'])
+            if row['repository_metadata'] not in (None, '{}'):
+                serialized = json.loads(row['repository_metadata'])
+                keys.extend(Repository.from_serialized(self._repository, serialized).get_file_keys())
+            if computers is not None and row['dbcomputer_id'] is not None:
+                computers.add(row['dbcomputer_id'])
+        self._keys.add(keys)
+        return [without_checkpoints(row) for row in batch]
+
+    def check(self) -> None:
+        """:raises ArchiveExportError: naming the unsealed process nodes."""
+        if self.unsealed:
+            shown = ', '.join(map(str, self.unsealed[:10])) + (' ...' if len(self.unsealed) > 10 else '')
+            raise ArchiveExportError(
+                f'{len(self.unsealed)} process node(s) are not sealed and cannot be exported: pk {shown}'
+            )
+
+
+def _is_sealed(attributes: str | None) -> bool:
+    if not attributes or '"sealed"' not in attributes:
+        return False
+    decoded = json.loads(attributes)
+    return isinstance(decoded, dict) and decoded.get('sealed') is True
+
+
+def _write_rows(  # noqa: PLR0917
     storage: EntityStorage,
     entity: EntityType,
     selection: _Selection,
-    write: Callable[[EntityType, list[Row]], None],
+    keys: _KeyTable,
+    write: Callable[[EntityType, list[Row]], None] | None,
     progress: ProgressCallback | None,
 ) -> int:
-    """Write the selected rows of ``entity`` in batches; return how many."""
-    batch: list[Row] = []
+    """Write (or, without ``write``, only count) the selected rows of ``entity`` in batches; return how many.
+
+    Nodes are checked on the way (see :class:`_NodeCheck`); the users the rows name join a start set's selection.
+    """
+    node_check = _NodeCheck(storage, selection, keys) if entity is EntityType.NODE else None
+    users = selection.users if entity in _USER_COLUMNS else None
+    user_column = _USER_COLUMNS.get(entity, '')
     done = 0
+    batch: list[Row] = []
     for row in _iter_selected(storage, entity, selection):
-        batch.append(without_checkpoints(row) if entity is EntityType.NODE else row)
+        batch.append(row)
         if len(batch) >= BATCH_SIZE:
-            write(entity, batch)
-            done += len(batch)
+            done += _flush(entity, batch, node_check, users, user_column, write)
             batch = []
             if progress is not None:
                 progress(entity.value, done, 0)
-    if batch:
-        write(entity, batch)
-        done += len(batch)
+    done += _flush(entity, batch, node_check, users, user_column, write)
+    if node_check is not None:
+        node_check.check()
     if progress is not None:
         progress(entity.value, done, done)
     return done
+
+
+def _flush(  # noqa: PLR0917
+    entity: EntityType,
+    batch: list[Row],
+    node_check: _NodeCheck | None,
+    users: set[int] | None,
+    user_column: str,
+    write: Callable[[EntityType, list[Row]], None] | None,
+) -> int:
+    if not batch:
+        return 0
+    if node_check is not None:
+        batch = node_check(batch)
+    if users is not None:
+        users.update(row[user_column] for row in batch)
+    if write is not None:
+        write(entity, batch)
+    return len(batch)
 
 
 def _copy_objects(

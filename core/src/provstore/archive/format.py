@@ -49,8 +49,8 @@ class ArchiveReader(Protocol):
         """Return the number of rows of ``entity`` in the archive."""
 
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
-        """Yield the rows of ``entity`` (dicts keyed by column, as :class:`~provstore.storage.EntityStorage` has
-        them), read ``batch_size`` at a time."""
+        """Yield the rows of ``entity`` by ascending id, in :mod:`text form <provstore.storage.textrows>` (JSON
+        text, UTC time text), read ``batch_size`` at a time."""
 
     def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
         """Return every row of ``entity`` whose ``column`` is one of ``values`` (in no particular order)."""
@@ -73,7 +73,7 @@ class ArchiveWriter(Protocol):
     """
 
     def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
-        """Add a batch of rows of ``entity`` (dicts keyed by column, ``id`` included)."""
+        """Add a batch of rows of ``entity`` in :mod:`text form <provstore.storage.textrows>`, ``id`` included."""
 
     def write_metadata(self, details: Mapping[str, Any]) -> None:
         """Close the rows and record ``details`` (JSON-serialisable) in the metadata; called once, before objects."""
@@ -209,8 +209,8 @@ class StorageArchiveReader:
         return self._entities.count_rows(entity)
 
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
-        """Yield the rows of ``entity``, ``batch_size`` at a time."""
-        return self._entities.iter_rows(entity, batch_size)
+        """Yield the rows of ``entity`` in text form, ``batch_size`` at a time."""
+        return self._entities.iter_text_rows(entity, batch_size)
 
     def get_rows(self, entity: EntityType, column: str, values: Sequence[Any]) -> list[Row]:
         """Return the rows of ``entity`` whose ``column`` is one of ``values``."""

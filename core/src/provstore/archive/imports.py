@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from provstore.archive.create import EXPORTED_ENTITIES, without_checkpoints
 from provstore.exceptions import ArchiveError, ProvstoreError
 from provstore.storage import EntityStorage, EntityType, Row
+from provstore.storage.textrows import time_from_text
 
 if TYPE_CHECKING:
     from provstore.archive.create import ProgressCallback
@@ -350,7 +351,7 @@ class _Importer:
         """Insert archive rows (their ``id`` dropped, empty values left to the profile's defaults); record new ids."""
         if not rows:
             return []
-        new_ids = self.storage.insert_rows(entity, [_without_id(row) for row in rows])
+        new_ids = self.storage.insert_text_rows(entity, [_without_id(row) for row in rows])
         if ids is not None:
             ids.update((row['id'], new_id) for row, new_id in zip(rows, new_ids, strict=True))
         return new_ids
@@ -380,7 +381,7 @@ class _Importer:
                 update
                 for row in batch
                 if row['uuid'] in found
-                and (update := self._merged_extras(found[row['uuid']], row['extras'] or {})) is not None
+                and (update := self._merged_extras(found[row['uuid']], _decoded(row['extras']))) is not None
             ]
             if merged:
                 self.storage.update_rows(EntityType.NODE, merged)
@@ -388,9 +389,9 @@ class _Importer:
             keys: list[str] = []
             for row in new:
                 self._map_owner(row)
-                if row['repository_metadata']:
+                if row['repository_metadata'] not in (None, '{}'):
                     try:
-                        tree = Repository.from_serialized(repository, row['repository_metadata'])
+                        tree = Repository.from_serialized(repository, json.loads(row['repository_metadata']))
                     except (ValueError, ProvstoreError) as exc:
                         raise ArchiveError(f'node {row["uuid"]}: bad repository_metadata: {exc}') from None
                     keys.extend(tree.get_file_keys())
@@ -415,12 +416,13 @@ class _Importer:
                     raise ArchiveError(f'{_describe(row)} refers to {what} {row[column]}, not in the archive') from None
 
     def _new_node(self, row: Row) -> Row:
-        """Return the row of a new node as the profile stores it."""
-        extras = row['extras'] or {}
+        """Return the row (text form) of a new node as the profile stores it."""
         if self.options.extras_mode_new == 'none':
-            row['extras'] = {}
-        else:
-            row['extras'] = {key: value for key, value in extras.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
+            row['extras'] = '{}'
+        elif row['extras'] and f'"{_PRIVATE_EXTRAS_PREFIX}' in row['extras']:
+            extras = _decoded(row['extras'])
+            kept = {key: value for key, value in extras.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
+            row['extras'] = json.dumps(kept, ensure_ascii=False)
         return without_checkpoints(row)
 
     def _merged_extras(self, existing: Row, incoming: Mapping[str, Any]) -> Row | None:
@@ -527,11 +529,14 @@ class _Importer:
         for batch in self._batches(EntityType.COMMENT):
             found = self._existing_by(EntityType.COMMENT, 'uuid', batch)
             updates = [
-                {'id': found[row['uuid']]['id'], 'content': row['content'], 'mtime': row['mtime']}
+                {'id': found[row['uuid']]['id'], 'content': row['content'], 'mtime': _time(row['mtime'])}
                 for row in batch
                 if row['uuid'] in found
                 and found[row['uuid']]['content'] != row['content']
-                and (mode == 'overwrite' or (mode == 'newest' and _newer(row['mtime'], found[row['uuid']]['mtime'])))
+                and (
+                    mode == 'overwrite'
+                    or (mode == 'newest' and _newer(_time(row['mtime']), found[row['uuid']]['mtime']))
+                )
             ]
             if updates:
                 self.storage.update_rows(EntityType.COMMENT, updates)
@@ -684,3 +689,18 @@ def _describe(row: Row) -> str:
 
 def _newer(incoming: Any, current: Any) -> bool:
     return isinstance(incoming, datetime.datetime) and isinstance(current, datetime.datetime) and incoming > current
+
+
+def _decoded(text: str | None) -> dict[str, Any]:
+    """Return the JSON object of a text column (``{}`` for NULL).
+
+    :raises ArchiveError: if it holds something else than an object.
+    """
+    value = json.loads(text) if text else {}
+    if not isinstance(value, dict):
+        raise ArchiveError(f'a JSON column holds {type(value).__name__}, where an object belongs')
+    return value
+
+
+def _time(text: str | None) -> datetime.datetime | None:
+    return None if text is None else time_from_text(text)

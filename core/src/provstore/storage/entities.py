@@ -113,6 +113,36 @@ class EntityStorage(abc.ABC):
     def iter_rows(self, entity: EntityType, batch_size: int = 1000) -> Iterator[Row]:
         """Iterate over every row of an entity table by ascending id, in batches: constant memory."""
 
+    def iter_text_rows(
+        self, entity: EntityType, batch_size: int = 1000, ids: Sequence[int] | None = None
+    ) -> Iterator[Row]:
+        """Iterate over the rows of an entity table (only those of ``ids``, when given) by ascending id, in
+        :mod:`text form <provstore.storage.textrows>`, in batches.
+
+        The default converts :meth:`iter_rows` and :meth:`get_rows`; backends that store text override it.
+        """
+        from provstore.storage.textrows import to_text_row  # noqa: PLC0415 - a cycle: textrows imports this module
+
+        if ids is None:
+            for row in self.iter_rows(entity, batch_size):
+                yield to_text_row(entity, row)
+            return
+        ordered = sorted(set(ids))
+        for start in range(0, len(ordered), batch_size):
+            rows = self.get_rows(entity, 'id', ordered[start : start + batch_size])
+            for row in sorted(rows, key=lambda row: row['id']):
+                yield to_text_row(entity, row)
+
+    def insert_text_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
+        """Insert rows in :mod:`text form <provstore.storage.textrows>` (without ``id``) and return their new ids,
+        in order, as :meth:`insert_rows` does.
+
+        :raises StorageError: as :meth:`insert_rows`, and for JSON text that is not JSON or a time that is not one.
+        """
+        from provstore.storage.textrows import from_text_row  # noqa: PLC0415
+
+        return self.insert_rows(entity, [from_text_row(entity, row) for row in rows])
+
     @abc.abstractmethod
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""

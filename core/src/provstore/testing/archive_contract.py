@@ -192,7 +192,7 @@ class ArchiveFormatContract(ReadOnlyQueryConformanceContract):
         folder = tmp_path / 'out'
         folder.mkdir()
         writer = self.format_class.open_writer(folder / 'half.archive')
-        writer.write_rows(EntityType.USER, list(source.iter_rows(EntityType.USER)))
+        writer.write_rows(EntityType.USER, list(source.iter_text_rows(EntityType.USER)))
         writer.abort()
         assert list(folder.iterdir()) == []
 
@@ -235,7 +235,7 @@ def _write_everything(storage: EntityStorage, archive_format: type[ArchiveFormat
     try:
         for entity in dict.fromkeys([*EXPORTED_ENTITIES, EntityType.AUTHINFO]):
             batch: list[Row] = []
-            for row in storage.iter_rows(entity, BATCH_SIZE):
+            for row in storage.iter_text_rows(entity, BATCH_SIZE):
                 batch.append(row)
                 if len(batch) >= BATCH_SIZE:
                     writer.write_rows(entity, batch)

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from provstore.exceptions import StorageError
 from provstore.storage import EntityType, Row
+from provstore.storage.textrows import canonical_time_text, time_to_text
 from provstore_psql_dos.models import Base, TZDateTime, utc_now
 from provstore_psql_dos.tables import (
     CHECKS,
@@ -60,7 +61,9 @@ class EntitySql:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._convert = {**CHECKS, **dialect.bind_forms()}
-        self._plans: dict[EntityType, list[tuple[str, Callable[[Any], Any], Callable[[], Any] | None, bool]]] = {}
+        self._plans: dict[
+            tuple[EntityType, bool], list[tuple[str, Callable[[Any], Any], Callable[[], Any] | None, bool]]
+        ] = {}
 
     # -- rows -----------------------------------------------------------------------------------------------------
 
@@ -74,26 +77,41 @@ class EntitySql:
             ids.extend(self.dialect.insert_chunk(connection, info, checked))
         return ids
 
-    def _plan(self, info: TableInfo) -> list[tuple[str, Callable[[Any], Any], Callable[[], Any] | None, bool]]:
-        """Return, per column but ``id``: its name, its converter, its default (or ``None``), whether it is nullable.
+    def insert_text_rows(self, connection: Connection, entity: EntityType, rows: Sequence[Row]) -> list[int]:
+        """Insert rows in text form as :meth:`insert_rows` does; JSON texts are checked by the database."""
+        info = table_info(entity)
+        now = time_to_text(utc_now())
+        ids: list[int] = []
+        for chunk in chunks(rows, self.dialect.rows_per_insert(info)):
+            checked = [
+                self._complete_row(info, row, index, now, text=True) for index, row in enumerate(chunk, start=len(ids))
+            ]
+            ids.extend(self.dialect.insert_text_chunk(connection, info, checked))
+        return ids
+
+    def _plan(
+        self, info: TableInfo, text: bool = False
+    ) -> list[tuple[str, Callable[[Any], Any], Callable[[], Any] | None, bool]]:
+        """Return, per column but ``id``: its name, its converter, its default (or ``None``), whether it is nullable
+        (``text``: for rows in text form).
 
         The default of a time column is ``None`` here: :meth:`_complete_row` gives the time of the insert instead.
         """
-        plan = self._plans.get(info.entity)
+        plan = self._plans.get((info.entity, text))
         if plan is None:
-            plan = [
-                (
-                    column,
-                    self._convert[kind],
-                    None if kind == 'time' else info.defaults.get(column),
-                    column in info.nullable,
-                )
-                for column, kind in info.kinds.items()
-            ]
-            self._plans[info.entity] = plan
+            convert = _TEXT_CHECKS if text else self._convert
+            plan = []
+            for column, kind in info.kinds.items():
+                default = None if kind == 'time' else info.defaults.get(column)
+                if text and kind == 'json' and default is not None:
+                    default = _as_json_text_default(default)
+                plan.append((column, convert[kind], default, column in info.nullable))
+            self._plans[info.entity, text] = plan
         return plan
 
-    def _complete_row(self, info: TableInfo, row: Row, index: int, now: datetime.datetime) -> dict[str, Any]:
+    def _complete_row(
+        self, info: TableInfo, row: Row, index: int, now: datetime.datetime | str, text: bool = False
+    ) -> dict[str, Any]:
         """Return the row with every column but ``id``: its values checked, defaults for those it omits.
 
         A time column the row omits gets ``now`` (one time for every row of an insert: ``ctime`` equals ``mtime``).
@@ -108,7 +126,7 @@ class EntitySql:
                 raise StorageError(f'Row {index} to insert into {info.name} has an id: ids are given by the database')
             info.check_column(next(key for key in row if key not in info.kinds))
         complete: dict[str, Any] = {}
-        for column, convert, default, nullable in self._plan(info):
+        for column, convert, default, nullable in self._plan(info, text):
             if column in row:
                 value = row[column]
             elif default is not None:
@@ -264,6 +282,27 @@ class EntitySql:
         table = table_info(entity).table
         statement = select(table).where(table.c.id > after).order_by(table.c.id).limit(batch_size)
         return [dict(row._mapping) for row in connection.execute(statement)]
+
+    def iter_text_batch(
+        self,
+        connection: Connection,
+        entity: EntityType,
+        after: int,
+        batch_size: int,
+        ids: Sequence[int] | None = None,
+    ) -> list[Row]:
+        """Return up to ``batch_size`` rows in text form whose id is above ``after`` (and one of ``ids``, when
+        given), by ascending id."""
+        info = table_info(entity)
+        table = info.table
+        kinds: dict[str, Kind] = {'id': 'int', **info.kinds}
+        statement = select(
+            *(self.dialect.text_column(table.c[column], kind).label(column) for column, kind in kinds.items())
+        ).where(table.c.id > after)
+        if ids is not None:
+            statement = statement.where(self.dialect.in_values(table.c.id, 'int', ids))
+        result = connection.execute(statement.order_by(table.c.id).limit(batch_size))
+        return [dict(zip(kinds, row, strict=True)) for row in result]
 
     def count_rows(self, connection: Connection, entity: EntityType) -> int:
         """Return the number of rows of the entity's table."""
@@ -432,3 +471,24 @@ class EntitySql:
         ]
         for column in references:
             connection.execute(delete(column.table).where(self.dialect.in_values(column, 'int', ids)))
+
+
+def _json_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadValueError(f'must be JSON text, got {type(value).__name__}')
+    return value
+
+
+def _time_text(value: Any) -> str:
+    try:
+        return canonical_time_text(value)
+    except ValueError as exc:
+        raise BadValueError(f'must be a time in text form: {exc}') from None
+
+
+def _as_json_text_default(default: Callable[[], Any]) -> Callable[[], str]:
+    return lambda: dump_json(default())
+
+
+_TEXT_CHECKS: dict[Kind, Callable[[Any], Any]] = {**CHECKS, 'json': _json_text, 'time': _time_text}
+"""The checks of :data:`~provstore_psql_dos.tables.CHECKS` for rows in text form."""

@@ -124,6 +124,52 @@ class EntityMethods(EntityStorage):
                 return
             after = batch[-1]['id']
 
+    def insert_text_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
+        """Insert rows in text form (without ``id``) and return their new ids, in order, as :meth:`insert_rows`.
+
+        JSON texts go to the database as they are and are checked there; times must be UTC.
+
+        :raises StorageError: as :meth:`insert_rows`, and for a JSON text that is not JSON.
+        """
+        entity = _entity(entity)
+        if not rows:
+            self.check_writable()
+            return []
+        single = self._dialect.one_insert_statement(entity, len(rows))
+        with self._run(True, f'insert {len(rows)} rows into {entity.value}', single) as (connection, sql):
+            return sql.insert_text_rows(connection, entity, rows)
+
+    def iter_text_rows(
+        self, entity: EntityType, batch_size: int = 1000, ids: Sequence[int] | None = None
+    ) -> Iterator[Row]:
+        """Iterate over the rows (of ``ids``, when given) by ascending id in text form, one query per batch.
+
+        :raises StorageError: for an unknown entity or a batch size that is not a positive integer.
+        """
+        entity = _entity(entity)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
+        from provstore_psql_dos.tables import check_ids  # noqa: PLC0415 - SQLAlchemy only once a storage is open
+
+        checked = None if ids is None else sorted(set(check_ids(ids, f'The ids of rows of {entity.value} to read')))
+        return self._iter_text_rows(entity, batch_size, checked)
+
+    def _iter_text_rows(self, entity: EntityType, batch_size: int, ids: list[int] | None) -> Iterator[Row]:
+        if ids is not None:
+            for start in range(0, len(ids), batch_size):
+                with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
+                    batch = sql.iter_text_batch(connection, entity, 0, batch_size, ids[start : start + batch_size])
+                yield from batch
+            return
+        after = 0
+        while True:
+            with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
+                batch = sql.iter_text_batch(connection, entity, after, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1]['id']
+
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""
         entity = _entity(entity)

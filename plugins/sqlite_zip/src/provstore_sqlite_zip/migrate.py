@@ -25,6 +25,7 @@ from provstore import __version__
 from provstore.exceptions import ArchiveError, ArchiveExportError
 from provstore.files import move_into_place
 from provstore.storage import EntityStorage, EntityType, Row
+from provstore.storage.textrows import to_text_row
 from provstore_sqlite_zip.writer import AIIDA_VERSION, SqliteZipWriter, check_destination, scratch_file
 from provstore_sqlite_zip.zipped import VERSION_HEAD, ArchiveZip, open_archive_zip
 
@@ -156,7 +157,7 @@ def _copy_rows(
         if any(row.get(column) is None for column in needed):
             dropped += 1
             continue
-        batch.append(_completed(path, entity, row, defaults, required))
+        batch.append(to_text_row(entity, _completed(path, entity, row, defaults, required)))
         if len(batch) >= BATCH_SIZE:
             writer.write_rows(entity, batch)
             done += len(batch)

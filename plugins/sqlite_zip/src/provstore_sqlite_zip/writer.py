@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import json
 import os
+import sqlite3
 import tempfile
 import zipfile
 import zlib
@@ -86,30 +87,51 @@ class SqliteZipWriter:
         self._database = scratch_file(self.path, '.sqlite3.part')
         self._partial = scratch_file(self.path, '.part')
         self._zip: zipfile.ZipFile | None = None
-        self._engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
-        self._tables = {name: Base.metadata.tables[name] for name in REQUIRED_COLUMNS}
-        Base.metadata.create_all(self._engine, tables=list(self._tables.values()))
-        # One connection and one transaction for every row; a scratch file needs no journal nor syncs (the zip is
-        # synced when finished; an interrupted write leaves nothing under the final name either way).
-        self._connection = self._engine.connect()
-        self._connection.exec_driver_sql('PRAGMA synchronous = OFF')
-        self._connection.exec_driver_sql('PRAGMA journal_mode = OFF')
+        tables = [Base.metadata.tables[name] for name in REQUIRED_COLUMNS]
+        engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
+        try:
+            Base.metadata.create_all(engine, tables=tables)
+        finally:
+            engine.dispose()
+        self._columns = {table.name: [column.name for column in table.columns] for table in tables}
+        self._required = {
+            table.name: frozenset(column.name for column in table.columns if not column.nullable) for table in tables
+        }
+        # Rows in text form go in as they are, in one transaction; a scratch file needs no journal nor syncs (the zip
+        # is synced when finished; an interrupted write leaves nothing under the final name either way).
+        self._connection = sqlite3.connect(self._database, isolation_level=None)
+        self._connection.execute('PRAGMA synchronous = OFF')
+        self._connection.execute('PRAGMA journal_mode = OFF')
+        self._connection.execute('BEGIN')
+        self._statements: dict[str, str] = {}
         self._done = False
 
     def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
-        """Insert a batch of rows (``id`` kept) into the archive's database."""
+        """Insert a batch of rows in text form (``id`` kept) into the archive's database; a column a row omits is
+        NULL."""
         from provstore_psql_dos.tables import table_info  # noqa: PLC0415
 
         if self._zip is not None:
             raise RuntimeError('rows are written before the metadata')
-        if rows:
-            self._connection.execute(self._tables[table_info(entity).name].insert(), list(rows))
+        if not rows:
+            return
+        name = table_info(entity).name
+        columns = self._columns[name]
+        statement = self._statements.get(name)
+        if statement is None:
+            statement = self._statements[name] = (
+                f'INSERT INTO {name} ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
+            )
+        try:
+            self._connection.executemany(statement, [tuple(row.get(column) for column in columns) for row in rows])
+        except sqlite3.Error as exc:
+            raise ArchiveExportError(f'{self.path}: cannot write {entity.value} rows into the archive: {exc}') from None
 
     def required_columns(self, entity: EntityType) -> frozenset[str]:
         """Return the columns of ``entity`` that may not be NULL in the archive's database."""
         from provstore_psql_dos.tables import table_info  # noqa: PLC0415
 
-        return frozenset(column.name for column in self._tables[table_info(entity).name].columns if not column.nullable)
+        return self._required[table_info(entity).name]
 
     def write_metadata(self, details: Mapping[str, Any]) -> None:
         """Start the zip with ``metadata.json`` (``details`` as ``creation_parameters``) and the database."""
@@ -126,9 +148,8 @@ class SqliteZipWriter:
 
     def write_metadata_as(self, metadata: Mapping[str, Any]) -> None:
         """Start the zip with ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database."""
-        self._connection.commit()
+        self._connection.execute('COMMIT')
         self._connection.close()
-        self._engine.dispose()
         method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
         level = None if self._compression == 0 else self._compression
         self._zip = zipfile.ZipFile(self._partial, 'w', compression=method, compresslevel=level, allowZip64=True)
@@ -173,7 +194,6 @@ class SqliteZipWriter:
             return
         with contextlib.suppress(Exception):
             self._connection.close()
-        self._engine.dispose()
         if self._zip is not None:
             with contextlib.suppress(Exception):
                 self._zip.close()

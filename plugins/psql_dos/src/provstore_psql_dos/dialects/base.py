@@ -121,6 +121,18 @@ class Dialect(abc.ABC):
         """Insert checked rows holding every column but ``id`` in one statement; return their ids in order."""
 
     @abc.abstractmethod
+    def text_column(self, column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+        """Return ``column`` read in :mod:`text form <provstore.storage.textrows>` (JSON text, UTC time text)."""
+
+    @abc.abstractmethod
+    def insert_text_chunk(self, connection: Connection, info: TableInfo, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows in text form (checked and completed; JSON columns not yet checked to hold JSON); return the
+        ids in order.
+
+        :raises StorageError: naming the row, for JSON text that is not JSON.
+        """
+
+    @abc.abstractmethod
     def update_group(
         self, connection: Connection, info: TableInfo, columns: tuple[str, ...], rows: list[dict[str, Any]]
     ) -> int:

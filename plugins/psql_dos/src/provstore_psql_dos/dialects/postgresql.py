@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 
 __all__ = ['PostgresqlDialect']
 
+_TIME_TEXT_PATTERN = 'YYYY-MM-DD HH24:MI:SS.US'
+"""PostgreSQL's ``to_char`` pattern of :data:`~provstore.storage.textrows.TIME_TEXT`."""
+
 JSONB = postgresql.JSONB()
 
 
@@ -125,6 +128,41 @@ class PostgresqlDialect(Dialect):
             f'INSERT INTO {info.name} ({columns}) SELECT {selected} FROM json_populate_recordset(NULL::{info.name}, '
             'CAST(:rows AS json)) WITH ORDINALITY AS r ORDER BY r.ordinality RETURNING id'
         )
+        ids: list[int] = []
+        for document in self._documents(info, rows):
+            ids.extend(sorted(connection.execute(statement, {'rows': document}).scalars()))
+        return ids
+
+    def text_column(self, column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+        if kind == 'json':
+            return cast(column, Text())
+        if kind == 'time':
+            return func.to_char(func.timezone('UTC', column), _TIME_TEXT_PATTERN)
+        return column
+
+    def insert_text_chunk(self, connection: Connection, info: TableInfo, rows: list[dict[str, Any]]) -> list[int]:
+        # NOTE: the document carries each JSON text as a JSON string, cast to jsonb by the server (which refuses
+        # what is not JSON): spliced in as it is, a hostile text could add rows to the document. A time text is UTC.
+        quote = connection.dialect.identifier_preparer.quote
+        kinds = info.kinds
+        columns = ', '.join(quote(column) for column in kinds)
+        selected = ', '.join(
+            f'CAST(r.{quote(column)} AS jsonb)' if kind == 'json' else f'r.{quote(column)}'
+            for column, kind in kinds.items()
+        )
+        declared = ', '.join(
+            f'{quote(column)} {"text" if kind == "json" else info.table.c[column].type.compile(connection.dialect)}'
+            for column, kind in kinds.items()
+        )
+        statement = text(
+            f'INSERT INTO {info.name} ({columns}) SELECT {selected} FROM ROWS FROM (json_to_recordset(CAST(:rows AS '
+            f'json)) AS ({declared})) WITH ORDINALITY AS r({columns}, ordinality) ORDER BY r.ordinality RETURNING id'
+        )
+        times = [column for column, kind in kinds.items() if kind == 'time']
+        for row in rows:
+            for column in times:
+                if row[column] is not None:
+                    row[column] += '+00:00'
         ids: list[int] = []
         for document in self._documents(info, rows):
             ids.extend(sorted(connection.execute(statement, {'rows': document}).scalars()))

@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -143,6 +144,25 @@ class SqliteDialect(Dialect):
                 append(value if process is None or value is None else process(value))
         result = connection.exec_driver_sql(self._insert_statement(info, len(rows)), tuple(parameters))
         return sorted(result.scalars())
+
+    def text_column(self, column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
+        # NOTE: SQLite stores JSON as text and times as text in the text form already: read them as they are.
+        return type_coerce(column, Text()) if kind in ('json', 'time') else column
+
+    def insert_text_chunk(self, connection: Connection, info: TableInfo, rows: list[dict[str, Any]]) -> list[int]:
+        parameters = tuple(row[column] for row in rows for column in info.kinds)
+        ids = sorted(connection.exec_driver_sql(self._insert_statement(info, len(rows)), parameters).scalars())
+        json_columns = [column for column, kind in info.kinds.items() if kind == 'json']
+        if ids and json_columns:
+            # NOTE: the ids of one INSERT are consecutive (max(id) + 1 in turn), so the range holds only these rows.
+            valid = ' AND '.join(f'({column} IS NULL OR json_valid({column}))' for column in json_columns)
+            bad = connection.exec_driver_sql(
+                f'SELECT id FROM {info.name} WHERE id BETWEEN ? AND ? AND NOT ({valid}) ORDER BY id LIMIT 1',
+                (ids[0], ids[-1]),
+            ).scalar()
+            if bad is not None:
+                raise StorageError(f'Row {ids.index(bad)} of {info.name}: a JSON column does not hold JSON text')
+        return ids
 
     def _insert_processors(self, info: TableInfo) -> list[tuple[str, Callable[[Any], Any] | None]]:
         """Return each column but ``id`` with the function converting its values for the driver (JSON is text)."""
