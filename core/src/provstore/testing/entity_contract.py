@@ -40,6 +40,7 @@ from provstore.config import Profile
 from provstore.exceptions import QueryError, ReadOnlyStorageError, StorageError, ValidationError
 from provstore.orm import Dict, Node, QueryBuilder, User, store_nodes
 from provstore.storage import EntityStorage, EntityType, StorageBackend
+from provstore.storage.textrows import from_text_row
 from provstore.testing.profiles import new_profile, opened_storage
 
 __all__ = ['EXTRAS_PER_WRITER', 'EntityStorageContract', 'set_extras']
@@ -278,6 +279,68 @@ class EntityStorageContract:
         assert node_row(storage, third)['label'] == 'x' * 255
         with pytest.raises(StorageError, match=r'Cannot insert 1 rows into node: .*(?i:unique)'):
             storage.insert_rows(E.NODE, [{'user_id': user, 'uuid': str(node_uuid).upper()}])
+
+    def test_text_rows_are_the_rows_in_text_form(self, storage: EntityStorage, user: int) -> None:
+        """``iter_text_rows`` gives every row as ``iter_rows`` does, JSON as text and times as UTC text; ``ids``
+        selects rows; ``insert_text_rows`` stores text rows as ``insert_rows`` stores the rows they stand for."""
+        paris = datetime.timezone(datetime.timedelta(hours=1))
+        attributes = {'float': 0.30000000000000004, 'big': 10**20, 'null': None, 'list': [1, None, [True]], 'é': 'ü'}
+        ids = storage.insert_rows(
+            E.NODE,
+            [
+                {
+                    'user_id': user,
+                    'ctime': datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=paris),
+                    'attributes': attributes,
+                    'extras': {'_aiida_hash': 'x', 'k': [1]},
+                },
+                {'user_id': user, 'attributes': None, 'extras': None, 'label': 'second'},
+                {'user_id': user, 'label': 'third'},
+            ],
+        )
+        texts = list(storage.iter_text_rows(E.NODE, batch_size=2))
+        assert [row['id'] for row in texts] == ids
+        assert texts[0]['ctime'] == '2024-05-06 06:08:09.123456'
+        assert (texts[1]['attributes'], texts[1]['extras']) == (None, None)
+        assert [from_text_row(E.NODE, row) for row in texts] == list(storage.iter_rows(E.NODE))
+        assert [row['id'] for row in storage.iter_text_rows(E.NODE, batch_size=1, ids=[ids[2], ids[0]])] == [
+            ids[0],
+            ids[2],
+        ]
+        copies = [{**row, 'uuid': str(uuid.uuid4())} for row in texts]
+        for row in copies:
+            del row['id']
+        copied = storage.insert_text_rows(E.NODE, copies)
+        assert [row['id'] for row in storage.iter_text_rows(E.NODE, ids=copied)] == copied
+        for original, copy in zip(ids, copied, strict=True):
+            assert {**node_row(storage, copy), 'id': 0, 'uuid': ''} == {
+                **node_row(storage, original),
+                'id': 0,
+                'uuid': '',
+            }
+        assert node_row(storage, copied[0])['attributes'] == attributes
+        [user_text] = storage.iter_text_rows(E.USER, ids=[user])
+        assert from_text_row(E.USER, user_text) == storage.get_rows(E.USER, 'id', [user])[0]
+
+    @pytest.mark.parametrize(
+        ('column', 'value', 'message'),
+        [
+            ('attributes', '{"a": 1}, {"b": 2}', '(?i)json'),
+            ('attributes', '{"a": ', '(?i)json'),
+            ('extras', {'not': 'text'}, 'JSON text'),
+            ('ctime', 'yesterday', 'time'),
+            ('ctime', datetime.datetime(2024, 1, 1, tzinfo=UTC), 'time'),
+        ],
+    )
+    def test_insert_text_rows_refuses_what_is_not_text_form(
+        self, storage: EntityStorage, user: int, column: str, value: Any, message: str
+    ) -> None:
+        """A JSON column that does not hold one JSON text, or a time that is not time text, is refused with a
+        StorageError naming it, and no row of the call is stored."""
+        good = {'user_id': user, 'attributes': '{"kept": false}'}
+        with pytest.raises(StorageError, match=message):
+            storage.insert_text_rows(E.NODE, [good, {**good, column: value}])
+        assert storage.count_rows(E.NODE) == 0
 
     def test_insert_returns_ids_in_row_order(self, storage: EntityStorage) -> None:
         """The ids returned are those of the rows, in the order given, also after rows were deleted in between."""
