@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
+import os
 import sqlite3
 import tempfile
 from collections import defaultdict
@@ -64,10 +66,10 @@ IMPORT_GROUP_TYPE = 'core.import'
 """The ``type_string`` of the group an import makes (aiida-core's ``ImportGroup``)."""
 
 BATCH_SIZE = 1000
-OBJECT_BATCH_BYTES = 64 * 1024 * 1024
-"""Objects are written to the repository in batches of at most this many bytes (and :data:`BATCH_SIZE` objects)."""
-SPOOL_BYTES = 4 * 1024 * 1024
-"""An object larger than this waits for its batch in a temporary file rather than in memory."""
+OBJECT_BATCH_BYTES = 1024 * 1024 * 1024
+OBJECT_BATCH_COUNT = 20_000
+"""Objects are written to the repository in batches of at most this many bytes and objects: each batch is one
+sync of a packed store, and its streams are held in memory meanwhile."""
 _CHUNK = 1 << 20
 _PRIVATE_EXTRAS_PREFIX = '_aiida_'
 
@@ -190,9 +192,10 @@ class _Plan:
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
             CREATE TABLE node (archive_id INTEGER PRIMARY KEY, profile_id INTEGER, node_type TEXT, new INTEGER);
-            CREATE TABLE object (key TEXT PRIMARY KEY, missing INTEGER);
+            CREATE TABLE object (key TEXT PRIMARY KEY, missing INTEGER, start INTEGER, size INTEGER);
             """
         )
+        self.folder = path.parent
 
     def close(self) -> None:
         self._db.close()
@@ -229,6 +232,25 @@ class _Plan:
 
     def mark_missing(self, keys: Sequence[str]) -> None:
         self._db.executemany('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
+
+    def set_slices(self, slices: Iterable[tuple[str, int, int]]) -> None:
+        """Record where each object's content lies in the scratch file of objects."""
+        self._db.executemany('UPDATE object SET start = ?, size = ? WHERE key = ?', ((a, b, k) for k, a, b in slices))
+
+    def iter_slices(self, count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
+        """Yield the ``(key, start, size)`` of the objects in the scratch file, in its order, in batches of at
+        most ``count`` objects and (but for a single larger object) ``size`` bytes."""
+        batch: list[tuple[str, int, int]] = []
+        held = 0
+        cursor = self._db.execute('SELECT key, start, size FROM object WHERE start IS NOT NULL ORDER BY start')
+        for row in cursor:
+            if batch and (len(batch) >= count or held + row[2] > size):
+                yield batch
+                batch, held = [], 0
+            batch.append(row)
+            held += row[2]
+        if batch:
+            yield batch
 
     def count_missing(self) -> int:
         return int(self._db.execute('SELECT count(*) FROM object WHERE missing = 1').fetchone()[0])
@@ -605,7 +627,8 @@ class _Importer:
     # -- objects ----------------------------------------------------------------------------------------------
 
     def _import_objects(self, write: bool) -> None:
-        """Find the objects the profile lacks, hash each from the archive, then (``write``) store them in bulk."""
+        """Find the objects the profile lacks; read each from the archive once, hashing it and (``write``) copying
+        it into a scratch file; only when every one hashes to its key, store them in bulk from that file."""
         repository = self.storage.get_repository()
         for keys in self.plan.iter_keys(BATCH_SIZE):
             self.plan.mark_missing(
@@ -613,21 +636,28 @@ class _Importer:
             )
         total = self.plan.count_missing()
         done = 0
-        for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
-            for key, stream in self._streams(keys):
-                digest = hashlib.sha256()
-                size = 0
-                while chunk := stream.read(_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                if digest.hexdigest() != key:
-                    raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
-                done += 1
-                self.object_bytes += size
-                self.progress('hashing', done, total)
-        self.object_count = total
-        if write:
-            self._write_objects(total)
+        with open(self.plan.folder / 'objects', 'w+b') as spool:
+            for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
+                slices: list[tuple[str, int, int]] = []
+                for key, stream in self._streams(keys):
+                    digest = hashlib.sha256()
+                    start, size = spool.tell(), 0
+                    while chunk := stream.read(_CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if write:
+                            spool.write(chunk)
+                    if digest.hexdigest() != key:
+                        raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
+                    slices.append((key, start, size))
+                    done += 1
+                    self.object_bytes += size
+                    self.progress('hashing', done, total)
+                self.plan.set_slices(slices)
+            self.object_count = total
+            if write:
+                spool.flush()
+                self._write_objects(repository, spool.fileno(), total)
 
     def _streams(self, keys: Sequence[str]) -> Iterator[tuple[str, BinaryIO]]:
         try:
@@ -635,46 +665,48 @@ class _Importer:
         except FileNotFoundError as exc:
             raise ArchiveError(f'the archive lacks repository objects its nodes refer to: {exc}') from None
 
-    def _write_objects(self, total: int) -> None:
-        """Copy the missing objects into the repository in batches (straight into packs where the backend can)."""
-        repository = self.storage.get_repository()
+    def _write_objects(self, repository: AbstractRepositoryBackend, spool: int, total: int) -> None:
+        """Store the hashed objects from the scratch file in batches (straight into packs where the backend can)."""
         done = written = 0
-        for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
-            batch: list[tuple[str, BinaryIO]] = []
-            size = 0
-            for key, stream in self._streams(keys):
-                spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-                while chunk := stream.read(_CHUNK):
-                    spool.write(chunk)
-                    size += len(chunk)
-                spool.seek(0)
-                batch.append((key, spool))  # type: ignore[arg-type]
-                if size >= OBJECT_BATCH_BYTES:
-                    done, written = self._store(repository, batch, done, written + size, total)
-                    batch, size = [], 0
-            if batch:
-                done, written = self._store(repository, batch, done, written + size, total)
+        for batch in self.plan.iter_slices(OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
+            stored = repository.put_objects_from_filelikes([_Slice(spool, start, size) for _, start, size in batch])
+            for (key, _, _), stored_key in zip(batch, stored, strict=True):
+                if stored_key != key:
+                    raise ArchiveError(f'the repository object {key} of the archive changed while it was imported')
+            done += len(batch)
+            written += sum(size for _, _, size in batch)
+            self.progress('objects', done, total)
+            self.progress('bytes', written, self.object_bytes)
 
-    def _store(
-        self,
-        repository: AbstractRepositoryBackend,
-        batch: list[tuple[str, BinaryIO]],
-        done: int,
-        written: int,
-        total: int,
-    ) -> tuple[int, int]:
-        try:
-            stored = repository.put_objects_from_filelikes([handle for _, handle in batch])
-        finally:
-            for _, handle in batch:
-                handle.close()
-        for (key, _), stored_key in zip(batch, stored, strict=True):
-            if stored_key != key:
-                raise ArchiveError(f'the repository object {key} of the archive changed while it was imported')
-        done += len(batch)
-        self.progress('objects', done, total)
-        self.progress('bytes', written, self.object_bytes)
-        return done, written
+
+class _Slice(io.RawIOBase):
+    """A part of a file read without seeking its descriptor (``pread``), as a stream.
+
+    It does not seek: a repository writes such a stream as it comes, without first hashing it to look for the
+    object in the store (the import has just checked the store lacks it, and hashed it).
+    """
+
+    def __init__(self, descriptor: int, start: int, size: int) -> None:
+        super().__init__()
+        self._descriptor = descriptor
+        self._position = start
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._left)
+        if not wanted:
+            return 0
+        data = os.pread(self._descriptor, wanted, self._position)
+        if not data:
+            raise ArchiveError("the scratch copy of the archive's objects is shorter than what was written to it")
+        count = len(data)
+        buffer[:count] = data
+        self._position += count
+        self._left -= count
+        return count
 
 
 def _without_id(row: Row) -> Row:

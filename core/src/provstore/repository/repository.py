@@ -138,7 +138,9 @@ class Repository:
 
     def get_file_keys(self) -> list[str]:
         """Return the backend keys of every file in the tree (one per file, duplicates included)."""
-        return [entry for _, entry in self._iter_entries(self._root, PurePosixPath()) if isinstance(entry, str)]
+        keys: list[str] = []
+        _collect_keys(self._root, keys)
+        return keys
 
     def has_object(self, path: PathLike) -> bool:
         """Whether a file or directory exists at ``path``."""
@@ -395,6 +397,15 @@ class Repository:
             yield prefix / name, entry
             if isinstance(entry, _Directory):
                 yield from cls._iter_entries(entry, prefix / name)
+
+
+def _collect_keys(directory: _Directory, keys: list[str]) -> None:
+    """Append the keys of the files under ``directory`` to ``keys``, in :meth:`Repository._iter_entries` order."""
+    for entry in directory.objects.values():
+        if isinstance(entry, str):
+            keys.append(entry)
+        else:
+            _collect_keys(entry, keys)
 
 
 def _to_file(name: str, entry: _Directory | str) -> File:

@@ -371,7 +371,7 @@ def _check_repository_keys(path: Path, connection: sqlite3.Connection, members: 
     cursor = connection.execute(
         'SELECT id, repository_metadata FROM db_dbnode WHERE CASE '
         "WHEN typeof(repository_metadata) != 'text' OR NOT json_valid(repository_metadata) THEN 0 "
-        "ELSE json_type(repository_metadata) = 'object' END"
+        "ELSE json_type(repository_metadata) = 'object' END AND repository_metadata != '{}'"
     )
     while batch := cursor.fetchmany(100):
         for node_id, text in batch:
