@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from provstore.archive.create import EXPORTED_ENTITIES, without_checkpoints
 from provstore.exceptions import ArchiveError, ProvstoreError
@@ -669,7 +669,8 @@ class _Importer:
         """Store the hashed objects from the scratch file in batches (straight into packs where the backend can)."""
         done = written = 0
         for batch in self.plan.iter_slices(OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
-            stored = repository.put_objects_from_filelikes([_Slice(spool, start, size) for _, start, size in batch])
+            streams = [cast(BinaryIO, _Slice(spool, start, size)) for _, start, size in batch]
+            stored = repository.put_objects_from_filelikes(streams)
             for (key, _, _), stored_key in zip(batch, stored, strict=True):
                 if stored_key != key:
                     raise ArchiveError(f'the repository object {key} of the archive changed while it was imported')
