@@ -12,6 +12,8 @@ held from the first row to the commit, object copies included.
 
 from __future__ import annotations
 
+import array
+import contextlib
 import datetime
 import hashlib
 import io
@@ -19,6 +21,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +36,6 @@ from provstore.storage.textrows import time_from_text
 if TYPE_CHECKING:
     from provstore.archive.create import ProgressCallback
     from provstore.archive.format import ArchiveFormat, ArchiveReader
-    from provstore.repository import AbstractRepositoryBackend
 
 __all__ = [
     'COMMENT_MODES',
@@ -195,6 +197,7 @@ class _Plan:
             CREATE TABLE object (key TEXT PRIMARY KEY, missing INTEGER, start INTEGER, size INTEGER);
             """
         )
+        self.path = path
         self.folder = path.parent
 
     def close(self) -> None:
@@ -233,22 +236,23 @@ class _Plan:
     def mark_missing(self, keys: Sequence[str]) -> None:
         self._db.executemany('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
 
-    def set_slices(self, slices: Iterable[tuple[str, int, int]]) -> None:
-        """Record where each object's content lies in the scratch file of objects."""
-        self._db.executemany('UPDATE object SET start = ?, size = ? WHERE key = ?', ((a, b, k) for k, a, b in slices))
-
-    def iter_slices(self, count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
-        """Yield the ``(key, start, size)`` of the objects in the scratch file, in its order, in batches of at
-        most ``count`` objects and (but for a single larger object) ``size`` bytes."""
+    def iter_slices(self, sizes: Sequence[int], count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
+        """Yield the ``(key, start, size)`` of the missing objects, in key order, as :class:`_ObjectCheck` copied
+        them one after the other with these ``sizes``, in batches of at most ``count`` objects and (but for a
+        single larger object) ``size`` bytes."""
         batch: list[tuple[str, int, int]] = []
-        held = 0
-        cursor = self._db.execute('SELECT key, start, size FROM object WHERE start IS NOT NULL ORDER BY start')
-        for row in cursor:
-            if batch and (len(batch) >= count or held + row[2] > size):
-                yield batch
-                batch, held = [], 0
-            batch.append(row)
-            held += row[2]
+        held = start = 0
+        index = 0
+        for keys in self.iter_keys(BATCH_SIZE, missing_only=True):
+            for key in keys:
+                length = sizes[index]
+                index += 1
+                if batch and (len(batch) >= count or held + length > size):
+                    yield batch
+                    batch, held = [], 0
+                batch.append((key, start, length))
+                held += length
+                start += length
         if batch:
             yield batch
 
@@ -296,15 +300,18 @@ class _Importer:
                 self._import_users()
                 self._import_computers()
                 self._import_nodes()
-                self._import_groups()
-                self._import_links()
-                self._import_comments()
-                self._import_logs()
-                if self.options.include_authinfos:
-                    self._import_authinfos()
-                added = {kind.value: self.storage.count_rows(kind) - before[kind] for kind in kinds}
-                self._fill_import_group()
-                self._import_objects(write=not dry_run)
+                with self._check_objects(write=not dry_run) as check:
+                    self._import_groups()
+                    self._import_links()
+                    self._import_comments()
+                    self._import_logs()
+                    if self.options.include_authinfos:
+                        self._import_authinfos()
+                    added = {kind.value: self.storage.count_rows(kind) - before[kind] for kind in kinds}
+                    self._fill_import_group()
+                    check.wait()
+                    if not dry_run:
+                        self._write_objects(check)
                 if dry_run:
                     raise _DryRun
                 self.progress('commit', 0, 1)
@@ -626,58 +633,115 @@ class _Importer:
 
     # -- objects ----------------------------------------------------------------------------------------------
 
-    def _import_objects(self, write: bool) -> None:
-        """Find the objects the profile lacks; read each from the archive once, hashing it and (``write``) copying
-        it into a scratch file; only when every one hashes to its key, store them in bulk from that file."""
+    @contextlib.contextmanager
+    def _check_objects(self, write: bool) -> Iterator[_ObjectCheck]:
+        """Find the objects the profile lacks, then check them in a thread while the other rows are imported.
+
+        The thread reads each from the archive once, hashing it and (``write``) copying it into a scratch file
+        from which :meth:`_write_objects` stores them. It only reads: nothing is written to the profile until
+        every object has hashed to its key.
+        """
         repository = self.storage.get_repository()
         for keys in self.plan.iter_keys(BATCH_SIZE):
             self.plan.mark_missing(
                 [key for key, present in zip(keys, repository.has_objects(keys), strict=True) if not present]
             )
-        total = self.plan.count_missing()
-        done = 0
-        with open(self.plan.folder / 'objects', 'w+b') as spool:
-            for keys in self.plan.iter_keys(BATCH_SIZE, missing_only=True):
-                slices: list[tuple[str, int, int]] = []
-                for key, stream in self._streams(keys):
-                    digest = hashlib.sha256()
-                    start, size = spool.tell(), 0
-                    while chunk := stream.read(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if write:
-                            spool.write(chunk)
-                    if digest.hexdigest() != key:
-                        raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
-                    slices.append((key, start, size))
-                    done += 1
-                    self.object_bytes += size
-                    self.progress('hashing', done, total)
-                self.plan.set_slices(slices)
-            self.object_count = total
-            if write:
-                spool.flush()
-                self._write_objects(repository, spool.fileno(), total)
-
-    def _streams(self, keys: Sequence[str]) -> Iterator[tuple[str, BinaryIO]]:
+        check = _ObjectCheck(self.reader, self.plan, write, self.progress)
+        check.start()
         try:
-            yield from self.reader.iter_object_streams(keys)
-        except FileNotFoundError as exc:
-            raise ArchiveError(f'the archive lacks repository objects its nodes refer to: {exc}') from None
+            yield check
+        finally:
+            check.stop()
+        self.object_count, self.object_bytes = check.done, check.bytes
 
-    def _write_objects(self, repository: AbstractRepositoryBackend, spool: int, total: int) -> None:
-        """Store the hashed objects from the scratch file in batches (straight into packs where the backend can)."""
+    def _write_objects(self, check: _ObjectCheck) -> None:
+        """Store the checked objects from the scratch file in batches (straight into packs where the backend can)."""
+        repository = self.storage.get_repository()
         done = written = 0
-        for batch in self.plan.iter_slices(OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
-            streams = [cast(BinaryIO, _Slice(spool, start, size)) for _, start, size in batch]
+        for batch in self.plan.iter_slices(check.sizes, OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
+            streams = [cast(BinaryIO, _Slice(check.spool, start, size)) for _, start, size in batch]
             stored = repository.put_objects_from_filelikes(streams)
             for (key, _, _), stored_key in zip(batch, stored, strict=True):
                 if stored_key != key:
                     raise ArchiveError(f'the repository object {key} of the archive changed while it was imported')
             done += len(batch)
             written += sum(size for _, _, size in batch)
-            self.progress('objects', done, total)
-            self.progress('bytes', written, self.object_bytes)
+            self.progress('objects', done, check.done)
+            self.progress('bytes', written, check.bytes)
+
+
+class _ObjectCheck(threading.Thread):
+    """Hash every object of the plan the profile lacks, read from the archive in key order, and (``write``) copy
+    it into the scratch file ``objects`` beside the plan; the size of each, in that order, goes into :attr:`sizes`.
+
+    It reads the plan through a connection of its own, once the main thread has marked the missing objects.
+    """
+
+    def __init__(self, reader: ArchiveReader, plan: _Plan, write: bool, progress: ProgressCallback) -> None:
+        super().__init__(name='provstore-import-objects', daemon=True)
+        self._reader = reader
+        self._plan_path = plan.path
+        self._write = write
+        self._progress = progress
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self.total = plan.count_missing()
+        self.done = self.bytes = 0
+        self.sizes = array.array('q')
+        self._spool = open(plan.folder / 'objects', 'w+b')
+        self.spool = self._spool.fileno()
+
+    def run(self) -> None:
+        try:
+            self._check()
+        except BaseException as exc:
+            self._error = exc
+
+    def _check(self) -> None:
+        plan = sqlite3.connect(self._plan_path)
+        try:
+            cursor = plan.execute('SELECT key FROM object WHERE missing = 1 ORDER BY key')
+            while keys := [key for (key,) in cursor.fetchmany(BATCH_SIZE)]:
+                for key, stream in _streams(self._reader, keys):
+                    digest = hashlib.sha256()
+                    size = 0
+                    while chunk := stream.read(_CHUNK):
+                        if self._stopping.is_set():
+                            return
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if self._write:
+                            self._spool.write(chunk)
+                    if digest.hexdigest() != key:
+                        raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
+                    self.sizes.append(size)
+                    self.done += 1
+                    self.bytes += size
+        finally:
+            plan.close()
+        self._spool.flush()
+
+    def wait(self) -> None:
+        """Wait for the check to end, reporting its progress; raise what it raised."""
+        while self.is_alive():
+            self.join(0.1)
+            self._progress('hashing', self.done, self.total)
+        self._progress('hashing', self.done, self.total)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Stop the check (if it still runs) and close the scratch file."""
+        self._stopping.set()
+        self.join()
+        self._spool.close()
+
+
+def _streams(reader: ArchiveReader, keys: Sequence[str]) -> Iterator[tuple[str, BinaryIO]]:
+    try:
+        yield from reader.iter_object_streams(keys)
+    except FileNotFoundError as exc:
+        raise ArchiveError(f'the archive lacks repository objects its nodes refer to: {exc}') from None
 
 
 class _Slice(io.RawIOBase):
