@@ -203,8 +203,18 @@ class _Plan:
     def close(self) -> None:
         self._db.close()
 
+    def _write(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run ``statement`` for every row in one transaction (not one per row)."""
+        self._db.execute('BEGIN')
+        try:
+            self._db.executemany(statement, rows)
+        except BaseException:
+            self._db.execute('ROLLBACK')
+            raise
+        self._db.execute('COMMIT')
+
     def add_nodes(self, rows: Iterable[tuple[int, int, str, bool]]) -> None:
-        self._db.executemany('INSERT INTO node VALUES (?, ?, ?, ?)', rows)
+        self._write('INSERT INTO node VALUES (?, ?, ?, ?)', rows)
 
     def nodes(self, archive_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
         """Return ``archive id -> (profile id, node type)`` of the given ids the plan holds."""
@@ -225,7 +235,7 @@ class _Plan:
         return int(self._db.execute('SELECT count(*) FROM node').fetchone()[0])
 
     def add_keys(self, keys: Iterable[str]) -> None:
-        self._db.executemany('INSERT OR IGNORE INTO object (key) VALUES (?)', ((key,) for key in keys))
+        self._write('INSERT OR IGNORE INTO object (key) VALUES (?)', ((key,) for key in keys))
 
     def iter_keys(self, batch_size: int, missing_only: bool = False) -> Iterator[list[str]]:
         where = ' WHERE missing = 1' if missing_only else ''
@@ -234,7 +244,7 @@ class _Plan:
             yield [key for (key,) in batch]
 
     def mark_missing(self, keys: Sequence[str]) -> None:
-        self._db.executemany('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
+        self._write('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
 
     def iter_slices(self, sizes: Sequence[int], count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
         """Yield the ``(key, start, size)`` of the missing objects, in key order, as :class:`_ObjectCheck` copied
