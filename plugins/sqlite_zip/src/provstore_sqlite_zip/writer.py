@@ -102,6 +102,18 @@ class SqliteZipWriter:
         self._connection = sqlite3.connect(self._database, isolation_level=None)
         self._connection.execute('PRAGMA synchronous = OFF')
         self._connection.execute('PRAGMA journal_mode = OFF')
+        # NOTE: the plain indexes are made again once every row is in: building one is faster than keeping it up
+        # to date row by row. Those of unique constraints stay, to refuse duplicates as they come.
+        self._indexes = [
+            statement
+            for (statement,) in self._connection.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+            )
+        ]
+        for (name,) in self._connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        ).fetchall():
+            self._connection.execute(f'DROP INDEX "{name}"')
         self._connection.execute('BEGIN')
         self._statements: dict[str, str] = {}
         self._done = False
@@ -148,6 +160,8 @@ class SqliteZipWriter:
 
     def write_metadata_as(self, metadata: Mapping[str, Any]) -> None:
         """Start the zip with ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database."""
+        for statement in self._indexes:
+            self._connection.execute(statement)
         self._connection.execute('COMMIT')
         self._connection.close()
         method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
