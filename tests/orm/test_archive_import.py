@@ -6,6 +6,7 @@ Every import is compared with the archive opened in place, by identity (UUIDs, e
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,12 +273,17 @@ def test_a_conflicting_link_is_refused_and_nothing_is_written(
         EntityType.LINK, [{'input_id': theirs.pk, 'output_id': data.pk, 'type': 'create', 'label': 'result'}]
     )
     theirs.seal()
+    with_file = Int(2, storage=storage)
+    with_file.base.repository.put_object_from_bytes(b'a file the target lacks' * 10_000, 'big.txt')
+    with_file.store()
     conflicting = tmp_path / 'conflicting.aiida'
     create_archive(storage, conflicting, SqliteZipFormat)
-    before = counts(target)
+    before, objects = counts(target), object_count(target)
     with pytest.raises(ArchiveError, match='already has an incoming create link'):
         imported(target, conflicting, import_group=False)
-    assert counts(target) == before
+    assert (counts(target), object_count(target)) == (before, objects)
+    # the check of the archive's objects, which ran while the links were imported, was stopped and cleaned up
+    assert not [thread for thread in threading.enumerate() if thread.name == 'provstore-import-objects']
 
 
 def test_an_object_that_does_not_hash_to_its_name_is_refused(
