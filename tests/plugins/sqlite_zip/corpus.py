@@ -735,6 +735,21 @@ HOSTILE: list[Hostile] = [
         ),
     ),
     Hostile(
+        'attributes-nested-too-deep',
+        'attributes is nested deeper than 400 levels',
+        _rows((f'UPDATE db_dbnode SET attributes = ? WHERE id = {_CALC}', ('{"a": ' + '[' * 1500 + ']' * 1500 + '}',))),
+    ),
+    Hostile(
+        'extras-nested-too-deep',
+        'extras is nested deeper than 400 levels',
+        _rows(
+            (
+                f'UPDATE db_dbnode SET extras = ? WHERE id = {_CALC}',
+                ('{"_aiida_x": ' + '{"a": ' * 600 + '1' + '}' * 601,),
+            )
+        ),
+    ),
+    Hostile(
         'repository-metadata-escaping-name',
         'repository_metadata is malformed',
         _rows(

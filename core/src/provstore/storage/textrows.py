@@ -19,9 +19,11 @@ from provstore.storage.entities import EntityType, Row
 from provstore.storage.query import FIELDS
 
 __all__ = [
+    'JSON_MAX_DEPTH',
     'TIME_TEXT',
     'canonical_time_text',
     'from_text_row',
+    'json_depth',
     'text_columns',
     'time_from_text',
     'time_to_text',
@@ -33,6 +35,13 @@ TIME_TEXT = '%Y-%m-%d %H:%M:%S.%f'
 archives) store it."""
 
 _TIME_TEXT = re.compile(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}')
+
+JSON_MAX_DEPTH = 400
+"""The deepest nesting of arrays and objects a JSON text from outside (an archive) may have: Python's JSON decoder
+fails somewhat below its recursion limit (1000), and no provenance needs more."""
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r'[\[\]{}]')
 
 
 @cache
@@ -73,6 +82,18 @@ def canonical_time_text(text: Any) -> str:
     if _TIME_TEXT.fullmatch(text):
         return text
     return time_to_text(time_from_text(text))
+
+
+def json_depth(text: str) -> int:
+    """Return the deepest nesting of arrays and objects in a JSON text (0 for a scalar), without decoding it."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('', text)):
+        if bracket in '[{':
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def to_text_row(entity: EntityType, row: Row) -> Row:

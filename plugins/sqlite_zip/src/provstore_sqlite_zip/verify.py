@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from provstore.exceptions import ArchiveError
 from provstore.repository import sha256_of_stream
+from provstore.storage.textrows import JSON_MAX_DEPTH, json_depth
 from provstore_sqlite_zip.cache import cache_file, database_problems, default_cache_folder, extract_database
 from provstore_sqlite_zip.members import MemberStream
 from provstore_sqlite_zip.zipped import (
@@ -218,6 +219,7 @@ def _register_functions(connection: sqlite3.Connection) -> None:
     connection.create_function('provstore_node_kind', 1, kind, deterministic=True)
     connection.create_function('provstore_link_label_ok', 1, label_ok, deterministic=True)
     connection.create_function('provstore_date_ok', 1, date_ok, deterministic=True)
+    connection.create_function('provstore_json_depth', 1, json_depth, deterministic=True)
 
 
 def _check_integrity(connection: sqlite3.Connection, problems: Problems) -> bool:
@@ -282,6 +284,15 @@ def _row_checks() -> Iterator[_RowCheck]:
             f'SELECT id, substr({column}, 1, 40) AS detail FROM {table} WHERE {column} IS NOT NULL AND CASE '
             f"WHEN typeof({column}) != 'text' OR NOT json_valid({column}) THEN 1 "
             f"ELSE json_type({column}) NOT IN ('object', 'null') END",
+        )
+        if column == 'repository_metadata':
+            continue  # NOTE: its own rule (folders nested at most 256 deep) is checked with its keys
+        # NOTE: counting brackets in SQL first leaves the exact (slower) measure to the few texts that might be deep.
+        brackets = f"length({column}) - length(replace(replace({column}, '[', ''), '{{', ''))"
+        yield _RowCheck(
+            f'{rows} whose {column} is nested deeper than {JSON_MAX_DEPTH} levels',
+            f'SELECT id, substr({column}, 1, 40) AS detail FROM {table} WHERE {brackets} > {JSON_MAX_DEPTH} '
+            f'AND json_valid({column}) AND provstore_json_depth({column}) > {JSON_MAX_DEPTH}',
         )
     for table, rows, column in _DATE_COLUMNS:
         yield _RowCheck(
