@@ -68,6 +68,8 @@ IMPORT_GROUP_TYPE = 'core.import'
 """The ``type_string`` of the group an import makes (aiida-core's ``ImportGroup``)."""
 
 BATCH_SIZE = 1000
+MEMBERS_PER_CALL = 20_000
+"""Nodes added to the import group per call of ``add_group_nodes`` (one statement, whatever the number)."""
 OBJECT_BATCH_BYTES = 1024 * 1024 * 1024
 OBJECT_BATCH_COUNT = 20_000
 """Objects are written to the repository in batches of at most this many bytes and objects: each batch is one
@@ -631,7 +633,7 @@ class _Importer:
                     }
                 ],
             )
-        for node_ids in self.plan.iter_profile_ids(BATCH_SIZE):
+        for node_ids in self.plan.iter_profile_ids(MEMBERS_PER_CALL):
             self.storage.add_group_nodes(group_id, node_ids)
 
     def _default_user_id(self) -> int:
