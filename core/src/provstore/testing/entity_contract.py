@@ -303,7 +303,9 @@ class EntityStorageContract:
         assert texts[0]['ctime'] == '2024-05-06 06:08:09.123456'
         assert (texts[1]['attributes'], texts[1]['extras']) == (None, None)
         assert [from_text_row(E.NODE, row) for row in texts] == list(storage.iter_rows(E.NODE))
-        assert [row['id'] for row in storage.iter_text_rows(E.NODE, batch_size=1, ids=[ids[2], ids[0]])] == [
+        assert [
+            row['id'] for row in storage.iter_text_rows(E.NODE, batch_size=1, ids=[ids[2], 10**9, ids[0], 10**9 + 1])
+        ] == [
             ids[0],
             ids[2],
         ]

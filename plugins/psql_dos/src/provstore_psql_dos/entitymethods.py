@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from provstore.exceptions import StorageError
@@ -110,15 +110,19 @@ class EntityMethods(EntityStorage):
         :raises StorageError: for an unknown entity or a batch size that is not a positive integer.
         """
         entity = _entity(entity)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
-        return self._iter_rows(entity, batch_size)
+        _check_batch_size(batch_size)
+        return self._paged(
+            entity, batch_size, lambda connection, sql, after: sql.iter_batch(connection, entity, after, batch_size)
+        )
 
-    def _iter_rows(self, entity: EntityType, batch_size: int) -> Iterator[Row]:
+    def _paged(
+        self, entity: EntityType, batch_size: int, read: Callable[[Connection, EntitySql, int], list[Row]]
+    ) -> Iterator[Row]:
+        """Yield the rows ``read(connection, statements, after)`` gives, batch after batch, by ascending id."""
         after = 0
         while True:
             with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
-                batch = sql.iter_batch(connection, entity, after, batch_size)
+                batch = read(connection, sql, after)
             yield from batch
             if len(batch) < batch_size:
                 return
@@ -144,31 +148,27 @@ class EntityMethods(EntityStorage):
     ) -> Iterator[Row]:
         """Iterate over the rows (of ``ids``, when given) by ascending id in text form, one query per batch.
 
-        :raises StorageError: for an unknown entity or a batch size that is not a positive integer.
+        :raises StorageError: for an unknown entity, a batch size that is not a positive integer, or an id that is
+            not an integer.
         """
-        entity = _entity(entity)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
         from provstore_psql_dos.tables import check_ids  # noqa: PLC0415 - SQLAlchemy only once a storage is open
 
-        checked = None if ids is None else sorted(set(check_ids(ids, f'The ids of rows of {entity.value} to read')))
-        return self._iter_text_rows(entity, batch_size, checked)
+        entity = _entity(entity)
+        _check_batch_size(batch_size)
+        if ids is None:
+            return self._paged(
+                entity,
+                batch_size,
+                lambda connection, sql, after: sql.iter_text_batch(connection, entity, after, batch_size),
+            )
+        wanted = sorted(set(check_ids(ids, f'The ids of rows of {entity.value} to read')))
+        return self._text_rows_of(entity, batch_size, wanted)
 
-    def _iter_text_rows(self, entity: EntityType, batch_size: int, ids: list[int] | None) -> Iterator[Row]:
-        if ids is not None:
-            for start in range(0, len(ids), batch_size):
-                with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
-                    batch = sql.iter_text_batch(connection, entity, 0, batch_size, ids[start : start + batch_size])
-                yield from batch
-            return
-        after = 0
-        while True:
+    def _text_rows_of(self, entity: EntityType, batch_size: int, ids: list[int]) -> Iterator[Row]:
+        for start in range(0, len(ids), batch_size):
             with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
-                batch = sql.iter_text_batch(connection, entity, after, batch_size)
+                batch = sql.iter_text_batch(connection, entity, 0, batch_size, ids[start : start + batch_size])
             yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1]['id']
 
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""
@@ -256,6 +256,11 @@ class EntityMethods(EntityStorage):
         """
         with self._run(True, f'delete {len(node_ids)} nodes') as (connection, sql):
             sql.delete_nodes(connection, node_ids)
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise StorageError(f'The batch size must be a positive integer, got {batch_size!r}')
 
 
 def _entity(entity: Any) -> EntityType:
