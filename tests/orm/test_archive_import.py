@@ -6,6 +6,7 @@ Every import is compared with the archive opened in place, by identity (UUIDs, e
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -213,6 +214,33 @@ def test_extras_modes_for_existing_nodes(
     assert merged['mtime'] == mtime
     assert summary.updated.get('node', 0) == (0 if mode == 'none' else 1)
     assert target.get_rows(EntityType.NODE, 'uuid', [other.uuid])[0]['extras'] == {}
+
+
+def test_private_extras_written_with_escapes_are_left_out_too(
+    storage: EntityStorage, target: EntityStorage, tmp_path: Path
+) -> None:
+    """A new node's ``_aiida_`` extras are left out however the archive's JSON text spells their keys."""
+    node = Int(1, storage=storage).store()
+    archive = tmp_path / 'escaped.aiida'
+    create_archive(storage, archive, SqliteZipFormat)
+    escaped = tmp_path / 'escaped-keys.aiida'
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(escaped, 'w') as output:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == 'db.sqlite3':
+                database = tmp_path / 'db.sqlite3'
+                database.write_bytes(data)
+                connection = sqlite3.connect(database)
+                connection.execute(
+                    'UPDATE db_dbnode SET extras = ? WHERE uuid = ?',
+                    ('{"\\u005faiida_hash": "x", "\\u006bept": 1}', node.uuid),
+                )
+                connection.commit()
+                connection.close()
+                data = database.read_bytes()
+            output.writestr(info, data)
+    imported(target, escaped, import_group=False)
+    assert target.get_rows(EntityType.NODE, 'uuid', [node.uuid])[0]['extras'] == {'kept': 1}
 
 
 @pytest.mark.parametrize(

@@ -460,7 +460,8 @@ class _Importer:
         """Return the row (text form) of a new node as the profile stores it."""
         if self.options.extras_mode_new == 'none':
             row['extras'] = '{}'
-        elif row['extras'] and f'"{_PRIVATE_EXTRAS_PREFIX}' in row['extras']:
+        elif row['extras'] and (_PRIVATE_EXTRAS_PREFIX in row['extras'] or '\\u' in row['extras']):
+            # NOTE: a key may be written with escapes (\u005f for _): then only decoding tells
             extras = _decoded(row['extras'])
             kept = {key: value for key, value in extras.items() if not key.startswith(_PRIVATE_EXTRAS_PREFIX)}
             row['extras'] = json.dumps(kept, ensure_ascii=False)
