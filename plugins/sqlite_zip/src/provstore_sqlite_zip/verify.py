@@ -287,12 +287,14 @@ def _row_checks() -> Iterator[_RowCheck]:
         )
         if column == 'repository_metadata':
             continue  # NOTE: its own rule (folders nested at most 256 deep) is checked with its keys
-        # NOTE: counting brackets in SQL first leaves the exact (slower) measure to the few texts that might be deep.
+        # NOTE: a text nested that deep has two brackets per level; its size in bytes (no scan), then its brackets,
+        # counted in SQL, leave the exact (slower) measure to the few texts that might be that deep.
         brackets = f"length({column}) - length(replace(replace({column}, '[', ''), '{{', ''))"
         yield _RowCheck(
             f'{rows} whose {column} is nested deeper than {JSON_MAX_DEPTH} levels',
-            f'SELECT id, substr({column}, 1, 40) AS detail FROM {table} WHERE {brackets} > {JSON_MAX_DEPTH} '
-            f'AND json_valid({column}) AND provstore_json_depth({column}) > {JSON_MAX_DEPTH}',
+            f'SELECT id, substr({column}, 1, 40) AS detail FROM {table} WHERE length(CAST({column} AS BLOB)) > '
+            f'{2 * JSON_MAX_DEPTH} AND {brackets} > {JSON_MAX_DEPTH} AND json_valid({column}) '
+            f'AND provstore_json_depth({column}) > {JSON_MAX_DEPTH}',
         )
     for table, rows, column in _DATE_COLUMNS:
         yield _RowCheck(
