@@ -177,7 +177,7 @@ def _zip64_fields(name: str, extra: bytes, size: int, compressed: int, offset: i
                     fields[index] = values.pop(0)
             return fields[0], fields[1], fields[2]
         position = body + length
-    return size, compressed, offset
+    raise CorruptZipError(f'the entry of {name!r} has no zip64 extra field for its size or offset')
 
 
 class ObjectIndex(Mapping[str, Member]):
