@@ -51,7 +51,7 @@ def _write(path: Path, members: list[tuple[str, bytes, bool]], **options: int) -
 
 def _entries(path: Path) -> list[tuple[str, int, int, int, int, int]]:
     with open(path, 'rb') as raw:
-        _, entries = read_directory(raw, path.stat().st_size)
+        _, _, entries = read_directory(raw, path.stat().st_size)
         return [(e.name, e.offset, e.compressed, e.size, e.method, e.crc) for e in entries]
 
 
@@ -99,7 +99,7 @@ def test_member_stream_reads_what_zipfile_wrote(tmp_path: Path) -> None:
     assert _entries(path) == _zipfile_entries(path)
     contents = {name: content for name, content, _ in _members()}
     with open(path, 'rb') as raw:
-        _, entries = read_directory(raw, path.stat().st_size)
+        _, _, entries = read_directory(raw, path.stat().st_size)
         for entry in list(entries):
             fields = (entry.offset, entry.compressed, entry.size, entry.method, entry.crc, entry.flags)
             member = Member(entry.name, *fields)
@@ -181,7 +181,7 @@ def test_zip64_extra_field_missing_is_corrupt(tmp_path: Path) -> None:
     struct.pack_into('<L', raw, first + 42, 0xFFFF_FFFF)
     path.write_bytes(bytes(raw))
     with open(path, 'rb') as handle, pytest.raises(CorruptZipError, match='no zip64 extra field'):
-        list(read_directory(handle, path.stat().st_size)[1])
+        list(read_directory(handle, path.stat().st_size)[2])
     with pytest.raises(ArchiveError, match='truncated or corrupt zip file'):
         scan_members(path, Problems(path))
 
@@ -208,3 +208,17 @@ def test_name_not_utf8_is_corrupt(tmp_path: Path) -> None:
 def test_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match='is a folder'):
         scan_members(tmp_path, Problems(tmp_path))
+
+
+def test_a_scan_is_reused_only_for_the_same_central_directory(tmp_path: Path) -> None:
+    """A file changed in place (same size, within the same clock tick) is scanned again: its defect is found."""
+    path = tmp_path / 'written.zip'
+    _write(path, [('repo/' + 'a' * 64, b'x' * 100, True)])
+    first = scan_members(path, Problems(path))
+    assert scan_members(path, Problems(path)) is first
+    raw = bytearray(path.read_bytes())
+    struct.pack_into('<H', raw, raw.index(b'PK\x01\x02') + 10, 99)
+    path.write_bytes(bytes(raw))
+    problems = Problems(path)
+    scan_members(path, problems)
+    assert 'uses the compression method 99' in problems.lines()[0]

@@ -106,6 +106,15 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
             raise self.missing_keys_error([key])
         return MemberStream(self._path, member)  # type: ignore[return-value]
 
+    def _iter_object_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield the members in the order of the file, read through one open file."""
+        objects = self._opened().objects
+        members = sorted(((objects[key], key) for key in keys), key=lambda item: item[0].offset)
+        with open(self._path, 'rb') as raw:
+            for member, key in members:
+                with MemberStream(self._path, member, raw) as stream:
+                    yield key, stream  # type: ignore[misc]
+
     def maintain(self, dry_run: bool = False, live: bool = True, **kwargs: Any) -> MaintenanceReport:
         """Nothing to do on a dry run; refused otherwise."""
         if not dry_run:

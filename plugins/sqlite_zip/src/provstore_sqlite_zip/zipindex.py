@@ -9,33 +9,47 @@ bounds its memory), looked up by key or walked in the order of the file.
 
 from __future__ import annotations
 
-import os
+import hashlib
 import sqlite3
 import struct
 import threading
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO, NamedTuple
 
-__all__ = ['CentralEntry', 'CorruptZipError', 'Member', 'ObjectIndex', 'read_directory']
+__all__ = [
+    'END64_RECORD',
+    'END64_SIGNATURE',
+    'END_RECORD',
+    'END_SIGNATURE',
+    'LOCATOR',
+    'LOCATOR_SIGNATURE',
+    'ZIP64_TAG',
+    'CentralEntry',
+    'CorruptZipError',
+    'Member',
+    'ObjectIndex',
+    'directory_digest',
+    'read_directory',
+]
 
-_END = struct.Struct('<4s4H2LH')
+END_RECORD = struct.Struct('<4s4H2LH')
 """End of central directory: signature, disk, disk of the directory, entries here, entries, size, offset, comment."""
-_END_SIGNATURE = b'PK\x05\x06'
-_LOCATOR = struct.Struct('<4sLQL')
+END_SIGNATURE = b'PK\x05\x06'
+LOCATOR = struct.Struct('<4sLQL')
 """Zip64 end of central directory locator: signature, disk, offset of the zip64 end record, disks."""
-_LOCATOR_SIGNATURE = b'PK\x06\x07'
-_END64 = struct.Struct('<4sQ2H2L4Q')
+LOCATOR_SIGNATURE = b'PK\x06\x07'
+END64_RECORD = struct.Struct('<4sQ2H2L4Q')
 """Zip64 end of central directory: signature, record size, versions, disks, entries here, entries, size, offset."""
-_END64_SIGNATURE = b'PK\x06\x06'
+END64_SIGNATURE = b'PK\x06\x06'
 _CENTRAL = struct.Struct('<4s4xHH4xLLLHHH4xLL')
 """A central directory entry: signature, flags, method, CRC, compressed size, size, lengths of the name, extra field
 and comment, external attributes, offset of the local header (versions, times, disk, internal attributes skipped)."""
 _CENTRAL_SIGNATURE = b'PK\x01\x02'
 _EXTRA = struct.Struct('<HH')
-_ZIP64_TAG = 0x0001
+ZIP64_TAG = 0x0001
 _ALL_ONES_32 = 0xFFFF_FFFF
 _UTF8 = 0x800
-_END_SEARCH = _END.size + 0xFFFF
+_END_SEARCH = END_RECORD.size + 0xFFFF
 """The end record is within the last 22 bytes plus the longest comment."""
 _READ = 1024 * 1024
 
@@ -71,8 +85,9 @@ class Member(NamedTuple):
     flags: int
 
 
-def read_directory(raw: BinaryIO, file_size: int) -> tuple[int, Iterator[CentralEntry]]:
-    """Return where the central directory of the zip open as ``raw`` starts, and an iterator over its entries.
+def read_directory(raw: BinaryIO, file_size: int) -> tuple[int, int, Iterator[CentralEntry]]:
+    """Return where the central directory of the zip open as ``raw`` starts, its size, and an iterator over its
+    entries (which reads it from ``raw`` as it goes).
 
     :raises CorruptZipError: if there is no end record, or it (or a zip64 record) is inconsistent; the iterator raises
         it for an entry that cannot be read.
@@ -80,34 +95,45 @@ def read_directory(raw: BinaryIO, file_size: int) -> tuple[int, Iterator[Central
     tail_start = max(0, file_size - _END_SEARCH)
     raw.seek(tail_start)
     tail = raw.read(file_size - tail_start)
-    where = tail.rfind(_END_SIGNATURE)
-    if where < 0 or where + _END.size > len(tail):
+    where = tail.rfind(END_SIGNATURE)
+    if where < 0 or where + END_RECORD.size > len(tail):
         raise CorruptZipError('no end of central directory record')
-    _, disk, directory_disk, _, _, size, start, _ = _END.unpack_from(tail, where)
+    _, disk, directory_disk, _, _, size, start, _ = END_RECORD.unpack_from(tail, where)
     end_offset = tail_start + where
     if disk or directory_disk:
         raise CorruptZipError('a zip spanning several disks')
-    locator = where - _LOCATOR.size
-    if locator >= 0 and tail[locator : locator + 4] == _LOCATOR_SIGNATURE:
+    locator = where - LOCATOR.size
+    if locator >= 0 and tail[locator : locator + 4] == LOCATOR_SIGNATURE:
         size, start, end_offset = _zip64_end(raw, tail, locator, tail_start)
     if start + size != end_offset:
         raise CorruptZipError('the central directory is not where the end record says')
-    return start, _entries(raw, start, size)
+    return start, size, _entries(raw, start, size)
+
+
+def directory_digest(raw: BinaryIO, start: int, size: int) -> bytes:
+    """Return the sha256 of the ``size`` bytes of the central directory at ``start``: what a scan depends on."""
+    digest = hashlib.sha256()
+    raw.seek(start)
+    left = size
+    while left and (chunk := raw.read(min(_READ, left))):
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.digest()
 
 
 def _zip64_end(raw: BinaryIO, tail: bytes, locator: int, tail_start: int) -> tuple[int, int, int]:
     """Return the size and start of the central directory and the offset of the zip64 end record."""
-    _, disk, record, disks = _LOCATOR.unpack_from(tail, locator)
+    _, disk, record, disks = LOCATOR.unpack_from(tail, locator)
     if disk or disks > 1:
         raise CorruptZipError('a zip spanning several disks')
     raw.seek(record)
-    block = raw.read(_END64.size)
-    if len(block) < _END64.size or block[:4] != _END64_SIGNATURE:
+    block = raw.read(END64_RECORD.size)
+    if len(block) < END64_RECORD.size or block[:4] != END64_SIGNATURE:
         raise CorruptZipError('no zip64 end of central directory record where its locator says')
-    _, _, _, _, disk, directory_disk, _, _, size, start = _END64.unpack(block)
+    _, _, _, _, disk, directory_disk, _, _, size, start = END64_RECORD.unpack(block)
     if disk or directory_disk:
         raise CorruptZipError('a zip spanning several disks')
-    if record + _END64.size > tail_start + locator:
+    if record + END64_RECORD.size > tail_start + locator:
         raise CorruptZipError('the zip64 end of central directory record overlaps its locator')
     return size, start, record
 
@@ -165,7 +191,7 @@ def _zip64_fields(name: str, extra: bytes, size: int, compressed: int, offset: i
         body = position + _EXTRA.size
         if body + length > len(extra):
             raise CorruptZipError(f'the extra field of {name!r} is corrupt')
-        if tag == _ZIP64_TAG:
+        if tag == ZIP64_TAG:
             values = []
             for start in range(body, body + length - 7, 8):
                 values.append(int.from_bytes(extra[start : start + 8], 'little'))
@@ -276,8 +302,3 @@ class ObjectIndex(Mapping[str, Member]):
         """Close the database (its file goes with it)."""
         with self._lock:
             self._connection.close()
-
-
-def file_identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
-    """Return what tells one version of a file from another: device, inode, size, modification and change times."""
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns

@@ -25,7 +25,7 @@ from provstore_sqlite_zip.zipindex import (
     CorruptZipError,
     Member,
     ObjectIndex,
-    file_identity,
+    directory_digest,
     read_directory,
 )
 
@@ -156,8 +156,8 @@ class MemberScan:
     """The repository's members by key."""
 
 
-_last_scan: tuple[tuple[Path, tuple[int, ...]], MemberScan] | None = None
-"""The last sound scan, by the file's path and identity: an import opens the same file several times."""
+_last_scan: tuple[tuple[Path, int, int, bytes], MemberScan] | None = None
+"""The last sound scan, by the file's path and its central directory: an import opens the same file several times."""
 _last_scan_lock = threading.Lock()
 
 
@@ -188,8 +188,9 @@ def scan_members(path: Path, problems: Problems) -> MemberScan:
     """Check every member in the central directory, adding each defect to ``problems``; return the members.
 
     Nothing is read but the central directory, a megabyte at a time: names, flags, compression methods, file
-    modes, sizes and offsets. What later reads need is kept in an index on disk; the scan of a file unchanged since
-    it was last found sound is reused.
+    modes, sizes and offsets. What later reads need is kept in an index on disk. The last scan found sound is
+    reused for the same file while its central directory is the same, byte for byte (its sha256): a scan depends on
+    nothing else.
 
     :raises ArchiveError: for a missing file, a file that is not a zip and one whose central directory cannot be
         read (truncated or corrupt).
@@ -197,14 +198,14 @@ def scan_members(path: Path, problems: Problems) -> MemberScan:
     global _last_scan  # noqa: PLW0603 - one module-level slot
     raw = _open_file(path)
     with raw:
-        identity = (Path(os.path.abspath(path)), file_identity(os.fstat(raw.fileno())))
-        with _last_scan_lock:
-            if _last_scan is not None and _last_scan[0] == identity:
-                return _last_scan[1]
         head = raw.read(4)
         found = problems.count
         try:
-            start, entries = read_directory(raw, identity[1][2])
+            start, size, entries = read_directory(raw, os.fstat(raw.fileno()).st_size)
+            identity = (Path(os.path.abspath(path)), start, size, directory_digest(raw, start, size))
+            with _last_scan_lock:
+                if _last_scan is not None and _last_scan[0] == identity:
+                    return _last_scan[1]
             scan = _scan(entries, start, problems)
         except CorruptZipError as exc:
             if head.startswith(_ZIP_MAGIC):

@@ -24,6 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from provstore_sqlite_zip.zipindex import (
+    END64_RECORD,
+    END64_SIGNATURE,
+    END_RECORD,
+    END_SIGNATURE,
+    LOCATOR,
+    LOCATOR_SIGNATURE,
+    ZIP64_TAG,
+)
+
 __all__ = ['SYNC_EVERY', 'ZIP64_LIMIT', 'ZipStreamWriter']
 
 ZIP64_LIMIT = 0xFFFF_FFFF
@@ -41,13 +51,6 @@ _CENTRAL = struct.Struct('<4s6H3L5H2L')
 """signature, versions (made by, needed), flags, method, time, date, CRC, compressed size, size, name, extra and
 comment lengths, disk, internal attributes, external attributes, offset of the local header."""
 _CENTRAL_SIGNATURE = b'PK\x01\x02'
-_END = struct.Struct('<4s4H2LH')
-_END_SIGNATURE = b'PK\x05\x06'
-_END64 = struct.Struct('<4sQ2H2L4Q')
-_END64_SIGNATURE = b'PK\x06\x06'
-_LOCATOR = struct.Struct('<4sLQL')
-_LOCATOR_SIGNATURE = b'PK\x06\x07'
-_ZIP64_TAG = 0x0001
 _LOCAL_ZIP64 = struct.Struct('<HHQQ')
 """The zip64 extra field of a local header: tag, length, size, compressed size."""
 _CRC_OFFSET = 14
@@ -119,64 +122,28 @@ class ZipStreamWriter:
         encoded, flags = _encoded(name)
         offset = self._offset
         zip64 = max(len(content), len(data)) >= self._limit
-        if zip64:
-            extra = _LOCAL_ZIP64.pack(_ZIP64_TAG, 16, len(content), len(data))
-            header = _LOCAL.pack(
-                _LOCAL_SIGNATURE,
-                _VERSION_ZIP64,
-                flags,
-                method,
-                self._time,
-                self._date,
-                crc,
-                0xFFFF_FFFF,
-                0xFFFF_FFFF,
-                len(encoded),
-                len(extra),
-            )
-        else:
-            extra = b''
-            header = _LOCAL.pack(
-                _LOCAL_SIGNATURE,
-                _VERSION,
-                flags,
-                method,
-                self._time,
-                self._date,
-                crc,
-                len(data),
-                len(content),
-                len(encoded),
-                0,
-            )
-        self._write(header + encoded + extra)
+        self._write(self._local_header(encoded, flags, method, crc, len(data), len(content), zip64=zip64))
         self._write(data)
         self._add_entry(encoded, flags, method, crc, len(data), len(content), offset)
         return len(content)
+
+    def _local_header(  # noqa: PLR0917 - the fields of one header
+        self, encoded: bytes, flags: int, method: int, crc: int, compressed: int, size: int, *, zip64: bool
+    ) -> bytes:
+        """Return a local header with the name; with ``zip64``, the sizes are in a zip64 extra field."""
+        extra = _LOCAL_ZIP64.pack(ZIP64_TAG, 16, size, compressed) if zip64 else b''
+        if zip64:
+            compressed = size = 0xFFFF_FFFF
+        version = _VERSION_ZIP64 if zip64 else _VERSION
+        fields = (version, flags, method, self._time, self._date, crc, compressed, size, len(encoded), len(extra))
+        return _LOCAL.pack(_LOCAL_SIGNATURE, *fields) + encoded + extra
 
     def _write_streamed(self, name: str, method: int, first: bytes, following: bytes, stream: BinaryIO) -> int:
         """Write a member of several chunks: a header with room for zip64 sizes, the data, then the header's CRC and
         sizes written in place."""
         encoded, flags = _encoded(name)
         offset = self._offset
-        extra = _LOCAL_ZIP64.pack(_ZIP64_TAG, 16, 0, 0)
-        self._write(
-            _LOCAL.pack(
-                _LOCAL_SIGNATURE,
-                _VERSION_ZIP64,
-                flags,
-                method,
-                self._time,
-                self._date,
-                0,
-                0xFFFF_FFFF,
-                0xFFFF_FFFF,
-                len(encoded),
-                len(extra),
-            )
-            + encoded
-            + extra
-        )
+        self._write(self._local_header(encoded, flags, method, 0, 0, 0, zip64=True))
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, -zlib.MAX_WBITS) if method == _DEFLATED else None
         crc = size = written = 0
         chunk = first
@@ -214,7 +181,7 @@ class ZipStreamWriter:
         large = [value for value in (size, compressed, offset) if value >= self._limit]
         extra = b''
         if large:
-            extra = struct.pack(f'<HH{len(large)}Q', _ZIP64_TAG, 8 * len(large), *large)
+            extra = struct.pack(f'<HH{len(large)}Q', ZIP64_TAG, 8 * len(large), *large)
         limit = self._limit
 
         def field(value: int) -> int:
@@ -267,17 +234,17 @@ class ZipStreamWriter:
         if count > _MAX_MEMBERS or start >= self._limit or size >= self._limit:
             record = self._offset
             self._file.write(
-                _END64.pack(
-                    _END64_SIGNATURE, _END64.size - 12, _MADE_BY, _VERSION_ZIP64, 0, 0, count, count, size, start
+                END64_RECORD.pack(
+                    END64_SIGNATURE, END64_RECORD.size - 12, _MADE_BY, _VERSION_ZIP64, 0, 0, count, count, size, start
                 )
             )
-            self._file.write(_LOCATOR.pack(_LOCATOR_SIGNATURE, 0, record, 1))
-            self._offset += _END64.size + _LOCATOR.size
+            self._file.write(LOCATOR.pack(LOCATOR_SIGNATURE, 0, record, 1))
+            self._offset += END64_RECORD.size + LOCATOR.size
             count = min(count, _MAX_MEMBERS)
             start = start if start < self._limit else 0xFFFF_FFFF
             size = size if size < self._limit else 0xFFFF_FFFF
-        self._file.write(_END.pack(_END_SIGNATURE, 0, 0, count, count, size, start, 0))
-        self._offset += _END.size
+        self._file.write(END_RECORD.pack(END_SIGNATURE, 0, 0, count, count, size, start, 0))
+        self._offset += END_RECORD.size
 
     def abort(self) -> None:
         """Close every file without finishing the zip (the caller removes it)."""
