@@ -12,7 +12,6 @@ held from the first row to the commit, object copies included.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import datetime
 import hashlib
@@ -200,7 +199,6 @@ class _Plan:
             """
         )
         self.path = path
-        self.folder = path.parent
 
     def close(self) -> None:
         self._db.close()
@@ -247,26 +245,6 @@ class _Plan:
 
     def mark_missing(self, keys: Sequence[str]) -> None:
         self._write('UPDATE object SET missing = 1 WHERE key = ?', ((key,) for key in keys))
-
-    def iter_slices(self, sizes: Sequence[int], count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
-        """Yield the ``(key, start, size)`` of the missing objects, in key order, as :class:`_ObjectCheck` copied
-        them one after the other with these ``sizes``, in batches of at most ``count`` objects and (but for a
-        single larger object) ``size`` bytes."""
-        batch: list[tuple[str, int, int]] = []
-        held = start = 0
-        index = 0
-        for keys in self.iter_keys(BATCH_SIZE, missing_only=True):
-            for key in keys:
-                length = sizes[index]
-                index += 1
-                if batch and (len(batch) >= count or held + length > size):
-                    yield batch
-                    batch, held = [], 0
-                batch.append((key, start, length))
-                held += length
-                start += length
-        if batch:
-            yield batch
 
     def count_missing(self) -> int:
         return int(self._db.execute('SELECT count(*) FROM object WHERE missing = 1').fetchone()[0])
@@ -671,7 +649,7 @@ class _Importer:
         """Store the checked objects from the scratch file in batches (straight into packs where the backend can)."""
         repository = self.storage.get_repository()
         done = written = 0
-        for batch in self.plan.iter_slices(check.sizes, OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
+        for batch in check.iter_slices(OBJECT_BATCH_COUNT, OBJECT_BATCH_BYTES):
             streams = [cast(BinaryIO, _Slice(check.spool, start, size)) for _, start, size in batch]
             stored = repository.put_objects_from_filelikes(streams)
             for (key, _, _), stored_key in zip(batch, stored, strict=True):
@@ -684,24 +662,25 @@ class _Importer:
 
 
 class _ObjectCheck(threading.Thread):
-    """Hash every object of the plan the profile lacks, read from the archive in key order, and (``write``) copy
-    it into the scratch file ``objects`` beside the plan; the size of each, in that order, goes into :attr:`sizes`.
+    """Hash every object of the plan the profile lacks, as the archive gives them, and (``write``) copy each into
+    the scratch file ``objects`` beside the plan; where each lies in it goes into the SQLite file ``slices`` there.
 
-    It reads the plan through a connection of its own, once the main thread has marked the missing objects.
+    It reads the plan through a connection of its own, once the main thread has marked the missing objects, and
+    writes only files of its own.
     """
 
     def __init__(self, reader: ArchiveReader, plan: _Plan, write: bool, progress: ProgressCallback) -> None:
         super().__init__(name='provstore-import-objects', daemon=True)
         self._reader = reader
         self._plan_path = plan.path
+        self._slices_path = plan.path.parent / 'slices.sqlite3'
         self._write = write
         self._progress = progress
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self.total = plan.count_missing()
         self.done = self.bytes = 0
-        self.sizes = array.array('q')
-        self._spool = open(plan.folder / 'objects', 'w+b')
+        self._spool = open(plan.path.parent / 'objects', 'w+b')
         self.spool = self._spool.fileno()
 
     def run(self) -> None:
@@ -712,12 +691,21 @@ class _ObjectCheck(threading.Thread):
 
     def _check(self) -> None:
         plan = sqlite3.connect(self._plan_path)
+        slices = sqlite3.connect(self._slices_path, isolation_level=None)
         try:
+            slices.executescript(
+                """
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                CREATE TABLE slice (start INTEGER, key TEXT, size INTEGER);
+                """
+            )
             cursor = plan.execute('SELECT key FROM object WHERE missing = 1 ORDER BY key')
             while keys := [key for (key,) in cursor.fetchmany(BATCH_SIZE)]:
+                found: list[tuple[int, str, int]] = []
                 for key, stream in _streams(self._reader, keys):
                     digest = hashlib.sha256()
-                    size = 0
+                    start, size = self._spool.tell(), 0
                     while chunk := stream.read(_CHUNK):
                         if self._stopping.is_set():
                             return
@@ -727,12 +715,33 @@ class _ObjectCheck(threading.Thread):
                             self._spool.write(chunk)
                     if digest.hexdigest() != key:
                         raise ArchiveError(f'the repository object {key} of the archive does not hash to its name')
-                    self.sizes.append(size)
+                    found.append((start, key, size))
                     self.done += 1
                     self.bytes += size
+                with slices:
+                    slices.executemany('INSERT INTO slice VALUES (?, ?, ?)', found)
         finally:
             plan.close()
+            slices.close()
         self._spool.flush()
+
+    def iter_slices(self, count: int, size: int) -> Iterator[list[tuple[str, int, int]]]:
+        """Yield the ``(key, start, size)`` of the checked objects, in the order of the scratch file, in batches of
+        at most ``count`` objects and (but for a single larger object) ``size`` bytes. Call it after :meth:`wait`."""
+        slices = sqlite3.connect(self._slices_path)
+        try:
+            batch: list[tuple[str, int, int]] = []
+            held = 0
+            for start, key, length in slices.execute('SELECT start, key, size FROM slice ORDER BY start, rowid'):
+                if batch and (len(batch) >= count or held + length > size):
+                    yield batch
+                    batch, held = [], 0
+                batch.append((key, start, length))
+                held += length
+            if batch:
+                yield batch
+        finally:
+            slices.close()
 
     def wait(self) -> None:
         """Wait for the check to end, reporting its progress; raise what it raised."""

@@ -104,7 +104,7 @@ class SqliteZipStorageBackend(DosStorageBackend):
         path = cls.archive_file(profile)
         if not path.exists():
             return None
-        open_archive_zip(path)[0].close()  # NOTE: refuses any version but those of VERSIONS_READABLE
+        open_archive_zip(path)  # NOTE: refuses any version but those of VERSIONS_READABLE
         return VERSION_HEAD
 
     @classmethod
@@ -142,18 +142,14 @@ class SqliteZipStorageBackend(DosStorageBackend):
         path = cls.archive_file(profile)
         if not path.is_file():
             return
-        handle, archive = open_archive_zip(path)
-        handle.close()
-        forget_database(archive, cls.cache_folder(profile))
+        forget_database(open_archive_zip(path), cls.cache_folder(profile))
 
     @classmethod
     def _database(cls, profile: Profile) -> Path:
         """Return the archive's database in the cache, extracted and checked first if needed."""
         from provstore_sqlite_zip.cache import cached_database  # noqa: PLC0415
 
-        handle, archive = open_archive_zip(cls.archive_file(profile))
-        with handle:
-            return cached_database(handle, archive, cls.cache_folder(profile))
+        return cached_database(open_archive_zip(cls.archive_file(profile)), cls.cache_folder(profile))
 
     @classmethod
     def _create_engine(cls, profile: Profile, pooled: bool) -> Engine:

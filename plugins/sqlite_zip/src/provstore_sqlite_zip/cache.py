@@ -13,12 +13,11 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 from provstore.exceptions import ArchiveError
-from provstore_sqlite_zip.zipped import DATABASE_MEMBER, ArchiveZip, Problems
+from provstore_sqlite_zip.zipped import DATABASE_MEMBER, ArchiveZip, Member, Problems
 
 __all__ = [
     'CACHE_SUBFOLDER',
@@ -84,13 +83,13 @@ def default_cache_folder() -> Path:
     return Path(cache_home) / 'provstore' / CACHE_SUBFOLDER
 
 
-def cache_file(archive: Path, member: zipfile.ZipInfo, folder: Path) -> Path:
+def cache_file(archive: Path, member: Member, folder: Path) -> Path:
     """Return where the database ``member`` of the archive at ``archive`` is cached in ``folder``: its identity."""
     stat = archive.stat()
-    return folder / f'{member.CRC:08x}-{member.file_size}-{stat.st_size}-{stat.st_mtime_ns}.sqlite3'
+    return folder / f'{member.crc:08x}-{member.size}-{stat.st_size}-{stat.st_mtime_ns}.sqlite3'
 
 
-def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) -> Path:
+def cached_database(archive: ArchiveZip, folder: Path) -> Path:
     """Return the path of the archive's database in the cache ``folder``, extracting and checking it first if needed.
 
     :raises ArchiveError: if the archive has no database member, or it is corrupt (bad CRC, truncated), not an
@@ -102,7 +101,7 @@ def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) 
     target = cache_file(archive.path, member, folder)
     if target.is_file():
         return target
-    temporary = extract_database(handle, archive.path, member, folder)
+    temporary = extract_database(archive.path, member, folder)
     try:
         check_database(archive.path, temporary)
         os.replace(temporary, target)
@@ -112,24 +111,23 @@ def cached_database(handle: zipfile.ZipFile, archive: ArchiveZip, folder: Path) 
     return target
 
 
-def extract_database(handle: zipfile.ZipFile, archive: Path, member: zipfile.ZipInfo, folder: Path) -> Path:
+def extract_database(archive: Path, member: Member, folder: Path) -> Path:
     """Copy the database member, in chunks, into a new temporary file in ``folder`` and return its path.
 
     The caller renames the file into place (:func:`cache_file`) once it is checked, or deletes it.
 
-    :raises ArchiveError: if the folder cannot be made or the member is corrupt (zipfile checks its size and CRC).
+    :raises ArchiveError: if the folder cannot be made or the member is corrupt (its size and CRC are checked).
     """
+    from provstore_sqlite_zip.members import MemberStream  # noqa: PLC0415 - members imports zipped, as this does
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArchiveError(f'{archive}: cannot make the cache folder {folder}: {exc.strerror or exc}') from None
-    descriptor, temporary = tempfile.mkstemp(prefix=f'.{member.CRC:08x}.', suffix='.part', dir=folder)
+    descriptor, temporary = tempfile.mkstemp(prefix=f'.{member.crc:08x}.', suffix='.part', dir=folder)
     try:
-        with os.fdopen(descriptor, 'wb') as output, handle.open(member) as stream:
+        with os.fdopen(descriptor, 'wb') as output, MemberStream(archive, member, label=DATABASE_MEMBER) as stream:
             shutil.copyfileobj(stream, output, _CHUNK)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        os.unlink(temporary)
-        raise ArchiveError(f'{archive}: the member {DATABASE_MEMBER} is corrupt: {exc}') from None
     except BaseException:
         os.unlink(temporary)
         raise

@@ -37,9 +37,7 @@ class SqliteZipFormat(ArchiveFormat):
 
         :raises ArchiveError: naming the defect of a file that is not a readable archive.
         """
-        handle, archive = open_archive_zip(Path(path))
-        handle.close()
-        return archive.metadata
+        return open_archive_zip(Path(path)).metadata
 
     @classmethod
     def open_writer(cls, path: Path, *, compression: int = 6, force: bool = False) -> ArchiveWriter:
@@ -96,7 +94,7 @@ class SqliteZipFormat(ArchiveFormat):
         from provstore_sqlite_zip.backend import SqliteZipStorageBackend  # noqa: PLC0415
 
         path = Path(path).expanduser().absolute()
-        open_archive_zip(path)[0].close()  # NOTE: refuses a missing or malformed file before a profile is made
+        open_archive_zip(path)  # NOTE: refuses a missing or malformed file before a profile is made
         config = SqliteZipStorageBackend.validate_config({'filepath': str(path)}, f'archive {path}')
         profile = Profile(name='archive', storage_backend=FORMAT_NAME, storage_config=config, folder=path.parent)
         return SqliteZipStorageBackend(profile)

@@ -1,8 +1,8 @@
 """The content of a zip member read as a stream that checks it: what the repository of an archive gives and what
 ``archive verify`` hashes.
 
-:class:`zipfile.ZipFile` stops reading a member at its declared size, so a deflate stream holding more than it
-declares (a decompression bomb that lies about its size) goes unnoticed. :class:`MemberStream` decompresses the
+A reader that stops at a member's declared size lets a deflate stream holding more than it declares (a
+decompression bomb that lies about its size) go unnoticed. :class:`MemberStream` decompresses the
 member's stored bytes itself, a bounded chunk at a time, and refuses it the moment it yields more than declared; at
 its end it checks the size, the CRC and that the deflate stream ended. Every defect is an
 :class:`~provstore.exceptions.ArchiveError` naming the file and the member.
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import io
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from provstore.exceptions import ArchiveError
-from provstore_sqlite_zip.zipped import is_readable
+from provstore_sqlite_zip.zipped import Member, is_readable
 
 __all__ = ['MemberStream']
 
@@ -26,36 +25,38 @@ _CHUNK = 1024 * 1024
 _LOCAL_HEADER = struct.Struct('<4s22xHH')
 """A zip's local file header: its signature, then (after 22 bytes) the lengths of the name and of the extra field."""
 _LOCAL_SIGNATURE = b'PK\x03\x04'
+_DEFLATED = 8
 
 
 class MemberStream(io.RawIOBase):
     """The content of one stored or deflated member, checked while it is read; never more than a chunk in memory."""
 
-    def __init__(self, path: Path, info: zipfile.ZipInfo, raw: BinaryIO | None = None) -> None:
+    def __init__(self, path: Path, info: Member, raw: BinaryIO | None = None, *, label: str | None = None) -> None:
         """:param raw: the archive already open (it is used from the member's offset on, and not closed); by default
             the stream opens the file itself.
+        :param label: how messages name the member (default: its name quoted).
 
         :raises ArchiveError: if the member is encrypted, of another compression, or has no local header.
         """
         super().__init__()
-        self._where = f'{path}: the member {info.filename!r}'
+        self._where = f'{path}: the member {info.name!r}' if label is None else f'{path}: the member {label}'
         if not is_readable(info):
             raise ArchiveError(f'{self._where} is encrypted or of a compression this code does not read')
         self._info = info
         self._own = raw is None
         self._raw: BinaryIO = open(path, 'rb') if raw is None else raw
-        self._left = info.compress_size
-        self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        self._left = info.compressed
+        self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS) if info.method == _DEFLATED else None
         self._pending = memoryview(b'')
         self._size = self._crc = 0
         self._ended = False
         try:
-            self._raw.seek(info.header_offset)
+            self._raw.seek(info.offset)
             header = self._raw.read(_LOCAL_HEADER.size)
             if len(header) < _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
                 raise ArchiveError(f'{self._where} has no local header where the central directory says')
             _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-            self._raw.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+            self._raw.seek(info.offset + _LOCAL_HEADER.size + name_length + extra_length)
         except BaseException:
             self.close()
             raise
@@ -86,12 +87,15 @@ class MemberStream(io.RawIOBase):
         if self._ended:
             self._check_end()
             return b''
-        self._size += len(data)
-        if self._size > self._info.file_size:
+        if self._size + len(data) > self._info.size:
+            # NOTE: a corrupt stream also yields too much; only one whose declared bytes are sound is a bomb
+            if zlib.crc32(data[: self._info.size - self._size], self._crc) != self._info.crc:
+                raise ArchiveError(self._bad_crc())
             raise ArchiveError(
-                f'{self._where} decompresses to more than the {self._info.file_size} bytes it declares (a '
+                f'{self._where} decompresses to more than the {self._info.size} bytes it declares (a '
                 'decompression bomb)'
             )
+        self._size += len(data)
         self._crc = zlib.crc32(data, self._crc)
         return data
 
@@ -125,7 +129,12 @@ class MemberStream(io.RawIOBase):
         return data
 
     def _check_end(self) -> None:
-        if self._size != self._info.file_size:
-            raise ArchiveError(f'{self._where} holds {self._size} bytes, not the {self._info.file_size} it declares')
-        if self._crc != self._info.CRC:
-            raise ArchiveError(f'{self._where} is corrupt: its CRC does not match')
+        if self._size != self._info.size:
+            raise ArchiveError(
+                f'{self._where} is corrupt: it holds {self._size} bytes, not the {self._info.size} it declares'
+            )
+        if self._crc != self._info.crc:
+            raise ArchiveError(self._bad_crc())
+
+    def _bad_crc(self) -> str:
+        return f'{self._where} is corrupt: Bad CRC-32 (its content does not match its CRC)'

@@ -16,7 +16,6 @@ import copy
 import datetime
 import logging
 import os
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from provstore.exceptions import ArchiveError, ArchiveExportError
 from provstore.files import move_into_place
 from provstore.storage import EntityStorage, EntityType, Row
 from provstore.storage.textrows import to_text_row
+from provstore_sqlite_zip.members import MemberStream
 from provstore_sqlite_zip.writer import AIIDA_VERSION, SqliteZipWriter, check_destination, scratch_file
 from provstore_sqlite_zip.zipped import VERSION_HEAD, ArchiveZip, open_archive_zip
 
@@ -80,15 +80,14 @@ def migrate_archive(
     :raises ArchiveExportError: if ``destination`` exists and ``force`` is false, or is ``source`` itself.
     """
     source = Path(source).expanduser().absolute()
-    handle, archive = open_archive_zip(source)
-    with handle:
-        destination = check_destination(Path(destination).expanduser(), force)
-        if destination.exists() and os.path.samefile(source, destination):
-            raise ArchiveExportError(f'{destination} is the archive being migrated: give another output file')
-        if archive.metadata.version == VERSION_HEAD:
-            _copy(source, destination, progress)
-        else:
-            _rewrite(handle, archive, destination, force, progress)
+    archive = open_archive_zip(source)
+    destination = check_destination(Path(destination).expanduser(), force)
+    if destination.exists() and os.path.samefile(source, destination):
+        raise ArchiveExportError(f'{destination} is the archive being migrated: give another output file')
+    if archive.metadata.version == VERSION_HEAD:
+        _copy(source, destination, progress)
+    else:
+        _rewrite(archive, destination, force, progress)
 
 
 def _copy(source: Path, destination: Path, progress: ProgressCallback | None) -> None:
@@ -109,9 +108,7 @@ def _copy(source: Path, destination: Path, progress: ProgressCallback | None) ->
         raise
 
 
-def _rewrite(
-    handle: zipfile.ZipFile, archive: ArchiveZip, destination: Path, force: bool, progress: ProgressCallback | None
-) -> None:
+def _rewrite(archive: ArchiveZip, destination: Path, force: bool, progress: ProgressCallback | None) -> None:
     """Write the rows (completed), the metadata and the objects of ``archive`` as a new file."""
     from provstore_sqlite_zip.format import SqliteZipFormat  # noqa: PLC0415 - the format imports this module
 
@@ -128,7 +125,7 @@ def _rewrite(
             for entity in EntityType:
                 _copy_rows(archive.path, storage, writer, entity, now=now, progress=progress)
             writer.write_metadata_as(_migrated_metadata(details, level, now))
-            _copy_objects(handle, archive, writer, progress)
+            _copy_objects(archive, writer, progress)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -217,26 +214,22 @@ def _migrated_metadata(details: Mapping[str, Any], level: int, now: datetime.dat
     return metadata
 
 
-def _copy_objects(
-    handle: zipfile.ZipFile, archive: ArchiveZip, writer: SqliteZipWriter, progress: ProgressCallback | None
-) -> None:
-    """Stream every ``repo/`` member into the new archive; zipfile checks each one's CRC as it is read.
+def _copy_objects(archive: ArchiveZip, writer: SqliteZipWriter, progress: ProgressCallback | None) -> None:
+    """Stream every ``repo/`` member into the new archive, in the order of the source file; each one's size and CRC
+    are checked as it is read (:class:`~provstore_sqlite_zip.members.MemberStream`).
 
-    NOTE: the members are decompressed and compressed again: zipfile has no public way to copy a member's
-    compressed bytes as they are, and the CRC check on reading is worth keeping.
+    NOTE: the members are decompressed and compressed again: the CRC check on reading is worth keeping.
     """
     total = len(archive.objects)
-    total_bytes = sum(info.file_size for info in archive.objects.values())
+    total_bytes = archive.objects.totals()[0]
     done = done_bytes = 0
     if progress is not None and total:
         progress('objects', 0, total)
-    for key, info in archive.objects.items():
-        try:
-            with handle.open(info) as stream:
+    with open(archive.path, 'rb') as raw:
+        for key, info in archive.objects.in_file_order():
+            with MemberStream(archive.path, info, raw, label=info.name) as stream:
                 done_bytes += writer.write_object(key, stream)  # type: ignore[arg-type]
-        except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-            raise ArchiveError(f'{archive.path}: the member {info.filename} is corrupt: {exc}') from None
-        done += 1
-        if progress is not None:
-            progress('bytes', done_bytes, total_bytes)
-            progress('objects', done, total)
+            done += 1
+            if progress is not None:
+                progress('bytes', done_bytes, total_bytes)
+                progress('objects', done, total)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -26,21 +25,20 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
         """:param filepath: the archive file; it is opened (and checked) on first use."""
         self._path = Path(filepath)
         self._lock = threading.Lock()
-        self._zip: zipfile.ZipFile | None = None
         self._archive: ArchiveZip | None = None
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} of {self._path}>'
 
-    def _opened(self) -> tuple[zipfile.ZipFile, ArchiveZip]:
-        """Return the open zip and its members, opening it on first use.
+    def _opened(self) -> ArchiveZip:
+        """Return the zip's members, checking it on first use.
 
         :raises ArchiveError: if the file is not a readable archive.
         """
         with self._lock:
-            if self._zip is None or self._archive is None:
-                self._zip, self._archive = open_archive_zip(self._path)
-            return self._zip, self._archive
+            if self._archive is None:
+                self._archive = open_archive_zip(self._path)
+            return self._archive
 
     @property
     def uuid(self) -> str | None:
@@ -67,11 +65,9 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
         self.check_writable()
 
     def close(self) -> None:
-        """Close the zip; it is opened again on next use."""
+        """Forget the zip's members; they are read again on next use."""
         with self._lock:
-            if self._zip is not None:
-                self._zip.close()
-            self._zip = self._archive = None
+            self._archive = None
 
     def _put_object_from_filelike(self, handle: BinaryIO) -> str:
         self.check_writable()
@@ -82,20 +78,19 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
 
     def has_objects(self, keys: Sequence[str]) -> list[bool]:
         """Return, for each key, whether the archive has the member ``repo/<key>``."""
-        objects = self._opened()[1].objects
+        objects = self._opened().objects
         return [key in objects for key in keys]
 
     def list_objects(self) -> Iterator[str]:
         """Iterate over the keys of the archive's repository members."""
-        return iter(self._opened()[1].objects)
+        return iter(self._opened().objects)
 
     def get_info(self, detailed: bool = False) -> dict[str, Any]:
         """Return the archive's path and number of objects; with ``detailed``, their bytes (stored and compressed)."""
-        objects = self._opened()[1].objects
+        objects = self._opened().objects
         info: dict[str, Any] = {'filepath': str(self._path), 'objects': len(objects)}
         if detailed:
-            info['size_bytes'] = sum(member.file_size for member in objects.values())
-            info['compressed_bytes'] = sum(member.compress_size for member in objects.values())
+            info['size_bytes'], info['compressed_bytes'] = objects.totals()
         return info
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
@@ -105,11 +100,20 @@ class ZipRepositoryBackend(AbstractRepositoryBackend):
         :raises FileNotFoundError: if the archive has no such member.
         :raises ArchiveError: when reading a corrupt member, naming the defect.
         """
-        archive = self._opened()[1]
+        archive = self._opened()
         member = archive.objects.get(key)
         if member is None:
             raise self.missing_keys_error([key])
         return MemberStream(self._path, member)  # type: ignore[return-value]
+
+    def _iter_object_streams(self, keys: list[str]) -> Iterator[tuple[str, BinaryIO]]:
+        """Yield the members in the order of the file, read through one open file."""
+        objects = self._opened().objects
+        members = sorted(((objects[key], key) for key in keys), key=lambda item: item[0].offset)
+        with open(self._path, 'rb') as raw:
+            for member, key in members:
+                with MemberStream(self._path, member, raw) as stream:
+                    yield key, stream  # type: ignore[misc]
 
     def maintain(self, dry_run: bool = False, live: bool = True, **kwargs: Any) -> MaintenanceReport:
         """Nothing to do on a dry run; refused otherwise."""

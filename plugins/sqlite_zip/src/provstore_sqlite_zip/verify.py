@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import heapq
 import json
 import os
 import sqlite3
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +33,10 @@ from provstore_sqlite_zip.members import MemberStream
 from provstore_sqlite_zip.zipped import (
     DATABASE_MEMBER,
     REPOSITORY_PREFIX,
+    Member,
     MemberScan,
     Problems,
     is_readable,
-    open_zip,
     read_metadata_member,
     scan_members,
 )
@@ -121,24 +121,21 @@ def verify_archive(path: Path, *, check_hashes: bool = True, cache_folder: Path 
     :param cache_folder: where the database is extracted (default: the cache of :mod:`provstore_sqlite_zip.cache`).
     """
     path = Path(path).expanduser()
+    problems = Problems(path)
     try:
-        handle = open_zip(path)
+        members = scan_members(path, problems)
     except ArchiveError as exc:
         return [str(exc)]
-    problems = Problems(path)
-    with handle:
-        members = scan_members(path, handle, problems)
-        try:
-            read_metadata_member(path, handle, members.metadata)
-        except ArchiveError as exc:
-            problems.add_error('metadata', exc)
-        _check_database(path, handle, members, problems, cache_folder or default_cache_folder(), check_hashes)
+    try:
+        read_metadata_member(path, members.metadata)
+    except ArchiveError as exc:
+        problems.add_error('metadata', exc)
+    _check_database(path, members, problems, cache_folder or default_cache_folder(), check_hashes)
     return problems.lines()
 
 
-def _check_database(  # noqa: PLR0917 - one private step of verify_archive
+def _check_database(
     path: Path,
-    handle: zipfile.ZipFile,
     members: MemberScan,
     problems: Problems,
     folder: Path,
@@ -157,7 +154,7 @@ def _check_database(  # noqa: PLR0917 - one private step of verify_archive
             database = cache_file(path, members.database, folder)
             if not database.is_file():
                 try:
-                    database = temporary = extract_database(handle, path, members.database, folder)
+                    database = temporary = extract_database(path, members.database, folder)
                 except ArchiveError as exc:
                     database = None
                     problems.add_error('databases', exc)
@@ -417,11 +414,16 @@ def _check_repository_keys(path: Path, connection: sqlite3.Connection, members: 
 def _check_contents(path: Path, members: MemberScan, problems: Problems) -> None:
     """Read every member the scan found readable through a checking stream (sizes, CRC, decompression bombs), in
     the order of the file, and hash each repository object."""
-    named: list[tuple[zipfile.ZipInfo, str | None]] = [(info, key) for key, info in members.objects.items()]
-    named += [(info, None) for info in (members.metadata, members.database) if info is not None]
-    named.sort(key=lambda item: item[0].header_offset)
+    named: Iterator[tuple[str | None, Member]] = heapq.merge(
+        members.objects.in_file_order(),
+        sorted(
+            ((None, info) for info in (members.metadata, members.database) if info is not None),
+            key=lambda item: item[1].offset,
+        ),
+        key=lambda item: item[1].offset,
+    )
     with open(path, 'rb') as raw:
-        for info, key in named:
+        for key, info in named:
             if not is_readable(info):
                 continue  # NOTE: the scan reported it
             try:
@@ -431,7 +433,7 @@ def _check_contents(path: Path, members: MemberScan, problems: Problems) -> None
                 problems.add_error('corrupt members', exc)
                 continue
             if key is not None and digest != key:
-                defect = f'the content of {info.filename!r} hashes to {digest}, not to its name'
+                defect = f'the content of {info.name!r} hashes to {digest}, not to its name'
                 problems.add('objects not named by their hash', defect)
 
 

@@ -2,8 +2,9 @@
 
 Rows go into a scratch SQLite database beside the destination, with psql_dos's tables (the archive database
 mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata and the database become the first
-members of a temporary zip beside the destination, and each object is then copied into it in chunks. The finished
-zip is synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
+members of a temporary zip beside the destination, and each object is then copied into it in chunks
+(:class:`~provstore_sqlite_zip.zipwriter.ZipStreamWriter`: no Python object per member is kept). The finished zip is
+synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
 
 An object whose first 8 KiB deflate by less than a tenth (random or already compressed data) is stored, not
 deflated: deflating it costs most of the time of writing an archive and saves nothing. Every reader of zip files,
@@ -18,7 +19,6 @@ import json
 import os
 import sqlite3
 import tempfile
-import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +29,7 @@ from provstore.files import move_into_place
 from provstore.storage import EntityType, Row
 from provstore_sqlite_zip.cache import REQUIRED_COLUMNS
 from provstore_sqlite_zip.zipped import DATABASE_MEMBER, METADATA_MEMBER, REPOSITORY_PREFIX, SHA256, VERSION_HEAD
+from provstore_sqlite_zip.zipwriter import ZipStreamWriter
 
 __all__ = ['AIIDA_VERSION', 'SqliteZipWriter', 'check_destination', 'scratch_file']
 
@@ -36,7 +37,6 @@ AIIDA_VERSION = '2.6.0'
 """The ``aiida_version`` written: the aiida-core release whose archive schema (``main_0001``) these files follow.
 aiida-core reads only ``export_version`` to decide whether it can import a file; this value is shown to users."""
 
-_CHUNK = 1024 * 1024
 _SAMPLE = 8 * 1024
 """Bytes of an object deflated (at level 1) to tell whether deflating it is worth it; smaller objects always are."""
 _WORTH = 0.9
@@ -86,7 +86,7 @@ class SqliteZipWriter:
         self._compression = compression
         self._database = scratch_file(self.path, '.sqlite3.part')
         self._partial = scratch_file(self.path, '.part')
-        self._zip: zipfile.ZipFile | None = None
+        self._zip: ZipStreamWriter | None = None
         tables = [Base.metadata.tables[name] for name in REQUIRED_COLUMNS]
         engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
         try:
@@ -164,11 +164,10 @@ class SqliteZipWriter:
             self._connection.execute(statement)
         self._connection.execute('COMMIT')
         self._connection.close()
-        method = zipfile.ZIP_STORED if self._compression == 0 else zipfile.ZIP_DEFLATED
-        level = None if self._compression == 0 else self._compression
-        self._zip = zipfile.ZipFile(self._partial, 'w', compression=method, compresslevel=level, allowZip64=True)
-        self._zip.writestr(METADATA_MEMBER, json.dumps(dict(metadata), indent=1))
-        self._zip.write(self._database, DATABASE_MEMBER)
+        self._zip = ZipStreamWriter(self._partial, level=self._compression)
+        self._zip.write_bytes(METADATA_MEMBER, json.dumps(dict(metadata), indent=1).encode())
+        with open(self._database, 'rb') as database:
+            self._zip.write_stream(DATABASE_MEMBER, database)
         self._database.unlink()
 
     def write_object(self, key: str, stream: BinaryIO) -> int:
@@ -180,19 +179,7 @@ class SqliteZipWriter:
             raise RuntimeError('objects are written after the metadata')
         if not SHA256.fullmatch(key):
             raise ArchiveExportError(f'the object key {key!r} is not a sha256 digest: this archive format needs them')
-        size = 0
-        chunk = stream.read(_CHUNK)
-        name = f'{REPOSITORY_PREFIX}{key}'
-        member_info: str | zipfile.ZipInfo = name
-        if self._compression and len(chunk) >= _SAMPLE and not _worth_deflating(chunk[:_SAMPLE]):
-            member_info = zipfile.ZipInfo(name)
-            member_info.compress_type = zipfile.ZIP_STORED
-        with self._zip.open(member_info, 'w', force_zip64=True) as member:
-            while chunk:
-                member.write(chunk)
-                size += len(chunk)
-                chunk = stream.read(_CHUNK)
-        return size
+        return self._zip.write_stream(f'{REPOSITORY_PREFIX}{key}', stream, worth=_worth_deflating)
 
     def finish(self) -> None:
         """Close the zip, sync it, and rename it to the final name (then sync the folder)."""
@@ -209,13 +196,16 @@ class SqliteZipWriter:
         with contextlib.suppress(Exception):
             self._connection.close()
         if self._zip is not None:
-            with contextlib.suppress(Exception):
-                self._zip.close()
+            self._zip.abort()
         for scratch in (self._database, self._partial):
             scratch.unlink(missing_ok=True)
         self._done = True
 
 
-def _worth_deflating(sample: bytes) -> bool:
-    """Whether ``sample`` deflates (at the fastest level) to at most :data:`_WORTH` of its size."""
+def _worth_deflating(first: bytes) -> bool:
+    """Whether an object whose first chunk is ``first`` is worth deflating: it is small, or its first
+    :data:`_SAMPLE` bytes deflate (at the fastest level) to at most :data:`_WORTH` of their size."""
+    if len(first) < _SAMPLE:
+        return True
+    sample = first[:_SAMPLE]
     return len(zlib.compress(sample, 1)) <= _WORTH * len(sample)

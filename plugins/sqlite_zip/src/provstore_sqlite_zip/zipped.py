@@ -8,15 +8,26 @@ directory and ``metadata.json`` are read here: nothing is extracted.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
 import stat
-import zipfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from provstore.archive import ArchiveMetadata
 from provstore.exceptions import ArchiveError
+from provstore_sqlite_zip.zipindex import (
+    CentralEntry,
+    CorruptZipError,
+    Member,
+    ObjectIndex,
+    directory_digest,
+    read_directory,
+)
 
 __all__ = [
     'DATABASE_MEMBER',
@@ -29,11 +40,12 @@ __all__ = [
     'VERSIONS_READABLE',
     'VERSION_HEAD',
     'ArchiveZip',
+    'Member',
     'MemberScan',
     'Problems',
+    'forget_scans',
     'is_readable',
     'open_archive_zip',
-    'open_zip',
     'parse_metadata',
     'read_metadata_member',
     'scan_members',
@@ -65,9 +77,10 @@ _ZIP_MAGIC = b'PK'
 _ESCAPING = re.compile(r'\x00|\\|^/|^[A-Za-z]:|(?:^|/)\.\.?(?:/|$)')
 """A member name that escapes: NUL, a backslash, absolute, a drive, a ``.`` or ``..`` part."""
 _ENCRYPTED = 0x1
-_UTF8 = 0x800
-_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_STORED = 0
+_COMPRESSIONS = (_STORED, 8)
 _LOCAL_HEADER_SIZE = 30
+_BATCH = 5000
 _LINE_MAX = 400
 """The longest line of a report of problems."""
 DEFLATE_MAX_RATIO = 1032
@@ -78,13 +91,13 @@ _DEFLATE_SLACK = 1024
 
 @dataclass(frozen=True)
 class ArchiveZip:
-    """The members of an archive that matter, by name, from its central directory (nothing extracted)."""
+    """The members of an archive that matter, from its central directory (nothing extracted)."""
 
     path: Path
     metadata: ArchiveMetadata
-    database: zipfile.ZipInfo | None
-    objects: dict[str, zipfile.ZipInfo]
-    """The repository's members by key (the sha256 of their content)."""
+    database: Member | None
+    objects: ObjectIndex
+    """The repository's members by key (the sha256 of their content), in an index on disk."""
 
 
 class Problems:
@@ -135,129 +148,186 @@ class Problems:
 
 @dataclass(frozen=True)
 class MemberScan:
-    """The members of a zip found in its central directory, and the defects seen there (nothing read yet)."""
+    """The members of a zip found in its central directory (nothing read yet)."""
 
-    metadata: zipfile.ZipInfo | None
-    database: zipfile.ZipInfo | None
-    objects: dict[str, zipfile.ZipInfo]
+    metadata: Member | None
+    database: Member | None
+    objects: ObjectIndex
     """The repository's members by key."""
 
 
-def open_archive_zip(path: Path) -> tuple[zipfile.ZipFile, ArchiveZip]:
-    """Open the zip at ``path``, check its members and metadata, and return it with what it holds.
+_last_scan: tuple[tuple[Path, int, int, bytes], MemberScan] | None = None
+"""The last sound scan, by the file's path and its central directory: an import opens the same file several times."""
+_last_scan_lock = threading.Lock()
 
-    The caller closes the returned :class:`zipfile.ZipFile`.
+
+def open_archive_zip(path: Path) -> ArchiveZip:
+    """Check the members and metadata of the zip at ``path`` and return what it holds.
 
     :raises ArchiveError: naming the first defect (not a zip, truncated, a member name that escapes, a duplicate,
         encrypted, symlink or overlapping member, an unsupported compression, a size no deflate stream can have, a
         missing or malformed ``metadata.json``, an unknown, newer or legacy version, a key format other than sha256,
         a repository member not named by a sha256).
     """
-    handle = open_zip(path)
-    try:
-        problems = Problems(path)
-        members = scan_members(path, handle, problems)
-        if problems:
-            raise ArchiveError(problems.lines()[0])
-        metadata = read_metadata_member(path, handle, members.metadata)
-        return handle, ArchiveZip(path=path, metadata=metadata, database=members.database, objects=members.objects)
-    except BaseException:
-        handle.close()
-        raise
+    problems = Problems(path)
+    members = scan_members(path, problems)
+    if problems:
+        raise ArchiveError(problems.lines()[0])
+    metadata = read_metadata_member(path, members.metadata)
+    return ArchiveZip(path=path, metadata=metadata, database=members.database, objects=members.objects)
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
-    """Return the zip at ``path``, refusing a missing file, a file that is not a zip and a truncated one.
+def forget_scans() -> None:
+    """Drop the scan kept of the last archive opened (its index is closed when no reader holds it any more)."""
+    global _last_scan  # noqa: PLW0603 - one module-level slot
+    with _last_scan_lock:
+        _last_scan = None
+
+
+def scan_members(path: Path, problems: Problems) -> MemberScan:
+    """Check every member in the central directory, adding each defect to ``problems``; return the members.
+
+    Nothing is read but the central directory, a megabyte at a time: names, flags, compression methods, file
+    modes, sizes and offsets. What later reads need is kept in an index on disk. The last scan found sound is
+    reused for the same file while its central directory is the same, byte for byte (its sha256): a scan depends on
+    nothing else.
+
+    :raises ArchiveError: for a missing file, a file that is not a zip and one whose central directory cannot be
+        read (truncated or corrupt).
+    """
+    global _last_scan  # noqa: PLW0603 - one module-level slot
+    raw = _open_file(path)
+    with raw:
+        head = raw.read(4)
+        found = problems.count
+        try:
+            start, size, entries = read_directory(raw, os.fstat(raw.fileno()).st_size)
+            identity = (Path(os.path.abspath(path)), start, size, directory_digest(raw, start, size))
+            with _last_scan_lock:
+                if _last_scan is not None and _last_scan[0] == identity:
+                    return _last_scan[1]
+            scan = _scan(entries, start, problems)
+        except CorruptZipError as exc:
+            if head.startswith(_ZIP_MAGIC):
+                raise ArchiveError(
+                    f'{path}: truncated or corrupt zip file (its central directory cannot be read: {exc})'
+                ) from None
+            raise ArchiveError(f'{path}: not a zip file, so not a {FORMAT_NAME} archive') from None
+    if problems.count == found:
+        with _last_scan_lock:
+            _last_scan = (identity, scan)
+    return scan
+
+
+def _open_file(path: Path) -> BinaryIO:
+    """Open ``path`` for reading, refusing a missing file and a folder.
 
     :raises ArchiveError: naming the defect.
     """
     try:
-        with open(path, 'rb') as raw:
-            head = raw.read(4)
+        raw = open(path, 'rb')
     except FileNotFoundError:
         raise ArchiveError(f'{path}: no such archive file') from None
     except IsADirectoryError:
         raise ArchiveError(f'{path}: is a folder, not an archive file') from None
     except OSError as exc:
         raise ArchiveError(f'{path}: cannot read the archive: {exc.strerror or exc}') from None
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
-        if head.startswith(_ZIP_MAGIC):
-            raise ArchiveError(
-                f'{path}: truncated or corrupt zip file (its central directory cannot be read: {exc})'
-            ) from None
-        raise ArchiveError(f'{path}: not a zip file, so not a {FORMAT_NAME} archive') from None
+    if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+        raw.close()
+        raise ArchiveError(f'{path}: not a zip file, so not a {FORMAT_NAME} archive')
+    return raw
 
 
-def scan_members(path: Path, handle: zipfile.ZipFile, problems: Problems) -> MemberScan:
-    """Check every member in the central directory, adding each defect to ``problems``; return the members.
-
-    Nothing is read but the central directory: names, flags, compression methods, file modes, sizes and offsets.
-    """
-    seen: set[str] = set()
-    database: zipfile.ZipInfo | None = None
-    metadata: zipfile.ZipInfo | None = None
-    objects: dict[str, zipfile.ZipInfo] = {}
-    infos = handle.infolist()
-    for info in infos:
-        name = info.filename
-        if name in _IGNORED_NAMES or name.startswith(_IGNORED_PREFIXES):
-            continue
-        # NOTE: zipfile cuts a name at its first NUL; the name as stored is kept in orig_filename.
-        if _escapes(info.orig_filename):
-            problems.add(
-                'member names that escape',
-                f'the member name {info.orig_filename!r} escapes the archive (absolute, "..", "\\" or NUL)',
-            )
-            continue
-        if name in seen:
-            problems.add('duplicate members', f'the member {name!r} appears twice')
-            continue
-        seen.add(name)
-        _check_member(info, problems)
-        if name == METADATA_MEMBER:
-            metadata = info
-        elif name == DATABASE_MEMBER:
-            database = info
-        elif name.startswith(REPOSITORY_PREFIX) and not info.is_dir():
-            key = name[len(REPOSITORY_PREFIX) :]
-            if not SHA256.fullmatch(key):
+def _scan(entries: Iterator[CentralEntry], directory_start: int, problems: Problems) -> MemberScan:
+    """Check each entry as it is read; index the repository's members, and every entry's name and extent (for the
+    checks of duplicates and overlaps, which then run in SQL)."""
+    objects = ObjectIndex()
+    database = objects.connection
+    database.execute(
+        'CREATE TABLE entry (seq INTEGER PRIMARY KEY, name TEXT, counted TEXT, start INTEGER, end INTEGER)'
+    )
+    metadata_member: Member | None = None
+    database_member: Member | None = None
+    extents: list[tuple[int, str, str | None, int, int]] = []
+    rows: list[tuple[str, str, int, int, int, int, int, int]] = []
+    for seq, entry in enumerate(entries):
+        stored = entry.name
+        name = stored.split('\x00', 1)[0]  # NOTE: the name as zipfile shows it, cut at a NUL
+        end = entry.offset + _LOCAL_HEADER_SIZE + entry.name_length + entry.compressed
+        counted: str | None = None
+        if not (name in _IGNORED_NAMES or name.startswith(_IGNORED_PREFIXES)):
+            if _escapes(stored):
                 problems.add(
-                    'repository members not named by a sha256',
-                    f'the repository member {name!r} is not named by a sha256 (64 lower-case hex digits)',
+                    'member names that escape',
+                    f'the member name {stored!r} escapes the archive (absolute, "..", "\\" or NUL)',
                 )
-                continue
-            objects[key] = info
-    _check_layout(infos, getattr(handle, 'start_dir', None), problems)
-    return MemberScan(metadata=metadata, database=database, objects=objects)
+            else:
+                counted = name
+                _check_member(entry, problems)
+                member = Member(name, entry.offset, entry.compressed, entry.size, entry.method, entry.crc, entry.flags)
+                if name == METADATA_MEMBER:
+                    metadata_member = metadata_member or member
+                elif name == DATABASE_MEMBER:
+                    database_member = database_member or member
+                elif name.startswith(REPOSITORY_PREFIX) and not name.endswith('/'):
+                    key = name[len(REPOSITORY_PREFIX) :]
+                    if SHA256.fullmatch(key):
+                        rows.append((key, *member))
+                    else:
+                        problems.add(
+                            'repository members not named by a sha256',
+                            f'the repository member {name!r} is not named by a sha256 (64 lower-case hex digits)',
+                        )
+        extents.append((seq, name, counted, entry.offset, end))
+        if len(extents) >= _BATCH:
+            _flush(objects, extents, rows)
+    _flush(objects, extents, rows)
+    for (name,) in database.execute(
+        'SELECT counted FROM entry WHERE counted IS NOT NULL GROUP BY counted HAVING count(*) > 1 ORDER BY min(seq)'
+    ):
+        problems.add('duplicate members', f'the member {name!r} appears twice')
+    _check_layout(database, directory_start, problems)
+    database.execute('DROP TABLE entry')
+    return MemberScan(metadata=metadata_member, database=database_member, objects=objects)
 
 
-def read_metadata_member(path: Path, handle: zipfile.ZipFile, member: zipfile.ZipInfo | None) -> ArchiveMetadata:
+def _flush(
+    objects: ObjectIndex,
+    extents: list[tuple[int, str, str | None, int, int]],
+    rows: list[tuple[str, str, int, int, int, int, int, int]],
+) -> None:
+    """Write the batches of extents and objects into the index, and empty them."""
+    objects.connection.executemany('INSERT INTO entry VALUES (?, ?, ?, ?, ?)', extents)
+    objects.add(rows)
+    extents.clear()
+    rows.clear()
+
+
+def read_metadata_member(path: Path, member: Member | None) -> ArchiveMetadata:
     """Return the checked metadata of the member ``metadata.json`` (``None``: the zip has none).
 
     :raises ArchiveError: naming the defect.
     """
+    from provstore_sqlite_zip.members import MemberStream  # noqa: PLC0415 - members imports this module
+
     if member is None:
         raise ArchiveError(f'{path}: no {METADATA_MEMBER} in the zip, so not a {FORMAT_NAME} archive')
-    if member.file_size > METADATA_MAX_BYTES:
-        raise ArchiveError(
-            f'{path}: {METADATA_MEMBER} is {member.file_size} bytes, more than the {METADATA_MAX_BYTES} read'
-        )
+    if member.size > METADATA_MAX_BYTES:
+        raise ArchiveError(f'{path}: {METADATA_MEMBER} is {member.size} bytes, more than the {METADATA_MAX_BYTES} read')
     try:
-        with handle.open(member) as stream:
+        with MemberStream(path, member) as stream:
             raw = stream.read(METADATA_MAX_BYTES + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    except OSError as exc:
         raise ArchiveError(f'{path}: cannot read {METADATA_MEMBER}: {exc}') from None
     if len(raw) > METADATA_MAX_BYTES:
         raise ArchiveError(f'{path}: {METADATA_MEMBER} is larger than the {METADATA_MAX_BYTES} bytes read')
     return parse_metadata(path, raw)
 
 
-def is_readable(info: zipfile.ZipInfo) -> bool:
+def is_readable(member: Member) -> bool:
     """Whether this code can read the member: not encrypted, stored or deflated (:func:`scan_members` reports the
     others)."""
-    return not info.flag_bits & _ENCRYPTED and info.compress_type in _COMPRESSIONS
+    return not member.flags & _ENCRYPTED and member.method in _COMPRESSIONS
 
 
 def _escapes(name: str) -> bool:
@@ -267,62 +337,52 @@ def _escapes(name: str) -> bool:
     return _ESCAPING.search(name) is not None
 
 
-def _check_member(info: zipfile.ZipInfo, problems: Problems) -> None:
+def _check_member(entry: CentralEntry, problems: Problems) -> None:
     """Add the defects of one member that its central directory entry shows."""
-    name = info.filename
-    if info.flag_bits & _ENCRYPTED:
+    name = entry.name
+    if entry.flags & _ENCRYPTED:
         problems.add('encrypted members', f'the member {name!r} is encrypted, which no archive is')
         return
-    if info.compress_type not in _COMPRESSIONS:
+    if entry.method not in _COMPRESSIONS:
         problems.add(
             'members of an unsupported compression',
-            f'the member {name!r} uses the compression method {info.compress_type}; only stored (0) and deflate (8) '
-            'are read',
+            f'the member {name!r} uses the compression method {entry.method}; only stored (0) and deflate (8) are read',
         )
         return
-    mode = stat.S_IFMT(info.external_attr >> 16)
+    mode = stat.S_IFMT(entry.external >> 16)
     if mode == stat.S_IFLNK:
         problems.add('symbolic links', f'the member {name!r} is a symbolic link, which no archive holds')
     elif mode not in (0, stat.S_IFREG, stat.S_IFDIR):
         problems.add('special files', f'the member {name!r} is a special file (mode {mode:o}), which no archive holds')
-    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+    if entry.method == _STORED and entry.size != entry.compressed:
         problems.add(
             'members of impossible sizes',
-            f'the member {name!r} is stored uncompressed as {info.compress_size} bytes but declares '
-            f'{info.file_size} bytes',
+            f'the member {name!r} is stored uncompressed as {entry.compressed} bytes but declares {entry.size} bytes',
         )
-    elif info.file_size > DEFLATE_MAX_RATIO * info.compress_size + _DEFLATE_SLACK:
+    elif entry.size > DEFLATE_MAX_RATIO * entry.compressed + _DEFLATE_SLACK:
         problems.add(
             'members of impossible sizes',
-            f'the member {name!r} declares {info.file_size} bytes from {info.compress_size} compressed bytes, more '
+            f'the member {name!r} declares {entry.size} bytes from {entry.compressed} compressed bytes, more '
             f'than deflate can produce ({DEFLATE_MAX_RATIO}:1): a decompression bomb',
         )
 
 
-def _check_layout(infos: list[zipfile.ZipInfo], directory_start: int | None, problems: Problems) -> None:
-    """Add a defect for members whose data overlap (a zip bomb's trick) or run into the central directory."""
-    ordered = sorted(infos, key=lambda info: info.header_offset)
-    for info, following in zip(ordered, [*ordered[1:], None], strict=True):
-        end = info.header_offset + _LOCAL_HEADER_SIZE + len(_stored_name(info)) + info.compress_size
-        if following is not None and end > following.header_offset:
+def _check_layout(database: sqlite3.Connection, directory_start: int, problems: Problems) -> None:
+    """Add a defect for members whose data overlap (a zip bomb's trick) or run into the central directory: the
+    entries walked in the order of their offsets, each against the next."""
+    previous: tuple[str, int] | None = None
+    for name, start, end in database.execute('SELECT name, start, end FROM entry ORDER BY start, seq'):
+        if previous is not None and previous[1] > start:
             problems.add(
                 'overlapping members',
-                f'the members {info.filename!r} and {following.filename!r} overlap in the zip (a zip bomb, or a '
-                'corrupt zip)',
+                f'the members {previous[0]!r} and {name!r} overlap in the zip (a zip bomb, or a corrupt zip)',
             )
-        elif following is None and directory_start is not None and end > directory_start:
-            problems.add(
-                'members cut short',
-                f'the member {info.filename!r} runs into the central directory (a truncated or corrupt zip)',
-            )
-
-
-def _stored_name(info: zipfile.ZipInfo) -> bytes:
-    """Return the member's name as the zip stores it (UTF-8 when flagged, else cp437)."""
-    name = info.orig_filename
-    if name.isascii():
-        return name.encode('ascii')
-    return name.encode('utf-8' if info.flag_bits & _UTF8 else 'cp437', errors='replace')
+        previous = (name, end)
+    if previous is not None and previous[1] > directory_start:
+        problems.add(
+            'members cut short',
+            f'the member {previous[0]!r} runs into the central directory (a truncated or corrupt zip)',
+        )
 
 
 def parse_metadata(path: Path, raw: bytes) -> ArchiveMetadata:
