@@ -420,7 +420,7 @@ HOSTILE: list[Hostile] = [
     ),
     Hostile(
         'crc-database',
-        'the member db.sqlite3 is corrupt: Bad CRC-32',
+        'the member db.sqlite3 is corrupt',  # NOTE: a flipped bit breaks the CRC, or ends the deflate stream early
         _flipped(lambda sound: 'db.sqlite3'),
         open_refuses=True,
     ),
