@@ -221,7 +221,6 @@ class ObjectIndex(Mapping[str, Member]):
             'CREATE TABLE object (key TEXT PRIMARY KEY, name TEXT, offset INTEGER, compressed INTEGER, size INTEGER, '
             'method INTEGER, crc INTEGER, flags INTEGER) WITHOUT ROWID'
         )
-        self._connection.execute('CREATE INDEX object_offset ON object (offset, key)')
         self._lock = threading.Lock()
         self._count = 0
 
@@ -239,6 +238,12 @@ class ObjectIndex(Mapping[str, Member]):
             added = self._connection.total_changes - before
             self._count += added
             return added
+
+    def index_offsets(self) -> None:
+        """Index the members by offset, for :meth:`in_file_order` (once every member is added: faster than as they
+        come)."""
+        with self._lock:
+            self._connection.execute('CREATE INDEX object_offset ON object (offset, key)')
 
     def __getitem__(self, key: str) -> Member:
         with self._lock:

@@ -246,6 +246,7 @@ def _scan(entries: Iterator[CentralEntry], directory_start: int, problems: Probl
     database.execute(
         'CREATE TABLE entry (seq INTEGER PRIMARY KEY, name TEXT, counted TEXT, start INTEGER, end INTEGER)'
     )
+    database.execute('BEGIN')  # NOTE: one transaction for the whole scan, not one per row
     metadata_member: Member | None = None
     database_member: Member | None = None
     extents: list[tuple[int, str, str | None, int, int]] = []
@@ -288,6 +289,8 @@ def _scan(entries: Iterator[CentralEntry], directory_start: int, problems: Probl
         problems.add('duplicate members', f'the member {name!r} appears twice')
     _check_layout(database, directory_start, problems)
     database.execute('DROP TABLE entry')
+    objects.index_offsets()
+    database.execute('COMMIT')
     return MemberScan(metadata=metadata_member, database=database_member, objects=objects)
 
 

@@ -41,8 +41,8 @@ ZIP64_LIMIT = 0xFFFF_FFFF
 SYNC_EVERY = 64 * 1024 * 1024
 """Bytes written between two background syncs."""
 
-_CHUNK = 1024 * 1024
-_BUFFER = 1024 * 1024
+_CHUNK = 256 * 1024
+_BUFFER = 256 * 1024
 _MAX_MEMBERS = 0xFFFF
 _LOCAL = struct.Struct('<4s5H3L2H')
 """signature, version needed, flags, method, time, date, CRC, compressed size, size, name and extra lengths."""
@@ -98,7 +98,7 @@ class ZipStreamWriter:
         """Copy ``stream`` to its end into the member ``name``; return its size.
 
         :param deflate: deflate it (at the writer's level, unless that is 0); otherwise it is stored.
-        :param worth: given the first chunk (a megabyte or the whole), whether deflating is worth it.
+        :param worth: given the first chunk (256 KiB, or the whole), whether deflating is worth it.
         """
         first = stream.read(_CHUNK)
         following = stream.read(_CHUNK) if first else b''
