@@ -83,7 +83,7 @@ def test_older_archives_migrate_with_every_row_and_object(source: Path, tmp_path
     with zipfile.ZipFile(destination) as handle:
         names = [info.filename for info in handle.infolist()]
         metadata = json.loads(handle.read('metadata.json'))
-    assert names[0] == 'metadata.json' and names.count('db.sqlite3') == 1  # the database is written last
+    assert names[:2] == ['metadata.json', 'db.sqlite3']
     old = json.loads(zipfile.ZipFile(source).read('metadata.json'))
     assert metadata['export_version'] == 'main_0001'
     assert metadata['key_format'] == 'sha256'

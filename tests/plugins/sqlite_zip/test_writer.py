@@ -45,17 +45,3 @@ def test_the_database_has_every_table_and_index_of_the_models(tmp_path: Path) ->
     connection = sqlite3.connect(written)
     assert connection.execute('SELECT id, email FROM db_dbuser').fetchall() == [(7, 'a@b.c')]
     connection.close()
-
-
-def test_aborted_while_the_database_is_deflated_leaves_nothing(tmp_path: Path) -> None:
-    """An abort after the metadata (the database then being deflated in a thread) removes every file."""
-    folder = tmp_path / 'out'
-    folder.mkdir()
-    writer = SqliteZipWriter(folder / 'out.aiida')
-    writer.write_rows(
-        EntityType.USER,
-        [{'id': pk, 'email': f'{pk}@b.c', 'first_name': '', 'last_name': '', 'institution': ''} for pk in range(5000)],
-    )
-    writer.write_metadata({})
-    writer.abort()
-    assert list(folder.iterdir()) == []

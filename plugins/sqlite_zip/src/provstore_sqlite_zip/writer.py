@@ -1,11 +1,10 @@
-"""Writing a ``.aiida`` archive: ``metadata.json``, then ``repo/<sha256>``, then ``db.sqlite3``, streamed.
+"""Writing a ``.aiida`` archive: ``metadata.json``, then ``db.sqlite3``, then ``repo/<sha256>``, streamed.
 
 Rows go into a scratch SQLite database beside the destination, with psql_dos's tables (the archive database
-mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata becomes the first member of a temporary
-zip beside the destination and the database is deflated in a thread, while each object is copied into the zip in
-chunks (:class:`~provstore_sqlite_zip.zipwriter.ZipStreamWriter`: no Python object per member is kept). The database
-becomes the last member; the finished zip is synced and renamed to its final name only by
-:meth:`SqliteZipWriter.finish`.
+mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata and the database become the first
+members of a temporary zip beside the destination, and each object is then copied into it in chunks
+(:class:`~provstore_sqlite_zip.zipwriter.ZipStreamWriter`: no Python object per member is kept). The finished zip is
+synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
 
 An object whose first 8 KiB deflate by less than a tenth (random or already compressed data) is stored, not
 deflated: deflating it costs most of the time of writing an archive and saves nothing. Every reader of zip files,
@@ -30,7 +29,7 @@ from provstore.files import move_into_place
 from provstore.storage import EntityType, Row
 from provstore_sqlite_zip.cache import REQUIRED_COLUMNS
 from provstore_sqlite_zip.zipped import DATABASE_MEMBER, METADATA_MEMBER, REPOSITORY_PREFIX, SHA256, VERSION_HEAD
-from provstore_sqlite_zip.zipwriter import Deflated, ZipStreamWriter
+from provstore_sqlite_zip.zipwriter import ZipStreamWriter
 
 __all__ = ['AIIDA_VERSION', 'SqliteZipWriter', 'check_destination', 'scratch_file']
 
@@ -117,7 +116,6 @@ class SqliteZipWriter:
             self._connection.execute(f'DROP INDEX "{name}"')
         self._connection.execute('BEGIN')
         self._statements: dict[str, str] = {}
-        self._deflated: Deflated | None = None
         self._done = False
 
     def write_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
@@ -168,14 +166,9 @@ class SqliteZipWriter:
         self._connection.close()
         self._zip = ZipStreamWriter(self._partial, level=self._compression)
         self._zip.write_bytes(METADATA_MEMBER, json.dumps(dict(metadata), indent=1).encode())
-        if self._compression:
-            # NOTE: the database is deflated in a thread while the objects are copied, and becomes the last member
-            # (readers find members through the central directory, aiida-core's included).
-            self._deflated = Deflated(self._database, self._compression)
-            self._deflated.start()
-        else:
-            with open(self._database, 'rb') as database:
-                self._zip.write_stream(DATABASE_MEMBER, database)
+        with open(self._database, 'rb') as database:
+            self._zip.write_stream(DATABASE_MEMBER, database)
+        self._database.unlink()
 
     def write_object(self, key: str, stream: BinaryIO) -> int:
         """Copy one object into ``repo/<key>`` in chunks; return its size.
@@ -192,13 +185,8 @@ class SqliteZipWriter:
         """Close the zip, sync it, and rename it to the final name (then sync the folder)."""
         if self._zip is None:
             raise RuntimeError('the metadata was never written')
-        if self._deflated is not None:
-            with open(self._deflated.result(), 'rb') as deflated:
-                self._zip.write_deflated(DATABASE_MEMBER, deflated, self._deflated.size, self._deflated.crc)
-            self._deflated.discard()
         self._zip.close()
         move_into_place(self._partial, self.path)
-        self._database.unlink(missing_ok=True)
         self._done = True
 
     def abort(self) -> None:
@@ -207,8 +195,6 @@ class SqliteZipWriter:
             return
         with contextlib.suppress(Exception):
             self._connection.close()
-        if self._deflated is not None:
-            self._deflated.discard()
         if self._zip is not None:
             self._zip.abort()
         for scratch in (self._database, self._partial):

@@ -34,7 +34,7 @@ from provstore_sqlite_zip.zipindex import (
     ZIP64_TAG,
 )
 
-__all__ = ['SYNC_EVERY', 'ZIP64_LIMIT', 'Deflated', 'ZipStreamWriter']
+__all__ = ['SYNC_EVERY', 'ZIP64_LIMIT', 'ZipStreamWriter']
 
 ZIP64_LIMIT = 0xFFFF_FFFF
 """Sizes and offsets from this value on are written in zip64 extra fields (the 32-bit fields hold all ones)."""
@@ -111,19 +111,6 @@ class ZipStreamWriter:
     def write_bytes(self, name: str, content: bytes, *, deflate: bool = True) -> int:
         """Write ``content`` as the member ``name``; return its size."""
         return self._write_whole(name, content, _DEFLATED if deflate and self._level else _STORED)
-
-    def write_deflated(self, name: str, deflated: BinaryIO, size: int, crc: int) -> int:
-        """Write the member ``name`` from raw deflate data made elsewhere (:class:`Deflated`), read from ``deflated``
-        to its end: ``size`` bytes once inflated, of CRC ``crc``; return ``size``."""
-        encoded, flags = _encoded(name)
-        offset = self._offset
-        compressed = os.fstat(deflated.fileno()).st_size - deflated.tell()
-        zip64 = max(size, compressed) >= self._limit
-        self._write(self._local_header(encoded, flags, _DEFLATED, crc, compressed, size, zip64=zip64))
-        while chunk := deflated.read(_CHUNK):
-            self._write(chunk)
-        self._add_entry(encoded, flags, _DEFLATED, crc, compressed, size, offset)
-        return size
 
     def _write_whole(self, name: str, content: bytes, method: int) -> int:
         """Write a member whose content is all at hand: its header complete, then its data."""
@@ -300,48 +287,6 @@ class _Syncer:
             self._wanted.set()
             self._thread.join()
             self._thread = None
-
-
-class Deflated(threading.Thread):
-    """A file deflated (raw, as a zip member) into a new temporary file beside it, in a thread of its own, while the
-    caller goes on; its size and CRC are known once :meth:`result` returns."""
-
-    def __init__(self, source: Path, level: int) -> None:
-        super().__init__(name='provstore-zip-deflate', daemon=True)
-        self._source = source
-        self._level = level
-        descriptor, name = tempfile.mkstemp(prefix=f'.{source.name}.', suffix='.deflated', dir=source.parent)
-        os.close(descriptor)
-        self.path = Path(name)
-        self.size = self.crc = 0
-        self._error: BaseException | None = None
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        try:
-            compressor = zlib.compressobj(self._level, zlib.DEFLATED, -zlib.MAX_WBITS)
-            with open(self._source, 'rb') as source, open(self.path, 'wb') as target:
-                while (chunk := source.read(_CHUNK)) and not self._stopping.is_set():
-                    self.crc = zlib.crc32(chunk, self.crc)
-                    self.size += len(chunk)
-                    target.write(compressor.compress(chunk))
-                target.write(compressor.flush())
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self) -> Path:
-        """Wait for the deflated file; return its path. :raises: what deflating raised."""
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self.path
-
-    def discard(self) -> None:
-        """Stop (if it still runs) and remove the deflated file."""
-        self._stopping.set()
-        if self.is_alive() or self.ident is not None:
-            self.join()
-        self.path.unlink(missing_ok=True)
 
 
 def _encoded(name: str) -> tuple[bytes, int]:
