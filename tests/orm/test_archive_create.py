@@ -126,7 +126,8 @@ def test_whole_profile_round_trip(storage: EntityStorage, graph: Graph, tmp_path
 
 
 def test_metadata_and_member_order(storage: EntityStorage, graph: Graph, tmp_path: Path) -> None:
-    """metadata.json (aiida-core's keys, main_0001, the entity counts) and db.sqlite3 come first, then repo/."""
+    """metadata.json (aiida-core's keys, main_0001, the entity counts) and db.sqlite3 come first, then repo/
+    (aiida-core's importer looks for db.sqlite3 among the first four members only)."""
     archive = tmp_path / 'all.aiida'
     create_archive(storage, archive, SqliteZipFormat, compression=9)
     with zipfile.ZipFile(archive) as handle:
