@@ -18,6 +18,7 @@ from provstore.orm.exceptions import (
     NotExistentError,
     StoringNotAllowedError,
     UniquenessError,
+    UnstoredEntityError,
 )
 from provstore.orm.groups import Group, GroupCollection
 from provstore.orm.links import Link, LinkType, LinkValidationError
@@ -93,6 +94,7 @@ __all__ = [
     'StoringNotAllowedError',
     'Str',
     'UniquenessError',
+    'UnstoredEntityError',
     'User',
     'UserCollection',
     'WorkChainNode',

@@ -33,6 +33,11 @@ class ModificationNotAllowedError(EntityError):
     """The change is not allowed on this entity (stored, sealed or referenced); nothing was written."""
 
 
+class UnstoredEntityError(ModificationNotAllowedError, ValueError):
+    """An unstored entity was given where only a stored one can be (adding a node to a group); a ``ValueError``
+    too, as aiida-core raises one there."""
+
+
 class StoringNotAllowedError(EntityError):
     """The entity cannot be stored as it is (a bare node, an unstored source or user, ...); nothing was written."""
 

@@ -143,10 +143,14 @@ class Node(Entity):
         user: User | None = None,
         computer: Computer | None = None,
         storage: EntityStorage | None = None,
+        ctime: datetime.datetime | None = None,
+        mtime: datetime.datetime | None = None,
     ) -> None:
         """Make an unstored node.
 
         :param user: its author; default: the profile's default user, when the node is stored.
+        :param ctime: when it was made (timezone-aware), kept when it is stored; default: when it is stored.
+        :param mtime: when it was last changed (timezone-aware); default: when it is stored.
         :param computer: the computer it ran on, if any.
         :param storage: where it will be stored; default: the storage of the loaded profile.
         """
@@ -156,8 +160,8 @@ class Node(Entity):
         self._process_type: str | None = None
         self._label = _check_text(label, 'label')
         self._description = _check_text(description, 'description')
-        self._ctime: datetime.datetime | None = None
-        self._mtime: datetime.datetime | None = None
+        self._ctime: datetime.datetime | None = _check_time(ctime, 'ctime')
+        self._mtime: datetime.datetime | None = _check_time(mtime, 'mtime')
         self._attributes: dict[str, Any] = {}
         self._extras: dict[str, Any] = {}
         self._user = _check_instance(user, User, 'user')
@@ -405,6 +409,16 @@ def _kind_of(node_type: str) -> NodeKind | None:
 def _check_text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f'a node {what} must be a string, got {type(value).__name__}')
+    return value
+
+
+def _check_time(value: object, what: str) -> datetime.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f'the {what} of a node must be a datetime, got {type(value).__name__}')
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f'the {what} of a node must be timezone-aware, got {value!r}')
     return value
 
 

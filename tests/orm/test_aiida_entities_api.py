@@ -1,0 +1,94 @@
+"""Entities as aiida-core users make them: data constructors and their defaults, times given before store, a group's
+owner, extras and kind, and what adding an unstored node to a group raises; on ``sqlite_dos`` and ``psql_dos``."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from provstore.orm import Bool, Data, Dict, Float, Group, Int, List, ModificationNotAllowedError, Str, User
+from provstore.storage import EntityStorage
+
+UTC = datetime.timezone.utc
+
+
+def test_dict_and_list_take_aiida_cores_keywords(storage: EntityStorage) -> None:
+    stored = Dict(dict={'a': 1, 'b': [2]}, storage=storage).store()
+    loaded = Dict.collection(storage).get(pk=stored.pk)
+    assert isinstance(loaded, Dict)
+    assert loaded.get_dict() == {'a': 1, 'b': [2]}
+    items = List(list=[1, 'x'], storage=storage).store()
+    loaded_items = List.collection(storage).get(pk=items.pk)
+    assert isinstance(loaded_items, List)
+    assert loaded_items.get_list() == [1, 'x']
+    with pytest.raises(TypeError, match='once'):
+        Dict({'a': 1}, dict={'b': 2})
+    with pytest.raises(TypeError, match='once'):
+        List([1], list=[2])
+    assert Dict().get_dict() == {}
+    assert List().get_list() == []
+
+
+@pytest.mark.parametrize(('cls', 'empty'), [(Int, 0), (Float, 0.0), (Str, ''), (Bool, False)])
+def test_base_types_default_to_their_empty_value(storage: EntityStorage, cls: type[Int], empty: object) -> None:
+    node = cls(storage=storage).store()
+    loaded = cls.collection(storage).get(pk=node.pk)
+    assert isinstance(loaded, cls)
+    value = loaded.value
+    assert value == empty
+    assert type(value) is type(empty)
+
+
+def test_times_given_before_store_are_kept(storage: EntityStorage) -> None:
+    ctime = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    mtime = datetime.datetime(2021, 6, 7, 8, 9, 10, tzinfo=UTC)
+    node = Data(ctime=ctime, mtime=mtime, storage=storage)
+    assert (node.ctime, node.mtime) == (ctime, mtime)
+    node.store()
+    loaded = Data.collection(storage).get(pk=node.pk)
+    assert (loaded.ctime, loaded.mtime) == (ctime, mtime)
+    assert Data(storage=storage).ctime is None  # as aiida-core: set when the node is stored
+    with pytest.raises(TypeError, match='datetime'):
+        Data(ctime='2020-01-01')  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='timezone'):
+        Data(mtime=datetime.datetime(2020, 1, 1))  # the naive time is what is refused
+
+
+def test_group_owner_can_change(storage: EntityStorage) -> None:
+    other = User('other@example.com', storage=storage).store()
+    group = Group('owned', storage=storage).store()
+    group.user = other
+    assert Group.collection(storage).get(pk=group.pk).user.pk == other.pk
+    unstored = Group('later', storage=storage)
+    unstored.user = other
+    unstored.store()
+    assert Group.collection(storage).get(pk=unstored.pk).user.email == 'other@example.com'
+    with pytest.raises(TypeError, match='User'):
+        group.user = 'nobody'  # type: ignore[assignment]
+
+
+def test_group_base_extras_and_user_defined(storage: EntityStorage) -> None:
+    group = Group('annotated', extras={'a': 1}, storage=storage).store()
+    group.base.extras.set('b', [1, 2])
+    group.base.extras.set_many({'c': 'x', 'd': None})
+    group.base.extras.delete('a')
+    loaded = Group.collection(storage).get(pk=group.pk)
+    assert loaded.base.extras.all == {'b': [1, 2], 'c': 'x', 'd': None}
+    assert loaded.base.extras.get('c') == 'x'
+    assert loaded.base.extras.get('missing', 5) == 5
+    with pytest.raises(AttributeError, match='missing'):
+        loaded.base.extras.get('missing')
+    loaded.base.extras.clear()
+    assert Group.collection(storage).get(pk=group.pk).extras == {}
+    assert not group.is_user_defined
+    assert Group('by hand', type_string='', storage=storage).is_user_defined
+
+
+def test_adding_an_unstored_node_to_a_group_raises_a_value_error(storage: EntityStorage) -> None:
+    """aiida-core raises ValueError; provstore's error is one, and a ModificationNotAllowedError as before."""
+    group = Group('members', storage=storage).store()
+    with pytest.raises(ValueError, match='not stored') as caught:
+        group.add_nodes([Int(1, storage=storage)])
+    assert isinstance(caught.value, ModificationNotAllowedError)
+    assert group.count() == 0
