@@ -535,7 +535,11 @@ CASES: list[Case] = [
     case('n_of_type_number', {'attributes.n': {'of_type': 'number'}}, labels('@a', '@b', '@c', '@h', '@i')),
     case('n_of_type_string', {'attributes.n': {'of_type': 'string'}}, labels('@d', '@j')),
     case('n_of_type_boolean', {'attributes.n': {'of_type': 'boolean'}}, {'dict-e'}),
-    case('n_of_type_null', {'attributes.n': {'of_type': 'null'}}, {'dict-f'}),
+    # NOTE: as aiida-core's (psql_dos): a missing key counts as null for of_type
+    case('n_of_type_null', {'attributes.n': {'of_type': 'null'}}, labels('@f', '@g'), cls=Dict),
+    case('n_not_of_type_null', {'attributes.n': {'!of_type': 'null'}}, ALL_DICTS - labels('@f', '@g'), cls=Dict),
+    counted('missing_key_of_type_null', {'attributes.no_such_key': {'of_type': 'null'}}, N_NODES),
+    counted('missing_key_not_of_type_null', {'attributes.no_such_key': {'!of_type': 'null'}}, 0),
     case(
         'n_not_of_type_number',
         {'attributes.n': {'!of_type': 'number'}},
