@@ -3,11 +3,26 @@ owner, extras and kind, and what adding an unstored node to a group raises; on `
 
 from __future__ import annotations
 
+import copy
 import datetime
 
 import pytest
 
-from provstore.orm import Bool, Data, Dict, Float, Group, Int, List, ModificationNotAllowedError, Str, User
+from provstore.orm import (
+    Bool,
+    CalcJobNode,
+    Data,
+    Dict,
+    Float,
+    Group,
+    Int,
+    InvalidOperationError,
+    List,
+    ModificationNotAllowedError,
+    QueryBuilder,
+    Str,
+    User,
+)
 from provstore.storage import EntityStorage
 
 UTC = datetime.timezone.utc
@@ -92,3 +107,46 @@ def test_adding_an_unstored_node_to_a_group_raises_a_value_error(storage: Entity
         group.add_nodes([Int(1, storage=storage)])
     assert isinstance(caught.value, ModificationNotAllowedError)
     assert group.count() == 0
+
+
+def test_deepcopy_of_stored_data_is_an_unstored_clone(storage: EntityStorage) -> None:
+    """As aiida-core: copy.deepcopy of data is clone(); a shallow copy, or a copy of a process node, is refused."""
+    original = Dict({'a': {'b': [1, 2]}}, label='source', storage=storage)
+    original.base.extras.set('kept', False)
+    original.store()
+    twin = copy.deepcopy(original)
+    assert isinstance(twin, Dict)
+    assert not twin.is_stored
+    assert twin.uuid != original.uuid
+    assert (twin.get_dict(), twin.label) == ({'a': {'b': [1, 2]}}, 'source')
+    twin['c'] = 3
+    twin.store()
+    assert 'c' not in Dict.collection(storage).get(pk=original.pk).base.attributes
+    with pytest.raises(InvalidOperationError, match='copied'):
+        copy.copy(original)
+    with pytest.raises(InvalidOperationError, match='data nodes'):
+        copy.deepcopy(CalcJobNode(storage=storage))
+
+
+def test_writes_in_a_query_loop_and_exceptions(storage: EntityStorage) -> None:
+    """Each write in a loop over a query commits as it is made (the loop holds no write lock); inside
+    ``storage.transaction()`` the loop is all or nothing, as aiida-core's loop is: an exception undoes it all."""
+    pks = [Int(number, storage=storage).store().pk for number in range(6)]
+    query = QueryBuilder(storage).append(Int, project='*').order_by({Int: 'id'})
+
+    def tag_until_failure(batch_size: int) -> None:
+        for number, (node,) in enumerate(query.iterall(batch_size=batch_size)):
+            node.base.extras.set('seen', number)
+            if number == 3:
+                raise RuntimeError('stop')
+
+    def tagged() -> int:
+        return QueryBuilder(storage).append(Int, filters={'extras': {'has_key': 'seen'}}).count()
+
+    with pytest.raises(RuntimeError, match='stop'), storage.transaction():
+        tag_until_failure(batch_size=2)
+    assert tagged() == 0
+    with pytest.raises(RuntimeError, match='stop'):
+        tag_until_failure(batch_size=2)
+    assert tagged() == 4
+    assert len(pks) == 6

@@ -13,6 +13,7 @@ from provstore.orm.delete import DELETE_RULES, delete_nodes, get_nodes_delete
 from provstore.orm.entities import Collection, Entity
 from provstore.orm.exceptions import (
     EntityError,
+    InvalidOperationError,
     ModificationNotAllowedError,
     MultipleObjectsError,
     NotExistentError,
@@ -74,6 +75,7 @@ __all__ = [
     'Group',
     'GroupCollection',
     'Int',
+    'InvalidOperationError',
     'Link',
     'LinkManager',
     'LinkTriple',

@@ -27,6 +27,10 @@ class Data(Node):
 
     NODE_TYPE: ClassVar[str] = 'data.Data.'
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Data:
+        """``copy.deepcopy`` of data is :meth:`clone`, as aiida-core's: an unstored copy."""
+        return self.clone()
+
     def clone(self) -> Data:
         """Return an unstored copy of this node: same kind, attributes and files; a new uuid, no extras or links."""
         copy = type(self).__new__(type(self))

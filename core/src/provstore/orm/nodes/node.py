@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from provstore.orm.comments import NodeComments
 from provstore.orm.computers import Computer
 from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField
-from provstore.orm.exceptions import ModificationNotAllowedError, NotExistentError, StoringNotAllowedError
+from provstore.orm.exceptions import (
+    InvalidOperationError,
+    ModificationNotAllowedError,
+    NotExistentError,
+    StoringNotAllowedError,
+)
 from provstore.orm.links import LinkType, NodeKind, node_kind
 from provstore.orm.node_classes import load_node_class, node_type_path, register_node_class
 from provstore.orm.nodes.attributes import NodeAttributes, NodeExtras
@@ -300,6 +305,12 @@ class Node(Entity):
     def base(self) -> NodeBase:
         """The parts of the node: ``attributes``, ``extras``, ``repository`` and ``links``."""
         return NodeBase(self)
+
+    def __copy__(self) -> Node:
+        raise InvalidOperationError(f'{self!r}: a node cannot be copied; copy.deepcopy (or clone()) of data makes one')
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Node:
+        raise InvalidOperationError(f'{self!r}: only data nodes can be deep-copied (into an unstored clone)')
 
     # -- rules ------------------------------------------------------------------------------------------------
 
