@@ -150,3 +150,20 @@ def test_writes_in_a_query_loop_and_exceptions(storage: EntityStorage) -> None:
         tag_until_failure(batch_size=2)
     assert tagged() == 4
     assert len(pks) == 6
+
+
+def test_creation_statistics(storage: EntityStorage) -> None:
+    """storage.query().get_creation_statistics() counts nodes in total, by type and by day, as aiida-core's."""
+    assert storage.query().get_creation_statistics() == {'total': 0, 'types': {}, 'ctime_by_day': {}}
+    other = User('stats@example.com', storage=storage).store()
+    Int(1, storage=storage).store()
+    Int(2, storage=storage).store()
+    Dict({'a': 1}, user=other, ctime=datetime.datetime(2020, 5, 17, 12, tzinfo=UTC), storage=storage).store()
+    stats = storage.query().get_creation_statistics()
+    assert stats['total'] == 3
+    assert stats['types'] == {'data.core.int.Int.': 2, 'data.core.dict.Dict.': 1}
+    assert sum(stats['ctime_by_day'].values()) == 3
+    assert stats['ctime_by_day']['2020-05-17'] == 1
+    assert list(stats['ctime_by_day']) == sorted(stats['ctime_by_day'])
+    mine = storage.query().get_creation_statistics(user_pk=other.pk)
+    assert mine == {'total': 1, 'types': {'data.core.dict.Dict.': 1}, 'ctime_by_day': {'2020-05-17': 1}}
