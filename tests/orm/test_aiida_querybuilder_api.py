@@ -202,3 +202,20 @@ def test_a_query_built_before_the_storage_reopens_runs_after(storage: EntityStor
     manager.load_profile(profile.name)
     assert qb.all(flat=True) == [7]
     assert qb.storage is not storage
+
+
+def test_links_queried_as_entities(storage: EntityStorage) -> None:
+    """entity_type='link' queries the links themselves: their fields, filters, order and count; '*' is the row."""
+    small, big, calc, _ = _graph(storage)
+    links = QueryBuilder(storage).append(entity_type='link', project=['input_id', 'output_id', 'label', 'type'])
+    links.order_by({'link_1': 'label'})
+    assert links.all() == [[big.pk, calc.pk, 'x', 'input_calc'], [small.pk, calc.pk, 'y', 'input_calc']]
+    assert links.get_used_tags() == ['link_1']
+    assert links.as_dict()['path'][0]['entity_type'] == 'link'
+    assert QueryBuilder.from_dict(links.as_dict(), storage).all() == links.all()
+    only_y = QueryBuilder(storage, path=['link'], filters={'link_1': {'label': 'y'}})
+    (row,) = only_y.all(flat=True)
+    assert (row['input_id'], row['output_id'], row['label']) == (small.pk, calc.pk, 'y')
+    assert QueryBuilder(storage).append(entity_type='link', filters={'type': 'create'}).count() == 0
+    with pytest.raises(QueryError, match='link'):
+        QueryBuilder(storage).append(entity_type='link').append(Node)

@@ -66,9 +66,7 @@ MAX_FILTER_DEPTH = 128
 EDGE_TAG_DELIMITER = '--'
 """What joins the two tags of a default edge tag (``'calc--data'``); entity tags may not contain it."""
 
-_ENTITY_NAMES = {
-    entity.value: entity for entity in EntityType if entity not in (EntityType.LINK, EntityType.GROUP_NODE)
-}
+_ENTITY_NAMES = {entity.value: entity for entity in EntityType if entity is not EntityType.GROUP_NODE}
 
 
 def _entity_classes() -> dict[EntityType, type[Entity]]:
@@ -737,7 +735,7 @@ class QueryBuilder:
         functions: list[Any] = []
         for number, on_edge, projection in query.projections:
             entity = query.entries[number].entity
-            if projection.field == '*' and not on_edge and projection.func is None:
+            if projection.field == '*' and not on_edge and projection.func is None and entity in classes:
                 functions.append(_entity_loader(storage, entity, classes[entity]))
             elif projection.cast == 'd':
                 functions.append(_to_datetime)

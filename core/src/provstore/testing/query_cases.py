@@ -718,6 +718,13 @@ CASES: list[Case] = [
     ),
     Case('inputs_of_every_link_type', ofnode('calcjob-1', 'with_outgoing'), labels('int-1', 'int-2', '@a', 'wc-top')),
     Case(
+        'links_as_entities_into_a_node',
+        lambda qb, g: qb.append(
+            entity_type='link', filters={'output_id': g.pk('calcjob-1')}, project=['label', 'type']
+        ),
+        {('x', 'input_calc'), ('y', 'input_calc'), ('parameters', 'input_calc'), ('job', 'call_calc')},
+    ),
+    Case(
         'default_join_of_nodes_is_with_incoming',
         lambda qb, g: (qb.append(Node, filters={'label': 'calcjob-1'}), qb.append(Node, project='label')),
         labels('@b', 'float-2.5'),
