@@ -219,3 +219,17 @@ def test_links_queried_as_entities(storage: EntityStorage) -> None:
     assert QueryBuilder(storage).append(entity_type='link', filters={'type': 'create'}).count() == 0
     with pytest.raises(QueryError, match='link'):
         QueryBuilder(storage).append(entity_type='link').append(Node)
+
+
+def test_inputs_outputs_children_parents(storage: EntityStorage) -> None:
+    small, big, calc, _ = _graph(storage)
+    inputs = QueryBuilder(storage).append(CalcJobNode).inputs(project='id', tag='i').order_by({'i': 'id'})
+    assert inputs.all(flat=True) == [small.pk, big.pk]
+    outputs = QueryBuilder(storage).append(Dict, filters={'id': small.pk}).outputs(cls=CalcJobNode, project='id')
+    assert outputs.all(flat=True) == [calc.pk]
+    children = QueryBuilder(storage).append(Dict, filters={'id': big.pk}).children(project='id')
+    assert children.all(flat=True) == [calc.pk]
+    parents = QueryBuilder(storage).append(CalcJobNode).parents(project='id', tag='p').order_by({'p': 'id'})
+    assert parents.all(flat=True) == [small.pk, big.pk]
+    with pytest.raises(QueryError, match='append'):
+        QueryBuilder(storage).outputs()

@@ -274,6 +274,30 @@ class QueryBuilder:
             raise
         return self
 
+    def inputs(self, **kwargs: Any) -> QueryBuilder:
+        """Append the inputs of the last entity (``cls`` default ``Node``; other keywords as :meth:`append`)."""
+        return self._append_related('with_outgoing', kwargs)
+
+    def outputs(self, **kwargs: Any) -> QueryBuilder:
+        """Append the outputs of the last entity."""
+        return self._append_related('with_incoming', kwargs)
+
+    def children(self, **kwargs: Any) -> QueryBuilder:
+        """Append the descendants of the last entity."""
+        return self._append_related('with_ancestors', kwargs)
+
+    def parents(self, **kwargs: Any) -> QueryBuilder:
+        """Append the ancestors of the last entity."""
+        return self._append_related('with_descendants', kwargs)
+
+    def _append_related(self, relationship: str, kwargs: dict[str, Any]) -> QueryBuilder:
+        from provstore.orm.nodes import Node  # noqa: PLC0415 - import cycle
+
+        if not self._vertices:
+            raise QueryError(f'{relationship} needs an entity to relate to: append() one first')
+        cls = kwargs.pop('cls', Node)
+        return self.append(cls, **{relationship: self._vertices[-1].tag}, **kwargs)
+
     def get_used_tags(self, vertices: bool = True, edges: bool = True) -> list[str]:
         """Return the tags of the entities (``vertices``) and of the edges between them (``edges``), in order."""
         tags = []
