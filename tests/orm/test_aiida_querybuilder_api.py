@@ -4,6 +4,7 @@ aiida-core's ``as_dict()`` form read and written, on ``sqlite_dos`` and ``psql_d
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 import pytest
@@ -233,3 +234,15 @@ def test_inputs_outputs_children_parents(storage: EntityStorage) -> None:
     assert parents.all(flat=True) == [small.pk, big.pk]
     with pytest.raises(QueryError, match='append'):
         QueryBuilder(storage).outputs()
+
+
+def test_dates_filter_times_and_entity_names_ignore_case(storage: EntityStorage) -> None:
+    """A datetime.date in a filter is the first moment of that day here; 'User', 'Computer' name entities too."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    Dict({'old': 1}, ctime=now - datetime.timedelta(days=3), storage=storage).store()
+    recent = Dict({'old': 0}, ctime=now - datetime.timedelta(days=1), storage=storage).store()
+    since_yesterday = {'ctime': {'>': datetime.date.today() - datetime.timedelta(days=1)}}
+    qb = QueryBuilder(storage).append(Dict, filters=since_yesterday, project='id')
+    assert qb.all(flat=True) == [recent.pk]
+    assert QueryBuilder.from_dict(qb.as_dict(), storage).all(flat=True) == [recent.pk]
+    assert QueryBuilder(storage).append(entity_type='User').count() == 1

@@ -632,8 +632,8 @@ class QueryBuilder:
         names = [entity_type] if isinstance(entity_type, str) else entity_type
         if not isinstance(names, (list, tuple)) or not names or not all(isinstance(name, str) for name in names):
             raise QueryError(f'entity_type must be a string or a list of strings, got {entity_type!r}')
-        if len(names) == 1 and names[0] in _ENTITY_NAMES:
-            return _ENTITY_NAMES[names[0]], []
+        if len(names) == 1 and names[0].lower() in _ENTITY_NAMES:
+            return _ENTITY_NAMES[names[0].lower()], []
         if len(names) == 1 and names[0].lower().startswith('group.'):
             return EntityType.GROUP, []  # aiida-core's type string of Group and its subclasses
         for name in names:
@@ -1065,6 +1065,9 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
         return [_plain(item, where, depth + 1) for item in value]
     if isinstance(value, (Entity, uuid.UUID)):
         return _value(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        # NOTE: a date is its first moment, in this process's time zone (the day date.today() names).
+        return datetime.datetime.combine(value, datetime.time()).astimezone()
     return value
 
 
