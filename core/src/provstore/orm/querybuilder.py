@@ -296,7 +296,8 @@ class QueryBuilder:
         if not self._vertices:
             raise QueryError(f'{relationship} needs an entity to relate to: append() one first')
         cls = kwargs.pop('cls', Node)
-        return self.append(cls, **{relationship: self._vertices[-1].tag}, **kwargs)
+        options: dict[str, Any] = {relationship: self._vertices[-1].tag, **kwargs}
+        return self.append(cls, **options)
 
     def get_used_tags(self, vertices: bool = True, edges: bool = True) -> list[str]:
         """Return the tags of the entities (``vertices``) and of the edges between them (``edges``), in order."""
