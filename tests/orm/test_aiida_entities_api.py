@@ -96,8 +96,8 @@ def test_group_base_extras_and_user_defined(storage: EntityStorage) -> None:
         loaded.base.extras.get('missing')
     loaded.base.extras.clear()
     assert Group.collection(storage).get(pk=group.pk).extras == {}
-    assert not group.is_user_defined
-    assert Group('by hand', type_string='', storage=storage).is_user_defined
+    assert not group.is_user_defined()
+    assert Group('by hand', type_string='', storage=storage).is_user_defined()
 
 
 def test_adding_an_unstored_node_to_a_group_raises_a_value_error(storage: EntityStorage) -> None:

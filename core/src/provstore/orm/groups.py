@@ -184,7 +184,6 @@ class Group(Entity):
         """When the group was stored."""
         return self._time
 
-    @property
     def is_user_defined(self) -> bool:
         """Whether a user made the group by hand, as aiida-core tells it: its ``type_string`` is empty."""
         return not self._type_string
