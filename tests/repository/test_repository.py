@@ -416,3 +416,15 @@ def test_flatten_uuid_and_is_initialised(repository: Repository) -> None:
     assert Repository.flatten({}) == {}
     assert repository.uuid == repository.backend.uuid
     assert repository.is_initialised is repository.backend.is_initialised is True
+
+
+def test_directory_and_tree_arguments_raise_type_error(repository: Repository, tmp_path: Path) -> None:
+    """As aiida-core: create_directory(None), and put_object_from_tree of no folder or a relative one."""
+    with pytest.raises(TypeError, match='None'):
+        repository.create_directory(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match='absolute'):
+        repository.put_object_from_tree(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match='absolute'):
+        repository.put_object_from_tree('relative/folder')
+    repository.create_directory('.')
+    assert repository.is_empty()

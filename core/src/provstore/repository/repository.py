@@ -299,7 +299,10 @@ class Repository:
         """Create the directory at ``path`` and its parents; an existing directory is fine.
 
         :raises NotADirectoryError: if ``path`` or one of its parents is a file.
+        :raises InvalidPathTypeError: if ``path`` is ``None`` (a ``TypeError``, as aiida-core's).
         """
+        if path is None:
+            raise InvalidPathTypeError('create_directory needs the path of a directory, got None')
         self._make_directories(clean_path(path))
 
     def put_object_from_bytes(self, content: bytes, path: PathLike) -> str:
@@ -332,8 +335,11 @@ class Repository:
         Symlinks to files are read through; symlinks to directories are refused, so a tree can never loop.
 
         :raises NotADirectoryError: if ``folder`` is not a directory.
+        :raises InvalidPathTypeError: if ``folder`` is not an absolute path (a ``TypeError``, as aiida-core's).
         :raises InvalidPathError: for a symlink to a directory, or a name that is not a valid path part.
         """
+        if not isinstance(folder, (str, os.PathLike)) or not Path(folder).is_absolute():
+            raise InvalidPathTypeError(f'put_object_from_tree needs the absolute path of a folder, got {folder!r}')
         source = Path(folder)
         if not source.is_dir():
             raise NotADirectoryError(f'{source} is not a directory')
