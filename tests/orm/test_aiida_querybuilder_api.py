@@ -246,3 +246,13 @@ def test_dates_filter_times_and_entity_names_ignore_case(storage: EntityStorage)
     assert qb.all(flat=True) == [recent.pk]
     assert QueryBuilder.from_dict(qb.as_dict(), storage).all(flat=True) == [recent.pk]
     assert QueryBuilder(storage).append(entity_type='User').count() == 1
+
+
+def test_an_entity_filters_the_column_referring_to_it(storage: EntityStorage) -> None:
+    """As aiida-core: {'user': user} filters user_id by the user's pk."""
+    other = User('filter@example.com', storage=storage).store()
+    mine = Int(1, user=other, storage=storage).store()
+    Int(2, storage=storage).store()
+    qb = QueryBuilder(storage).append(Int, filters={'user': other}, project='id')
+    assert qb.all(flat=True) == [mine.pk]
+    assert qb.as_dict()['filters']['Int_1']['user_id'] == other.pk

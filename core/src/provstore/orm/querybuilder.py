@@ -322,8 +322,14 @@ class QueryBuilder:
             return self
         if not isinstance(filters, Mapping):
             raise QueryError(f'The filters of {tag!r} must be a dict, got {type(filters).__name__}')
+        fields = self._fields_of(vertex, on_edge)
+        # NOTE: as aiida-core, a stored entity filters the column that refers to it: {'user': u} is {'user_id': u.pk}.
+        filters = {
+            f'{key}_id' if isinstance(value, Entity) and f'{key}_id' in fields else key: value
+            for key, value in filters.items()
+        }
         filters = _plain(filters, f'the filters of {tag!r}')
-        _parse_filters(filters, self._fields_of(vertex, on_edge), tag, 0)
+        _parse_filters(filters, fields, tag, 0)
         (vertex.edge_filters if on_edge else vertex.filters).update(filters)
         return self
 
