@@ -256,3 +256,11 @@ def test_an_entity_filters_the_column_referring_to_it(storage: EntityStorage) ->
     qb = QueryBuilder(storage).append(Int, filters={'user': other}, project='id')
     assert qb.all(flat=True) == [mine.pk]
     assert qb.as_dict()['filters']['Int_1']['user_id'] == other.pk
+
+
+def test_str_writes_the_whole_query() -> None:
+    text = str(QueryBuilder().append(Int, filters={'attributes.value': 3}, project='id').limit(2))
+    assert text.startswith("QueryBuilder(path=[{'entity_type': 'data.core.int.Int.'")
+    assert "'Int_1': {'node_type': {'like': 'data.core.int.%'}, 'attributes.value': 3}" in text
+    assert 'limit=2' in text
+    assert repr(QueryBuilder().append(Int)) == '<QueryBuilder: Int_1>'

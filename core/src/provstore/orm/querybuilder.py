@@ -188,6 +188,10 @@ class QueryBuilder:
             raise QueryError(f'project_map is {{tag: {{projection: key}}}}, got {project_map!r}')
         self._project_map = {tag: dict(keys) for tag, keys in project_map.items()}
 
+    def __str__(self) -> str:
+        """The query in full, as aiida-core writes it: ``QueryBuilder(path=[...], filters={...}, ...)``."""
+        return f'QueryBuilder({", ".join(f"{key}={value!r}" for key, value in self.as_dict().items())})'
+
     def __repr__(self) -> str:
         return f'<QueryBuilder: {", ".join(vertex.tag for vertex in self._vertices) or "empty"}>'
 
