@@ -251,8 +251,9 @@ def test_copy_tree(repository: Repository, tmp_path: Path) -> None:
     assert (tmp_path / 'all' / 'empty').is_dir()
     repository.copy_tree(tmp_path / 'part', 'sub')
     assert sorted(os.listdir(tmp_path / 'part')) == ['b.bin', 'deeper']
-    repository.copy_tree(tmp_path / 'one', 'sub/b.bin')
-    assert (tmp_path / 'one' / 'b.bin').read_bytes() == bytes(range(256))
+    with pytest.raises(NotADirectoryError, match=r'sub/b\.bin'):  # as aiida-core: copy_tree copies a directory
+        repository.copy_tree(tmp_path / 'one', 'sub/b.bin')
+    assert not (tmp_path / 'one').exists()
     with pytest.raises(FileNotFoundError, match="'missing'"):
         repository.copy_tree(tmp_path / 'none', 'missing')
 
@@ -357,3 +358,73 @@ def test_a_read_only_backend_refuses_every_put_and_delete(backend: AbstractRepos
     assert sorted(frozen.list_objects()) == [key]
     assert frozen.get_object_content(key) == b'kept'
     backend.check_writable()
+
+
+def test_directories_and_files_as_aiida_core_reads_them(repository: Repository, tmp_path: Path) -> None:
+    """get_directory and get_file return the entry (a directory's entries under objects) or raise aiida-core's
+    errors; '.' and None are the root."""
+    repository.put_object_from_tree(make_tree(tmp_path / 'tree'))
+    root = repository.get_directory()
+    assert root == repository.get_directory('.') == repository.get_directory(None)
+    assert root.is_dir
+    assert sorted(root.objects) == repository.list_object_names()
+    sub = repository.get_directory('sub')
+    assert sorted(sub.objects) == ['b.bin', 'deeper']
+    assert sub.objects['deeper'].objects['c.txt'].key == repository.get_file('sub/deeper/c.txt').key
+    assert repository.get_file('sub/b.bin').objects == {}
+    assert repository.list_object_names('.') == repository.list_object_names()
+    with pytest.raises(NotADirectoryError, match=r'sub/b\.bin'):
+        repository.get_directory('sub/b.bin')
+    with pytest.raises(IsADirectoryError, match="'sub'"):
+        repository.get_file('sub')
+    with pytest.raises(FileNotFoundError, match='missing'):
+        repository.get_file('missing')
+    with pytest.raises(TypeError, match='None'):
+        repository.get_file(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize('bad', [3, b'a/b', ['a'], '/absolute/path'])
+def test_paths_of_the_wrong_type_or_absolute_raise_type_error(repository: Repository, bad: object) -> None:
+    """As aiida-core: a TypeError (still an InvalidPathError, naming the path)."""
+    with pytest.raises(TypeError, match='repository path must be') as caught:
+        repository.has_object(bad)  # type: ignore[arg-type]
+    assert isinstance(caught.value, InvalidPathError)
+    with pytest.raises(TypeError, match='repository path must be'):
+        repository.put_object_from_bytes(b'x', bad)  # type: ignore[arg-type]
+    assert repository.is_empty()
+
+
+def test_copy_tree_target_must_be_absolute_type_error(repository: Repository) -> None:
+    with pytest.raises(TypeError, match='not an absolute path'):
+        repository.copy_tree('relative')
+
+
+def test_flatten_uuid_and_is_initialised(repository: Repository) -> None:
+    """flatten lists files with their keys and directories (ending in the delimiter) with None."""
+    file_key = repository.put_object_from_bytes(b'one', 'a/b/file.txt')
+    top_key = repository.put_object_from_bytes(b'two', 'top.txt')
+    repository.create_directory('a/empty')
+    assert Repository.flatten(repository.serialize()) == {
+        'a/': None,
+        'a/b/': None,
+        'a/b/file.txt': file_key,
+        'a/empty/': None,
+        'top.txt': top_key,
+    }
+    assert Repository.flatten(repository.serialize(), delimiter=':')['a:b:file.txt'] == file_key
+    assert Repository.flatten(None) == {}
+    assert Repository.flatten({}) == {}
+    assert repository.uuid == repository.backend.uuid
+    assert repository.is_initialised is repository.backend.is_initialised is True
+
+
+def test_directory_and_tree_arguments_raise_type_error(repository: Repository, tmp_path: Path) -> None:
+    """As aiida-core: create_directory(None), and put_object_from_tree of no folder or a relative one."""
+    with pytest.raises(TypeError, match='None'):
+        repository.create_directory(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match='absolute'):
+        repository.put_object_from_tree(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match='absolute'):
+        repository.put_object_from_tree('relative/folder')
+    repository.create_directory('.')
+    assert repository.is_empty()

@@ -8,6 +8,7 @@ __all__ = [
     'ConfigError',
     'IncompatibleStorageError',
     'InvalidPathError',
+    'InvalidPathTypeError',
     'PluginError',
     'PluginNotFoundError',
     'ProfileLockedError',
@@ -39,6 +40,11 @@ class RepositoryError(ProvstoreError):
 
 class InvalidPathError(RepositoryError, ValueError):
     """A path inside a repository is not a clean relative path."""
+
+
+class InvalidPathTypeError(InvalidPathError, TypeError):
+    """A path is not a string or a path object, or is absolute where a relative one is needed (or the reverse): a
+    ``TypeError`` too, as aiida-core raises one there."""
 
 
 class ConfigError(ProvstoreError):

@@ -13,11 +13,13 @@ from provstore.orm.delete import DELETE_RULES, delete_nodes, get_nodes_delete
 from provstore.orm.entities import Collection, Entity
 from provstore.orm.exceptions import (
     EntityError,
+    InvalidOperationError,
     ModificationNotAllowedError,
     MultipleObjectsError,
     NotExistentError,
     StoringNotAllowedError,
     UniquenessError,
+    UnstoredEntityError,
 )
 from provstore.orm.groups import Group, GroupCollection
 from provstore.orm.links import Link, LinkType, LinkValidationError
@@ -73,6 +75,7 @@ __all__ = [
     'Group',
     'GroupCollection',
     'Int',
+    'InvalidOperationError',
     'Link',
     'LinkManager',
     'LinkTriple',
@@ -93,6 +96,7 @@ __all__ = [
     'StoringNotAllowedError',
     'Str',
     'UniquenessError',
+    'UnstoredEntityError',
     'User',
     'UserCollection',
     'WorkChainNode',

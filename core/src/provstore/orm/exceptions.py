@@ -9,11 +9,13 @@ from provstore.exceptions import ProvstoreError
 
 __all__ = [
     'EntityError',
+    'InvalidOperationError',
     'ModificationNotAllowedError',
     'MultipleObjectsError',
     'NotExistentError',
     'StoringNotAllowedError',
     'UniquenessError',
+    'UnstoredEntityError',
 ]
 
 
@@ -31,6 +33,15 @@ class MultipleObjectsError(EntityError, LookupError):
 
 class ModificationNotAllowedError(EntityError):
     """The change is not allowed on this entity (stored, sealed or referenced); nothing was written."""
+
+
+class InvalidOperationError(EntityError):
+    """The operation does not apply to this entity (copying a node that is not data, say); nothing was changed."""
+
+
+class UnstoredEntityError(ModificationNotAllowedError, ValueError):
+    """An unstored entity was given where only a stored one can be (adding a node to a group); a ``ValueError``
+    too, as aiida-core raises one there."""
 
 
 class StoringNotAllowedError(EntityError):

@@ -19,13 +19,14 @@ from provstore.orm.entities import (
     clean_json_key,
     utc_now,
 )
-from provstore.orm.exceptions import ModificationNotAllowedError, UniquenessError
+from provstore.orm.exceptions import ModificationNotAllowedError, UniquenessError, UnstoredEntityError
 from provstore.orm.node_classes import nodes_from_rows
+from provstore.orm.nodes.attributes import JsonColumn
 from provstore.orm.nodes.node import Node
 from provstore.orm.users import User, get_default_user
 from provstore.storage import EntityStorage, EntityType, Row
 
-__all__ = ['Group', 'GroupCollection']
+__all__ = ['Group', 'GroupBase', 'GroupCollection', 'GroupExtras']
 
 
 class GroupCollection(Collection['Group']):
@@ -45,6 +46,38 @@ class GroupCollection(Collection['Group']):
         self.storage.delete_rows(EntityType.GROUP, [entity.pk])
 
 
+class GroupExtras(JsonColumn):
+    """The extras of a group, as a node's (``get``, ``set``, ``set_many``, ``delete``, ``all``...).
+
+    NOTE: the storage interface has no atomic patch for groups: each change writes the whole column back.
+    """
+
+    _column = 'extras'
+    _what = 'extra'
+
+    def _data(self) -> dict[str, Any]:
+        group: Group = self._node
+        return group._extras
+
+    def _write(self, set_keys: dict[str, Any], delete_keys: list[str]) -> None:
+        group: Group = self._node
+        extras = {key: value for key, value in {**group._extras, **set_keys}.items() if key not in delete_keys}
+        group._save(extras=extras)
+        group._extras = extras
+
+
+class GroupBase:
+    """What a group has beside its fields, as aiida-core's ``group.base``: its ``extras``."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+
+    @property
+    def extras(self) -> GroupExtras:
+        """The group's extras."""
+        return GroupExtras(self._group)
+
+
 class Group(Entity):
     """A named set of nodes. ``type_string`` says what kind of group it is (``core`` for plain groups)."""
 
@@ -59,8 +92,12 @@ class Group(Entity):
         description: str = '',
         user: User | None = None,
         storage: EntityStorage | None = None,
+        *,
+        extras: Mapping[str, Any] | None = None,
     ) -> None:
         """:param label: the group's name, unique together with ``type_string``.
+
+        :param extras: its first extras.
 
         :param user: its owner; default: the profile's default user, when it is stored.
         """
@@ -73,6 +110,8 @@ class Group(Entity):
         self._description = description
         self._time: datetime.datetime | None = None
         self._extras: dict[str, Any] = {}
+        if extras is not None:
+            self.base.extras.set_many(extras)
         self._user = user
         self._user_id: int | None = None
 
@@ -145,15 +184,33 @@ class Group(Entity):
         """When the group was stored."""
         return self._time
 
+    def is_user_defined(self) -> bool:
+        """Whether a user made the group by hand, as aiida-core tells it: its ``type_string`` is empty."""
+        return not self._type_string
+
+    @property
+    def base(self) -> GroupBase:
+        """The group's extras, as aiida-core's ``group.base.extras``."""
+        return GroupBase(self)
+
     @property
     def user(self) -> User:
-        """The group's owner."""
+        """The group's owner (settable; saved at once when the group is stored)."""
         if self._user is None:
             if self._user_id is not None:
                 self._user = User.collection(self.storage).get(pk=self._user_id)
             else:
                 self._user = get_default_user(self.storage)
         return self._user
+
+    @user.setter
+    def user(self, value: User) -> None:
+        if not isinstance(value, User):
+            raise TypeError(f'the user of a group must be a User, got {type(value).__name__}')
+        if self._id is not None:
+            self._save(user_id=self._require_stored_reference(value, 'user', self.storage))
+            self._user_id = value.pk
+        self._user = value
 
     @property
     def extras(self) -> dict[str, Any]:
@@ -190,7 +247,7 @@ class Group(Entity):
             if not isinstance(node, Node):
                 raise TypeError(f'groups hold nodes, got {type(node).__name__}')
             if node.pk is None:
-                raise ModificationNotAllowedError(f'{node!r} is not stored: store it before adding it to a group')
+                raise UnstoredEntityError(f'{node!r} is not stored: store it before adding it to a group')
             if node.storage is not self.storage:
                 raise ModificationNotAllowedError(f'{node!r} is stored in another storage than {self!r}')
             pks.append(node.pk)

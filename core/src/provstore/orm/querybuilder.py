@@ -63,9 +63,10 @@ MAX_FILTER_DEPTH = 128
 """The deepest nesting of and/or a filter may have: deeper ones are refused with a clear error, on every backend
 (SQLite's parser gives up at about 170 levels)."""
 
-_ENTITY_NAMES = {
-    entity.value: entity for entity in EntityType if entity not in (EntityType.LINK, EntityType.GROUP_NODE)
-}
+EDGE_TAG_DELIMITER = '--'
+"""What joins the two tags of a default edge tag (``'calc--data'``); entity tags may not contain it."""
+
+_ENTITY_NAMES = {entity.value: entity for entity in EntityType if entity is not EntityType.GROUP_NODE}
 
 
 def _entity_classes() -> dict[EntityType, type[Entity]]:
@@ -100,6 +101,7 @@ class _Vertex:
     project: list[Any] = field(default_factory=list)
     edge_filters: dict[str, Any] = field(default_factory=dict)
     edge_project: list[Any] = field(default_factory=list)
+    cls_key: Any = None
 
 
 class QueryBuilder:
@@ -109,26 +111,86 @@ class QueryBuilder:
         self,
         storage: EntityStorage | None = None,
         *,
+        backend: EntityStorage | None = None,
+        debug: bool | None = None,
+        path: Sequence[Any] = (),
+        filters: Mapping[str, Any] | None = None,
+        project: Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        order_by: Any = None,
         distinct: bool = False,
+        project_map: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """:param storage: the storage to query; default: the loaded profile's."""
-        self._storage = None if storage is None else get_entity_storage(storage)
+        """:param storage: the storage to query (``backend`` is aiida-core's name for it); default: the loaded
+            profile's storage, looked up each time the query runs.
+        :param path: entities to :meth:`append`: classes, ``entity_type`` strings, or dicts of ``append``'s
+            keywords; then ``filters`` and ``project`` (by tag), ``order_by``, ``limit``, ``offset`` and
+            ``distinct`` as their methods take them.
+        :param project_map: ``{tag: {projection: key}}``: the keys :meth:`dict` gives projections under.
+        :param debug: accepted for aiida-core's sake; it changes nothing.
+        """
+        if storage is not None and backend is not None and storage is not backend:
+            raise QueryError('Give the storage once: as storage or as backend')
+        given = storage if storage is not None else backend
+        self._storage = None if given is None else get_entity_storage(given)
         self._vertices: list[_Vertex] = []
         self._order_by: list[dict[str, Any]] = []
         self._limit: int | None = None
         self._offset: int | None = None
-        self._distinct = bool(distinct)
+        self._distinct = False
+        self._project_map: dict[str, dict[str, str]] = {}
+        del debug
+        if not isinstance(path, (list, tuple)):
+            raise QueryError(f'path must be a list of classes, entity_type strings or dicts, got {path!r}')
+        for item in path:
+            if isinstance(item, Mapping):
+                self.append(**item)
+            elif isinstance(item, str):
+                self.append(entity_type=item)
+            else:
+                self.append(cls=item)
+        for name, given_map in (('project', project), ('filters', filters)):
+            if given_map is not None and not isinstance(given_map, Mapping):
+                raise QueryError(f'{name} must be a dict keyed by tag, got {given_map!r}')
+        for tag, projection in (project or {}).items():
+            self.add_projection(tag, projection)
+        for tag, spec in (filters or {}).items():
+            self.add_filter(tag, spec)
+        self._set_project_map(project_map)
         self.limit(limit)
         self.offset(offset)
+        self.distinct(distinct)
+        if order_by:
+            self.order_by(order_by)
 
     @property
     def storage(self) -> EntityStorage:
-        """The storage the query runs on."""
-        if self._storage is None:
-            self._storage = get_entity_storage()
-        return self._storage
+        """The storage the query runs on: the one it was given, else the loaded profile's at this moment."""
+        if self._storage is not None:
+            return self._storage
+        return get_entity_storage()
+
+    @property
+    def backend(self) -> EntityStorage:
+        """aiida-core's name of :attr:`storage`."""
+        return self.storage
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QueryBuilder:
+        return type(self).from_dict(self.as_dict(), self._storage)
+
+    def _set_project_map(self, project_map: Mapping[str, Mapping[str, str]] | None) -> None:
+        if project_map is None:
+            return
+        if not isinstance(project_map, Mapping) or not all(
+            isinstance(tag, str) and isinstance(keys, Mapping) for tag, keys in project_map.items()
+        ):
+            raise QueryError(f'project_map is {{tag: {{projection: key}}}}, got {project_map!r}')
+        self._project_map = {tag: dict(keys) for tag, keys in project_map.items()}
+
+    def __str__(self) -> str:
+        """The query in full, as aiida-core writes it: ``QueryBuilder(path=[...], filters={...}, ...)``."""
+        return f'QueryBuilder({", ".join(f"{key}={value!r}" for key, value in self.as_dict().items())})'
 
     def __repr__(self) -> str:
         return f'<QueryBuilder: {", ".join(vertex.tag for vertex in self._vertices) or "empty"}>'
@@ -147,34 +209,41 @@ class QueryBuilder:
         edge_filters: Mapping[str, Any] | None = None,
         edge_project: Any = None,
         outerjoin: bool = False,
+        joining_keyword: str | None = None,
+        joining_value: Any = None,
+        orm_base: str | None = None,
         link_types: str | Sequence[str] | None = None,
         max_depth: int | None = None,
-        **relationship: str,
+        **relationship: Any,
     ) -> QueryBuilder:
         """Add an entity to the path, related to an earlier one by one keyword (``with_incoming='calc'``, ...).
+
+        Without a relationship, an entity after the first joins the one appended just before it: a node as its
+        output (``with_incoming``), anything else ``with_node``. ``direction=n`` (nodes) joins the ``n``-th entity
+        back: ``n > 0`` as its output, ``n < 0`` as its input. A relationship names the tag of an earlier entity,
+        or the class it was appended with.
 
         :param cls: an entity class (``Dict``, ``Group``, ``User``...), or a tuple of node classes (any of them).
         :param entity_type: instead of ``cls``: ``'node'``, ``'group'``, ``'user'``, ``'computer'``, ``'authinfo'``,
             ``'comment'``, ``'log'``, or a node type string such as ``'data.core.dict.Dict.'`` (or a list of those).
+        :param tag: the entity's name in the query; default: aiida-core's, the class name and a number
+            (``Dict_1``, ``node_1``...).
         :param subclassing: for node classes, match subclasses too (by ``node_type`` prefix).
+        :param edge_tag: the name of the edge to the entity it joins (default ``'<that tag>--<tag>'``).
+        :param joining_keyword: with ``joining_value``, the relationship as aiida-core's ``as_dict()`` writes it.
+        :param orm_base: the kind of entity, as aiida-core's ``as_dict()`` writes it; checked, else unused.
         :param link_types: what ``with_ancestors``/``with_descendants`` follow: link type names, or ``'all'``;
             default ``create`` and ``input_calc``.
         :param max_depth: the most steps ``with_ancestors``/``with_descendants`` take.
         :raises QueryError: naming what is wrong; the builder is unchanged then.
         """
         entity, node_types = self._classify(cls, entity_type, subclassing)
+        if orm_base is not None and orm_base != entity.value:
+            raise QueryError(f'orm_base {orm_base!r} does not match the entity, a {entity.value}')
         vertex = _Vertex(tag='', entity=entity, node_types=node_types, subclassing=bool(subclassing))
-        vertex.tag = self._new_tag(tag, cls, entity_type, entity)
-        if len(relationship) > 1:
-            raise QueryError(f'append() takes one relationship, got {", ".join(sorted(relationship))}')
-        if relationship:
-            ((name, target),) = relationship.items()
-            self._check_relationship(vertex, name, target)
-            vertex.relationship, vertex.target = name, target
-        elif self._vertices:
-            raise QueryError(
-                f'Entity {vertex.tag!r} needs a relationship to an earlier one (with_incoming=..., with_node=...)'
-            )
+        vertex.cls_key = _class_key(cls)
+        vertex.tag = self._new_tag(tag, cls, entity_type, entity, node_types)
+        self._relate(vertex, relationship, joining_keyword, joining_value)
         traversal = vertex.relationship in ('with_ancestors', 'with_descendants')
         if (link_types is not None or max_depth is not None) and not traversal:
             raise QueryError('link_types and max_depth apply to with_ancestors and with_descendants only')
@@ -182,11 +251,15 @@ class QueryBuilder:
             vertex.link_types = _link_types(link_types)
             vertex.max_depth = _max_depth(max_depth)
         edge_kind = self._edge_kind(vertex)
-        if edge_kind is None and (edge_tag or edge_filters or edge_project):
+        if vertex.relationship is None and edge_tag is not None:
+            raise QueryError(f'The first entity {vertex.tag!r} joins nothing, so it has no edge to tag')
+        if edge_kind is None and (edge_filters or edge_project):
             what = vertex.relationship or 'the first entity'
-            raise QueryError(f'{vertex.tag!r} joined by {what} has no edge to tag, filter or project')
-        if edge_kind is not None:
-            vertex.edge_tag = edge_tag or f'{vertex.target}--{vertex.tag}'
+            raise QueryError(f'{vertex.tag!r} joined by {what} has no edge to filter or project')
+        if vertex.relationship is not None:
+            if edge_tag is not None and (not isinstance(edge_tag, str) or not edge_tag):
+                raise QueryError(f'An edge tag must be a non-empty string, got {edge_tag!r}')
+            vertex.edge_tag = edge_tag or f'{vertex.target}{EDGE_TAG_DELIMITER}{vertex.tag}'
             if vertex.edge_tag in self._tags() or vertex.edge_tag == vertex.tag:
                 raise QueryError(f'Tag {vertex.edge_tag!r} is already used')
         vertex.outerjoin = bool(outerjoin)
@@ -205,41 +278,91 @@ class QueryBuilder:
             raise
         return self
 
-    def add_filter(self, tag: str, filters: Mapping[str, Any]) -> QueryBuilder:
-        """AND ``filters`` to what the entity (or edge) tagged ``tag`` must pass.
+    def inputs(self, **kwargs: Any) -> QueryBuilder:
+        """Append the inputs of the last entity (``cls`` default ``Node``; other keywords as :meth:`append`)."""
+        return self._append_related('with_outgoing', kwargs)
+
+    def outputs(self, **kwargs: Any) -> QueryBuilder:
+        """Append the outputs of the last entity."""
+        return self._append_related('with_incoming', kwargs)
+
+    def children(self, **kwargs: Any) -> QueryBuilder:
+        """Append the descendants of the last entity."""
+        return self._append_related('with_ancestors', kwargs)
+
+    def parents(self, **kwargs: Any) -> QueryBuilder:
+        """Append the ancestors of the last entity."""
+        return self._append_related('with_descendants', kwargs)
+
+    def _append_related(self, relationship: str, kwargs: dict[str, Any]) -> QueryBuilder:
+        from provstore.orm.nodes import Node  # noqa: PLC0415 - import cycle
+
+        if not self._vertices:
+            raise QueryError(f'{relationship} needs an entity to relate to: append() one first')
+        cls = kwargs.pop('cls', Node)
+        options: dict[str, Any] = {relationship: self._vertices[-1].tag, **kwargs}
+        return self.append(cls, **options)
+
+    def get_used_tags(self, vertices: bool = True, edges: bool = True) -> list[str]:
+        """Return the tags of the entities (``vertices``) and of the edges between them (``edges``), in order."""
+        tags = []
+        for vertex in self._vertices:
+            if vertices:
+                tags.append(vertex.tag)
+            if edges and vertex.edge_tag is not None:
+                tags.append(vertex.edge_tag)
+        return tags
+
+    def add_filter(self, tag: Any, filters: Mapping[str, Any]) -> QueryBuilder:
+        """Add ``filters`` to what the entity (or edge) tagged ``tag`` (or appended as the class ``tag``) must pass.
+
+        As aiida-core's: a key filtered before is replaced by the new filter of that key; other keys stay.
 
         :raises QueryError: for an unknown tag, field or operator, or a value that does not suit its field.
         """
-        vertex, on_edge = self._find(tag)
+        vertex, on_edge = self._find(tag, empty=isinstance(filters, Mapping) and not filters)
+        tag = vertex.edge_tag if on_edge else vertex.tag
+        if on_edge and self._edge_kind(vertex) is None:
+            return self
         if not isinstance(filters, Mapping):
             raise QueryError(f'The filters of {tag!r} must be a dict, got {type(filters).__name__}')
+        fields = self._fields_of(vertex, on_edge)
+        # NOTE: as aiida-core, a stored entity filters the column that refers to it: {'user': u} is {'user_id': u.pk}.
+        filters = {
+            f'{key}_id' if isinstance(value, Entity) and f'{key}_id' in fields else key: value
+            for key, value in filters.items()
+        }
         filters = _plain(filters, f'the filters of {tag!r}')
-        _parse_filters(filters, self._fields_of(vertex, on_edge), tag, 0)
-        target = vertex.edge_filters if on_edge else vertex.filters
-        for key, value in filters.items():
-            if key in target:
-                target.setdefault('and', []).append({key: value})
-            else:
-                target[key] = value
+        _parse_filters(filters, fields, tag, 0)
+        (vertex.edge_filters if on_edge else vertex.filters).update(filters)
         return self
 
-    def add_projection(self, tag: str, project: Any) -> QueryBuilder:
-        """Add what to return of the entity (or edge) tagged ``tag``: ``'*'``, ``'**'``, fields, JSON paths.
+    def add_projection(self, tag: Any, project: Any) -> QueryBuilder:
+        """Set what to return of the entity (or edge) tagged ``tag``: ``'*'``, ``'**'``, fields, JSON paths.
+
+        As aiida-core's, it replaces what was projected of that tag before.
 
         :raises QueryError: for an unknown tag or field, an unknown cast or function.
         """
-        vertex, on_edge = self._find(tag)
+        vertex, on_edge = self._find(tag, empty=project == [])
+        tag = vertex.edge_tag if on_edge else vertex.tag
+        if on_edge and self._edge_kind(vertex) is None:
+            return self
         items = project if isinstance(project, (list, tuple)) else [project]
         items = _plain(list(items), f'the projections of {tag!r}')
         fields = self._fields_of(vertex, on_edge)
         for item in items:
             _parse_projection(item, fields, tag, on_edge)
-        (vertex.edge_project if on_edge else vertex.project).extend(items)
+        if on_edge:
+            vertex.edge_project = items
+        else:
+            vertex.project = items
         return self
 
-    def order_by(self, order_by: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> QueryBuilder:
+    def order_by(self, order_by: Mapping[Any, Any] | Sequence[Mapping[Any, Any]]) -> QueryBuilder:
         """Order the rows: ``{tag: 'id'}``, ``{tag: ['id', {'attributes.a': {'order': 'desc', 'cast': 'f'}}]}``.
 
+        A tag may be given as the class it was appended with. As aiida-core's, it replaces an earlier ordering.
         Ascending puts missing values last, descending first; text orders by code point.
         """
         specs = [order_by] if isinstance(order_by, Mapping) else list(order_by)
@@ -252,10 +375,11 @@ class QueryBuilder:
                 if on_edge:
                     raise QueryError(f'Cannot order by the edge {tag!r}; order by an entity')
                 items = given if isinstance(given, (list, tuple)) else [given]
+                items = [_order_item(item, vertex.tag) for item in items]
                 for item in items:
-                    _parse_order(item, FIELDS[vertex.entity], tag)
-                parsed.append({tag: list(items)})
-        self._order_by.extend(parsed)
+                    _parse_order(item, FIELDS[vertex.entity], vertex.tag)
+                parsed.append({vertex.tag: items})
+        self._order_by = parsed
         return self
 
     def limit(self, limit: int | None) -> QueryBuilder:
@@ -295,7 +419,7 @@ class QueryBuilder:
 
     def iterdict(self, batch_size: int | None = 100) -> Iterator[dict[str, dict[str, Any]]]:
         """Yield each row as ``{tag: {projection: value}}``; ``**`` gives every column under its name."""
-        keys = self.result_keys()
+        keys = [(tag, self._project_map.get(tag, {}).get(key, key)) for tag, key in self.result_keys()]
         for row in self.iterall(batch_size):
             result: dict[str, dict[str, Any]] = {}
             for (tag, key), value in zip(keys, row, strict=True):
@@ -343,35 +467,51 @@ class QueryBuilder:
 
     # -- serialising ------------------------------------------------------------------------------------------
 
-    def as_dict(self) -> JsonObject:
-        """Return the query as JSON-serialisable data; :meth:`from_dict` makes the same query of it."""
+    def as_dict(self, copy: bool = True) -> JsonObject:
+        """Return the query as JSON-serialisable data in aiida-core's form; :meth:`from_dict` makes the same query
+        of it, and so does aiida-core's ``QueryBuilder.from_dict`` (but for provstore's ``link_types`` and
+        ``max_depth``, written only when given, and datetimes, written as ``{'$datetime': text}``).
+
+        :param copy: accepted for aiida-core's sake: the data is always a copy.
+        """
+        del copy
         path = []
+        filters: dict[str, Any] = {}
+        project: dict[str, Any] = {}
         for vertex in self._vertices:
+            entity_type: Any = vertex.entity.value
+            if vertex.entity is EntityType.NODE:
+                types = vertex.node_types or ['']
+                entity_type = types[0] if len(types) == 1 else list(types)
+            elif vertex.entity is EntityType.GROUP:
+                entity_type = 'group.core'
             item: dict[str, Any] = {
+                'entity_type': entity_type,
+                'orm_base': vertex.entity.value,
                 'tag': vertex.tag,
-                'entity_type': vertex.node_types if vertex.node_types else vertex.entity.value,
-                'subclassing': vertex.subclassing,
+                'joining_keyword': vertex.relationship,
+                'joining_value': vertex.target,
+                'edge_tag': vertex.edge_tag,
+                'outerjoin': vertex.outerjoin,
             }
-            if vertex.relationship:
-                item[vertex.relationship] = vertex.target
-            if vertex.edge_tag:
-                item['edge_tag'] = vertex.edge_tag
-            if vertex.outerjoin:
-                item['outerjoin'] = True
-            if vertex.link_types is not None:
+            if not vertex.subclassing:
+                item['subclassing'] = False
+            if vertex.link_types is not None and tuple(vertex.link_types) != DEFAULT_TRAVERSAL_LINK_TYPES:
                 item['link_types'] = list(vertex.link_types)
             if vertex.max_depth is not None:
                 item['max_depth'] = vertex.max_depth
             path.append(item)
-        filters = {vertex.tag: vertex.filters for vertex in self._vertices if vertex.filters}
-        filters.update({vertex.edge_tag or '': vertex.edge_filters for vertex in self._vertices if vertex.edge_filters})
-        project = {vertex.tag: vertex.project for vertex in self._vertices if vertex.project}
-        project.update({vertex.edge_tag or '': vertex.edge_project for vertex in self._vertices if vertex.edge_project})
+            filters[vertex.tag] = {**_aiida_type_filter(vertex), **vertex.filters}
+            project[vertex.tag] = [_projection_item(item) for item in vertex.project]
+            if vertex.edge_tag is not None:
+                filters[vertex.edge_tag] = dict(vertex.edge_filters)
+                project[vertex.edge_tag] = [_projection_item(item) for item in vertex.edge_project]
         encoded: JsonObject = _encode(
             {
                 'path': path,
                 'filters': filters,
                 'project': project,
+                'project_map': self._project_map,
                 'order_by': self._order_by,
                 'limit': self._limit,
                 'offset': self._offset,
@@ -382,40 +522,31 @@ class QueryBuilder:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], storage: EntityStorage | None = None) -> QueryBuilder:
-        """Return the query that :meth:`as_dict` described.
+        """Return the query that :meth:`as_dict` described, or aiida-core's ``QueryBuilder.as_dict()``.
 
         :raises QueryError: for data that does not describe a query, naming the problem.
         """
         if not isinstance(data, Mapping) or not isinstance(data.get('path'), list):
             raise QueryError('A serialised query is a dict with a "path" list')
-        unknown = set(data) - {'path', 'filters', 'project', 'order_by', 'limit', 'offset', 'distinct'}
+        known = {'path', 'filters', 'project', 'project_map', 'order_by', 'limit', 'offset', 'distinct'}
+        unknown = set(data) - known
         if unknown:
             raise QueryError(f'Unknown keys in a serialised query: {", ".join(sorted(map(str, unknown)))}')
         decoded = _decode(dict(data))
-        builder = cls(storage, limit=decoded.get('limit'), offset=decoded.get('offset'))
-        builder.distinct(bool(decoded.get('distinct', False)))
-        filters = decoded.get('filters') or {}
-        project = decoded.get('project') or {}
-        if not isinstance(filters, Mapping) or not isinstance(project, Mapping):
-            raise QueryError('"filters" and "project" of a serialised query are dicts keyed by tag')
         for item in decoded['path']:
             if not isinstance(item, Mapping):
                 raise QueryError(f'Each entry of "path" is a dict, got {item!r}')
-            options = dict(item)
-            tag = options.pop('tag', None)
-            edge_tag = options.get('edge_tag')
-            builder.append(
-                entity_type=options.pop('entity_type', None),
-                tag=tag,
-                filters=filters.get(tag),
-                project=project.get(tag),
-                edge_filters=filters.get(edge_tag) if edge_tag else None,
-                edge_project=project.get(edge_tag) if edge_tag else None,
-                **options,
-            )
-        if decoded.get('order_by'):
-            builder.order_by(decoded['order_by'])
-        return builder
+        return cls(storage, **decoded)
+
+    def analyze_query(self, execute: bool = True, verbose: bool = False) -> str:
+        """Return the database's plan of the query, as :meth:`explain`.
+
+        :param execute: accepted for aiida-core's sake; the plan is never made by running the query, so that
+            asking for it neither takes the query's time nor writes.
+        :param verbose: accepted for aiida-core's sake.
+        """
+        del execute, verbose
+        return self.explain()
 
     # -- internals --------------------------------------------------------------------------------------------
 
@@ -423,18 +554,72 @@ class QueryBuilder:
         tags = {vertex.tag for vertex in self._vertices}
         return tags | {vertex.edge_tag for vertex in self._vertices if vertex.edge_tag}
 
-    def _new_tag(self, tag: str | None, cls: Any, entity_type: Any, entity: EntityType) -> str:
+    def _new_tag(self, tag: Any, cls: Any, entity_type: Any, entity: EntityType, node_types: list[str]) -> str:
         if tag is not None:
             if not isinstance(tag, str) or not tag:
                 raise QueryError(f'A tag must be a non-empty string, got {tag!r}')
+            if EDGE_TAG_DELIMITER in tag:
+                raise QueryError(f'Tag {tag!r} contains {EDGE_TAG_DELIMITER!r}, which only edge tags may hold')
             if tag in self._tags():
                 raise QueryError(f'Tag {tag!r} is already used')
             return tag
-        base = cls.__name__.lower() if isinstance(cls, type) else entity.value
-        candidate, number = base, 1
-        while candidate in self._tags():
-            candidate, number = f'{base}_{number}', number + 1
-        return candidate
+        if entity is EntityType.NODE:
+            names = node_types or ['']
+            base = '-'.join(name.rstrip('.').rsplit('.', 1)[-1] or 'node' for name in names)
+        else:
+            base = 'core' if entity is EntityType.GROUP else entity.value
+        number = 1
+        while f'{base}_{number}' in self._tags():
+            number += 1
+        return f'{base}_{number}'
+
+    def _relate(
+        self, vertex: _Vertex, relationship: JsonObject, joining_keyword: str | None, joining_value: Any
+    ) -> None:
+        """Set the relationship of a new entry: the one given (by keyword, ``direction`` or aiida-core's
+        ``joining_keyword``), else aiida-core's default join to the entry before it."""
+        entity = vertex.entity
+        if joining_keyword is not None:
+            if relationship:
+                raise QueryError(
+                    f'append() takes one relationship, got {joining_keyword} and {", ".join(relationship)}'
+                )
+            relationship = {joining_keyword: joining_value}
+        if len(relationship) > 1:
+            raise QueryError(f'append() takes one relationship, got {", ".join(sorted(relationship))}')
+        if relationship:
+            ((name, target),) = relationship.items()
+            if name == 'direction':
+                name, target = self._direction(entity, target)
+            else:
+                target = self._tag_of(target) if not isinstance(target, str) else target
+            self._check_relationship(vertex, name, target)
+            vertex.relationship, vertex.target = name, target
+        elif self._vertices:
+            name = 'with_incoming' if entity is EntityType.NODE else 'with_node'
+            self._check_relationship(vertex, name, self._vertices[-1].tag)
+            vertex.relationship, vertex.target = name, self._vertices[-1].tag
+
+    def _tag_of(self, given: Any) -> str:
+        """The tag of the entity appended with the class (or tuple of classes) ``given``."""
+        key = _class_key(given)
+        found = [vertex.tag for vertex in self._vertices if key is not None and vertex.cls_key == key]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise QueryError(f'{given!r} was appended more than once ({", ".join(found)}): use a tag')
+        raise QueryError(f'No entity was appended as {given!r}; the tags are: {", ".join(sorted(self._tags()))}')
+
+    def _direction(self, entity: EntityType, value: Any) -> tuple[str, str]:
+        """The relationship and target of ``direction=value``."""
+        if entity is not EntityType.NODE:
+            raise QueryError(f'direction= joins nodes only, not a {entity.value}')
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise QueryError(f'direction= takes a non-zero integer, got {value!r}')
+        if value == 0 or abs(value) > len(self._vertices):
+            raise QueryError(f'direction={value} names no earlier entity (there are {len(self._vertices)})')
+        target = self._vertices[-abs(value)].tag
+        return ('with_incoming' if value > 0 else 'with_outgoing'), target
 
     @staticmethod
     def _classify(given: Any, entity_type: Any, subclassing: bool) -> tuple[EntityType, list[str]]:
@@ -458,8 +643,10 @@ class QueryBuilder:
         names = [entity_type] if isinstance(entity_type, str) else entity_type
         if not isinstance(names, (list, tuple)) or not names or not all(isinstance(name, str) for name in names):
             raise QueryError(f'entity_type must be a string or a list of strings, got {entity_type!r}')
-        if len(names) == 1 and names[0] in _ENTITY_NAMES:
-            return _ENTITY_NAMES[names[0]], []
+        if len(names) == 1 and names[0].lower() in _ENTITY_NAMES:
+            return _ENTITY_NAMES[names[0].lower()], []
+        if len(names) == 1 and names[0].lower().startswith('group.'):
+            return EntityType.GROUP, []  # aiida-core's type string of Group and its subclasses
         for name in names:
             if name and not name.endswith('.'):  # '' is Node's own type string
                 raise QueryError(
@@ -492,11 +679,17 @@ class QueryBuilder:
             return None
         return RELATIONSHIPS[(vertex.entity, vertex.relationship)][1]
 
-    def _find(self, tag: str) -> tuple[_Vertex, bool]:
+    def _find(self, tag: Any, empty: bool = False) -> tuple[_Vertex, bool]:
+        """The entry tagged ``tag`` and whether the tag is its edge's (``empty``: for nothing to filter or project,
+        which even an edge that is not in the database takes, as aiida-core's ``as_dict()`` writes one)."""
+        if not isinstance(tag, str):
+            tag = self._tag_of(tag)
         for vertex in self._vertices:
             if vertex.tag == tag:
                 return vertex, False
             if vertex.edge_tag == tag:
+                if self._edge_kind(vertex) is None and not empty:
+                    raise QueryError(f'{tag!r} joins by {vertex.relationship}, which has no edge to filter or project')
                 return vertex, True
         raise QueryError(f'No entity or edge has the tag {tag!r}; the tags are: {", ".join(sorted(self._tags()))}')
 
@@ -577,7 +770,7 @@ class QueryBuilder:
         functions: list[Any] = []
         for number, on_edge, projection in query.projections:
             entity = query.entries[number].entity
-            if projection.field == '*' and not on_edge and projection.func is None:
+            if projection.field == '*' and not on_edge and projection.func is None and entity in classes:
                 functions.append(_entity_loader(storage, entity, classes[entity]))
             elif projection.cast == 'd':
                 functions.append(_to_datetime)
@@ -587,6 +780,52 @@ class QueryBuilder:
 
 
 # -- parsing ----------------------------------------------------------------------------------------------------
+
+
+def _aiida_type_filter(vertex: _Vertex) -> dict[str, Any]:
+    """The filter aiida-core's ``as_dict()`` writes for the classes of a node or group entry (``node_type``
+    ``like`` a prefix); provstore applies the same from the path entry, so reading it back changes nothing."""
+    if vertex.entity is EntityType.GROUP:
+        return {'type_string': {'like': '%'}}
+    if vertex.entity is not EntityType.NODE:
+        return {}
+    items = []
+    for node_type in vertex.node_types or ['']:
+        if vertex.subclassing:
+            path = node_type_path(node_type)
+            items.append({'like': _escape_like(f'{path}.' if path else '') + '%'})
+        else:
+            items.append({'==': node_type})
+    return {'node_type': items[0] if len(items) == 1 else {'or': items}}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
+
+
+def _projection_item(item: Any) -> Any:
+    """An item of ``project`` in aiida-core's full form, ``{field: {options}}``."""
+    return {item: {}} if isinstance(item, str) else item
+
+
+def _class_key(cls: Any) -> Any:
+    """What a class (or list of classes) given to ``append`` is found by later."""
+    if isinstance(cls, (list, tuple)):
+        return tuple(cls)
+    return cls if isinstance(cls, type) else None
+
+
+def _order_item(item: Any, tag: str) -> Any:
+    """An item of ``order_by`` in aiida-core's full form, ``{field: {'order': ..., ...}}`` (checked later)."""
+    if isinstance(item, str):
+        return {item: {'order': 'asc'}}
+    if isinstance(item, Mapping) and len(item) == 1:
+        ((name, options),) = item.items()
+        if isinstance(options, str):
+            return {name: {'order': options}}
+        if isinstance(options, Mapping):
+            return {name: {'order': 'asc', **options}}
+    raise QueryError(f"{tag!r}: order by a field name or {{field: {{'order': 'asc'|'desc', 'cast': c}}}}, got {item!r}")
 
 
 def _identity(value: Any) -> Any:
@@ -837,6 +1076,9 @@ def _plain(value: Any, where: str, depth: int = 0) -> Any:
         return [_plain(item, where, depth + 1) for item in value]
     if isinstance(value, (Entity, uuid.UUID)):
         return _value(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        # NOTE: a date is its first moment, in this process's time zone (the day date.today() names).
+        return datetime.datetime.combine(value, datetime.time()).astimezone()
     return value
 
 

@@ -19,7 +19,7 @@ from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TypeAlias
 
-from provstore.exceptions import InvalidPathError
+from provstore.exceptions import InvalidPathError, InvalidPathTypeError
 from provstore.repository.backend import CHUNK_SIZE, AbstractRepositoryBackend
 
 __all__ = ['MAX_DEPTH', 'File', 'FileType', 'Repository', 'clean_path']
@@ -49,11 +49,19 @@ class File:
     name: str
     file_type: FileType
     key: str | None = None
+    _directory: _Directory | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_dir(self) -> bool:
         """Whether this entry is a directory."""
         return self.file_type is FileType.DIRECTORY
+
+    @property
+    def objects(self) -> dict[str, File]:
+        """The entries of this directory by name, as aiida-core's ``File.objects`` (``{}`` for a file)."""
+        if self._directory is None:
+            return {}
+        return {name: _to_file(name, entry) for name, entry in sorted(self._directory.objects.items())}
 
 
 @dataclass
@@ -64,17 +72,18 @@ class _Directory:
 def clean_path(path: PathLike | None) -> PurePosixPath:
     """Return ``path`` as a clean relative path, or raise :class:`InvalidPathError` naming the problem.
 
-    ``None`` and ``''`` mean the root. Refused: absolute paths, ``..`` and ``.`` parts, empty parts
-    (``a//b``), backslashes and NUL characters, and anything that is not a string.
+    ``None``, ``''`` and ``'.'`` mean the root. Refused: absolute paths and anything that is not a string or a
+    path (:class:`~provstore.exceptions.InvalidPathTypeError`, a ``TypeError`` as aiida-core's); ``..`` and ``.``
+    parts, empty parts (``a//b``), backslashes and NUL characters (:class:`InvalidPathError`).
     """
-    if path is None or path == '' or path == PurePosixPath():
+    if path is None or path in ('', '.', './') or path == PurePosixPath():
         return PurePosixPath()
     if isinstance(path, PurePosixPath):
         path = str(path)
     if not isinstance(path, str):
-        raise InvalidPathError(f'repository path must be a string, got {type(path).__name__}: {path!r}')
+        raise InvalidPathTypeError(f'repository path must be a string, got {type(path).__name__}: {path!r}')
     if path.startswith('/'):
-        raise InvalidPathError(f'repository path must be relative, got the absolute path {path!r}')
+        raise InvalidPathTypeError(f'repository path must be relative, got the absolute path {path!r}')
     if '\x00' in path or '\\' in path:
         raise InvalidPathError(f'repository path {path!r} contains a backslash or NUL character')
     parts = path.split('/')
@@ -100,6 +109,35 @@ class Repository:
     def backend(self) -> AbstractRepositoryBackend:
         """The backend that holds the file contents."""
         return self._backend
+
+    @property
+    def uuid(self) -> str | None:
+        """The uuid of the backend's repository, or ``None`` when it has none."""
+        return self._backend.uuid
+
+    @property
+    def is_initialised(self) -> bool:
+        """Whether the backend's repository exists."""
+        return self._backend.is_initialised
+
+    @classmethod
+    def flatten(cls, serialized: Mapping[str, Any] | None, delimiter: str = '/') -> dict[str, str | None]:
+        """Return the tree of ``serialized`` (``repository_metadata``) as ``{path: key}``, a directory as its path
+        ending in ``delimiter`` with ``None``, as aiida-core's ``Repository.flatten``."""
+        if serialized is None:
+            return {}
+        flat: dict[str, str | None] = {}
+        pending: list[tuple[str, Mapping[str, Any]]] = [('', serialized)]
+        while pending:
+            prefix, directory = pending.pop()
+            for name, child in directory.get('o', {}).items():
+                path = f'{prefix}{delimiter}{name}' if prefix else name
+                if isinstance(child, Mapping) and 'k' in child:
+                    flat[path] = child['k']
+                else:
+                    flat[f'{path}{delimiter}'] = None
+                    pending.append((path, child))
+        return flat
 
     # -- serialisation ----------------------------------------------------------------------------------------
 
@@ -158,6 +196,27 @@ class Repository:
         clean = clean_path(path)
         return _to_file(clean.name, self._lookup(clean))
 
+    def get_directory(self, path: PathLike | None = None) -> File:
+        """Return the directory at ``path`` (the root when ``None``); its ``objects`` are its entries.
+
+        :raises FileNotFoundError: if nothing exists at ``path``.
+        :raises NotADirectoryError: if ``path`` is a file.
+        """
+        clean = clean_path(path)
+        return _to_file(clean.name, self._get_directory(clean))
+
+    def get_file(self, path: PathLike) -> File:
+        """Return the file at ``path``.
+
+        :raises InvalidPathTypeError: if ``path`` is ``None`` (a ``TypeError``).
+        :raises FileNotFoundError: if nothing exists at ``path``.
+        :raises IsADirectoryError: if ``path`` is a directory.
+        """
+        if path is None:
+            raise InvalidPathTypeError('get_file needs the path of a file, got None')
+        clean = clean_path(path)
+        return _to_file(clean.name, self._get_file_key(clean))
+
     def list_objects(self, path: PathLike | None = None) -> list[File]:
         """Return the entries of the directory at ``path``, sorted by name.
 
@@ -208,18 +267,19 @@ class Repository:
         :param target: an absolute path; a relative one (even ``'.'``) is refused, so that nothing lands in
             whatever the current working directory happens to be.
         :raises FileNotFoundError: if nothing exists at ``path``.
-        :raises InvalidPathError: if ``target`` is not absolute, or a destination would fall outside it.
+        :raises NotADirectoryError: if ``path`` is a file, as aiida-core's.
+        :raises InvalidPathTypeError: if ``target`` is not absolute (a ``TypeError``, as aiida-core's).
+        :raises InvalidPathError: if a destination would fall outside ``target``.
         """
         start = clean_path(path)
+        if not isinstance(target, (str, os.PathLike)):
+            raise InvalidPathTypeError(f'copy_tree target must be a path, got {type(target).__name__}')
         root = Path(target)
         if not root.is_absolute():
-            raise InvalidPathError(f'copy_tree target {os.fspath(target)!r} is not an absolute path')
+            raise InvalidPathTypeError(f'copy_tree target {os.fspath(target)!r} is not an absolute path')
+        self._get_directory(start)
         root.mkdir(parents=True, exist_ok=True)
         root = root.resolve()
-        entry = self._lookup(start)
-        if isinstance(entry, str):
-            self._copy_file(entry, _safe_destination(root, PurePosixPath(start.name)))
-            return
         for dirpath, dirnames, filenames in self.walk(start):
             relative = dirpath.relative_to(start)
             for name in dirnames:
@@ -239,7 +299,10 @@ class Repository:
         """Create the directory at ``path`` and its parents; an existing directory is fine.
 
         :raises NotADirectoryError: if ``path`` or one of its parents is a file.
+        :raises InvalidPathTypeError: if ``path`` is ``None`` (a ``TypeError``, as aiida-core's).
         """
+        if path is None:
+            raise InvalidPathTypeError('create_directory needs the path of a directory, got None')
         self._make_directories(clean_path(path))
 
     def put_object_from_bytes(self, content: bytes, path: PathLike) -> str:
@@ -272,8 +335,11 @@ class Repository:
         Symlinks to files are read through; symlinks to directories are refused, so a tree can never loop.
 
         :raises NotADirectoryError: if ``folder`` is not a directory.
+        :raises InvalidPathTypeError: if ``folder`` is not an absolute path (a ``TypeError``, as aiida-core's).
         :raises InvalidPathError: for a symlink to a directory, or a name that is not a valid path part.
         """
+        if not isinstance(folder, (str, os.PathLike)) or not Path(folder).is_absolute():
+            raise InvalidPathTypeError(f'put_object_from_tree needs the absolute path of a folder, got {folder!r}')
         source = Path(folder)
         if not source.is_dir():
             raise NotADirectoryError(f'{source} is not a directory')
@@ -410,7 +476,7 @@ def _collect_keys(directory: _Directory, keys: list[str]) -> None:
 
 def _to_file(name: str, entry: _Directory | str) -> File:
     if isinstance(entry, _Directory):
-        return File(name, FileType.DIRECTORY)
+        return File(name, FileType.DIRECTORY, None, entry)
     return File(name, FileType.FILE, entry)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from provstore.repository import AbstractRepositoryBackend
     from provstore.storage.query import Query
+    from provstore.storage.statistics import StorageQueries
 
 __all__ = ['Direction', 'EntityStorage', 'EntityType', 'Row']
 
@@ -203,6 +204,12 @@ class EntityStorage(abc.ABC):
         """
 
     # -- queries ----------------------------------------------------------------------------------------------
+
+    def query(self) -> StorageQueries:
+        """aiida-core's summaries of the whole storage (``storage.query().get_creation_statistics()``)."""
+        from provstore.storage.statistics import StorageQueries  # noqa: PLC0415 - it builds on this module
+
+        return StorageQueries(self)
 
     @abc.abstractmethod
     def run_query(self, query: Query, batch_size: int | None = None) -> Iterator[tuple[Any, ...]]:

@@ -116,8 +116,10 @@ FIELDS: dict[EntityType, dict[str, FieldKind]] = {
         'metadata': 'json',
         'dbnode_id': 'int',
     },
+    EntityType.LINK: {'id': 'int', 'input_id': 'int', 'output_id': 'int', 'label': 'str', 'type': 'str'},
 }
-"""The fields of each entity a query may use: aiida-core's column names, with what they hold."""
+"""The fields of each entity a query may use: aiida-core's column names, with what they hold. Links are entities
+too (``entity_type='link'``), queried on their own: nothing joins them, as in aiida-core."""
 
 EDGE_FIELDS: dict[str, dict[str, FieldKind]] = {
     'link': {'id': 'int', 'input_id': 'int', 'output_id': 'int', 'label': 'str', 'type': 'str'},

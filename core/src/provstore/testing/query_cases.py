@@ -535,7 +535,11 @@ CASES: list[Case] = [
     case('n_of_type_number', {'attributes.n': {'of_type': 'number'}}, labels('@a', '@b', '@c', '@h', '@i')),
     case('n_of_type_string', {'attributes.n': {'of_type': 'string'}}, labels('@d', '@j')),
     case('n_of_type_boolean', {'attributes.n': {'of_type': 'boolean'}}, {'dict-e'}),
-    case('n_of_type_null', {'attributes.n': {'of_type': 'null'}}, {'dict-f'}),
+    # NOTE: as aiida-core's (psql_dos): a missing key counts as null for of_type
+    case('n_of_type_null', {'attributes.n': {'of_type': 'null'}}, labels('@f', '@g'), cls=Dict),
+    case('n_not_of_type_null', {'attributes.n': {'!of_type': 'null'}}, ALL_DICTS - labels('@f', '@g'), cls=Dict),
+    counted('missing_key_of_type_null', {'attributes.no_such_key': {'of_type': 'null'}}, N_NODES),
+    counted('missing_key_not_of_type_null', {'attributes.no_such_key': {'!of_type': 'null'}}, 0),
     case(
         'n_not_of_type_number',
         {'attributes.n': {'!of_type': 'number'}},
@@ -713,6 +717,59 @@ CASES: list[Case] = [
         labels('wc-top', 'wf-sub'),
     ),
     Case('inputs_of_every_link_type', ofnode('calcjob-1', 'with_outgoing'), labels('int-1', 'int-2', '@a', 'wc-top')),
+    Case(
+        'links_as_entities_into_a_node',
+        lambda qb, g: qb.append(
+            entity_type='link', filters={'output_id': g.pk('calcjob-1')}, project=['label', 'type']
+        ),
+        {('x', 'input_calc'), ('y', 'input_calc'), ('parameters', 'input_calc'), ('job', 'call_calc')},
+    ),
+    Case(
+        'default_join_of_nodes_is_with_incoming',
+        lambda qb, g: (qb.append(Node, filters={'label': 'calcjob-1'}), qb.append(Node, project='label')),
+        labels('@b', 'float-2.5'),
+    ),
+    Case(
+        'direction_back_one_is_with_outgoing',
+        lambda qb, g: (qb.append(Node, filters={'label': 'calcjob-1'}), qb.append(Node, direction=-1, project='label')),
+        labels('int-1', 'int-2', '@a', 'wc-top'),
+    ),
+    Case(
+        'direction_forward_two',
+        lambda qb, g: (
+            qb.append(Int, filters={'label': 'int-1'}),
+            qb.append(CalcJobNode, filters={'label': 'calcjob-1'}),
+            qb.append(Data, direction=1, project='label'),
+        ),
+        labels('@b', 'float-2.5'),
+    ),
+    Case(
+        'relationship_and_filter_by_class',
+        lambda qb, g: (
+            qb.append(CalcJobNode),
+            qb.append(Data, with_incoming=CalcJobNode, project='label'),
+            qb.add_filter(CalcJobNode, {'label': 'calcjob-1'}),
+        ),
+        labels('@b', 'float-2.5'),
+    ),
+    Case(
+        'default_join_of_group_is_with_node',
+        lambda qb, g: (qb.append(Node, filters={'label': 'int-1'}), qb.append(Group, project='label')),
+        {'grp-core'},
+    ),
+    Case(
+        'constructor_path_and_keywords',
+        lambda qb, g: QueryBuilder.__init__(
+            qb,
+            qb._storage,
+            path=[{'cls': Node, 'tag': 't'}, 'data.Data.'],
+            filters={'t': {'label': 'calcjob-1'}},
+            project={'Data_1': 'label'},
+            order_by={'Data_1': {'label': 'desc'}},
+            limit=1,
+        ),
+        ['float-2.5'],
+    ),
     Case(
         'inputs_edge_type_input_calc',
         ofnode('calcjob-1', 'with_outgoing', edge_filters={'type': 'input_calc'}),

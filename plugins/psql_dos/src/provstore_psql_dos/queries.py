@@ -155,7 +155,11 @@ class QueryRunner:
                 if batch_size is None:
                     result = connection.execute(statement, parameters)
                 else:
-                    result = connection.execution_options(yield_per=batch_size).execute(statement, parameters)
+                    # NOTE: the option goes with this statement only: set on the connection, it would stay there and
+                    # make every later statement of the thread's transaction (a write in the loop) a server-side cursor.
+                    options = {'yield_per': batch_size}
+                    result = connection.execute(statement, parameters, execution_options=options)
+                stack.callback(result.close)  # a loop left early (break, exception) closes its cursor at once
                 for row in result:
                     yield convert(row)
             except DBAPIError as exc:

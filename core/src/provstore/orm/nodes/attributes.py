@@ -30,13 +30,13 @@ NO_DEFAULT = _NoDefault.NO_DEFAULT
 """Marks "no default given": ``get()`` then raises ``AttributeError`` for a missing key."""
 
 
-class _JsonColumn:
-    """A view of one JSON column of a node; the node keeps the values."""
+class JsonColumn:
+    """A view of one JSON column of a node (or a group's extras); the entity keeps the values."""
 
     _column: ClassVar[Literal['attributes', 'extras']]
     _what: ClassVar[str]
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Any) -> None:
         self._node = node
 
     def __repr__(self) -> str:
@@ -155,24 +155,26 @@ class _JsonColumn:
             data.pop(key, None)
 
 
-class NodeAttributes(_JsonColumn):
+class NodeAttributes(JsonColumn):
     """The attributes of a node: frozen once it is stored (except a process node's state keys, until sealed)."""
 
     _column = 'attributes'
     _what = 'attribute'
 
     def _data(self) -> dict[str, Any]:
-        return self._node._attributes
+        node: Node = self._node
+        return node._attributes
 
     def _check_mutable(self, keys: Iterable[str]) -> None:
         self._node._check_attributes_mutable(list(keys))
 
 
-class NodeExtras(_JsonColumn):
+class NodeExtras(JsonColumn):
     """The extras of a node: always mutable; each change of a stored node is one atomic update on the server."""
 
     _column = 'extras'
     _what = 'extra'
 
     def _data(self) -> dict[str, Any]:
-        return self._node._extras
+        node: Node = self._node
+        return node._extras

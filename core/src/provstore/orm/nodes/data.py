@@ -27,6 +27,10 @@ class Data(Node):
 
     NODE_TYPE: ClassVar[str] = 'data.Data.'
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Data:
+        """``copy.deepcopy`` of data is :meth:`clone`, as aiida-core's: an unstored copy."""
+        return self.clone()
+
     def clone(self) -> Data:
         """Return an unstored copy of this node: same kind, attributes and files; a new uuid, no extras or links."""
         copy = type(self).__new__(type(self))
@@ -48,16 +52,27 @@ class Data(Node):
         self.base.attributes.set(key, value)
 
 
+def _one_of(value: Any, kwargs: dict[str, Any], keyword: str) -> Any:
+    """The content given as ``value`` or as aiida-core's keyword (taken out of ``kwargs``), not both."""
+    if keyword not in kwargs:
+        return value
+    given = kwargs.pop(keyword)
+    if value is not None:
+        raise TypeError(f'give the content once: as the first argument or as {keyword}=, not both')
+    return given
+
+
 class _SingleValue(Data):
     """A data node holding one value in attribute ``value``."""
 
     _kind: ClassVar[type]
 
-    def __init__(self, value: Any, **kwargs: Any) -> None:
-        """:param value: the value; other keyword arguments go to :class:`Node`."""
+    def __init__(self, value: Any = None, **kwargs: Any) -> None:
+        """:param value: the value (default: the type's empty value, ``0``, ``0.0``, ``''``, ``False``, as
+        aiida-core's); other keyword arguments go to :class:`Node`."""
         super().__init__(**kwargs)
         # NOTE: a new node's attributes are written directly: nothing to check but the value (fast constructors).
-        self._attributes['value'] = clean_json(self._convert(value), 'value')
+        self._attributes['value'] = clean_json(self._convert(self._kind() if value is None else value), 'value')
 
     @property
     def value(self) -> Any:
@@ -122,7 +137,9 @@ class Dict(Data):
     NODE_TYPE: ClassVar[str] = 'data.core.dict.Dict.'
 
     def __init__(self, value: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        """:param value: the dictionary (top-level keys: non-empty strings without ``.``)."""
+        """:param value: the dictionary (top-level keys: non-empty strings without ``.``); aiida-core's keyword
+        ``dict=`` gives it too."""
+        value = _one_of(value, kwargs, 'dict')
         super().__init__(**kwargs)
         if value is not None:
             self._attributes = clean_json_object(value, 'attribute')
@@ -170,7 +187,8 @@ class List(Data):
     _KEY: ClassVar[str] = 'list'
 
     def __init__(self, value: Sequence[Any] | None = None, **kwargs: Any) -> None:
-        """:param value: the items."""
+        """:param value: the items; aiida-core's keyword ``list=`` gives them too."""
+        value = _one_of(value, kwargs, 'list')
         super().__init__(**kwargs)
         self.set_list(list(value or []))
 

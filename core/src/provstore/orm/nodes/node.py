@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from provstore.orm.comments import NodeComments
 from provstore.orm.computers import Computer
 from provstore.orm.entities import Collection, CollectionDescriptor, Entity, SavedField
-from provstore.orm.exceptions import ModificationNotAllowedError, NotExistentError, StoringNotAllowedError
+from provstore.orm.exceptions import (
+    InvalidOperationError,
+    ModificationNotAllowedError,
+    NotExistentError,
+    StoringNotAllowedError,
+)
 from provstore.orm.links import LinkType, NodeKind, node_kind
 from provstore.orm.node_classes import load_node_class, node_type_path, register_node_class
 from provstore.orm.nodes.attributes import NodeAttributes, NodeExtras
@@ -143,10 +148,14 @@ class Node(Entity):
         user: User | None = None,
         computer: Computer | None = None,
         storage: EntityStorage | None = None,
+        ctime: datetime.datetime | None = None,
+        mtime: datetime.datetime | None = None,
     ) -> None:
         """Make an unstored node.
 
         :param user: its author; default: the profile's default user, when the node is stored.
+        :param ctime: when it was made (timezone-aware), kept when it is stored; default: when it is stored.
+        :param mtime: when it was last changed (timezone-aware); default: when it is stored.
         :param computer: the computer it ran on, if any.
         :param storage: where it will be stored; default: the storage of the loaded profile.
         """
@@ -156,8 +165,8 @@ class Node(Entity):
         self._process_type: str | None = None
         self._label = _check_text(label, 'label')
         self._description = _check_text(description, 'description')
-        self._ctime: datetime.datetime | None = None
-        self._mtime: datetime.datetime | None = None
+        self._ctime: datetime.datetime | None = _check_time(ctime, 'ctime')
+        self._mtime: datetime.datetime | None = _check_time(mtime, 'mtime')
         self._attributes: dict[str, Any] = {}
         self._extras: dict[str, Any] = {}
         self._user = _check_instance(user, User, 'user')
@@ -297,6 +306,12 @@ class Node(Entity):
         """The parts of the node: ``attributes``, ``extras``, ``repository`` and ``links``."""
         return NodeBase(self)
 
+    def __copy__(self) -> Node:
+        raise InvalidOperationError(f'{self!r}: a node cannot be copied; copy.deepcopy (or clone()) of data makes one')
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Node:
+        raise InvalidOperationError(f'{self!r}: only data nodes can be deep-copied (into an unstored clone)')
+
     # -- rules ------------------------------------------------------------------------------------------------
 
     def _check_unstored(self, what: str) -> None:
@@ -405,6 +420,16 @@ def _kind_of(node_type: str) -> NodeKind | None:
 def _check_text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f'a node {what} must be a string, got {type(value).__name__}')
+    return value
+
+
+def _check_time(value: object, what: str) -> datetime.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f'the {what} of a node must be a datetime, got {type(value).__name__}')
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f'the {what} of a node must be timezone-aware, got {value!r}')
     return value
 
 

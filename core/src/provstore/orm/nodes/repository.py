@@ -145,7 +145,10 @@ class NodeRepository:
         self._writable().put_object_from_file(filepath, path)
 
     def put_object_from_tree(self, folder: str | os.PathLike[str], path: PathLike | None = None) -> None:
-        """Write every file and directory under the real folder ``folder`` beneath ``path``."""
+        """Write every file and directory under the real folder ``folder`` (relative: to the working directory)
+        beneath ``path``."""
+        if isinstance(folder, (str, os.PathLike)):
+            folder = os.path.abspath(folder)
         self._writable().put_object_from_tree(folder, path)
 
     def create_directory(self, path: PathLike) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -248,6 +249,8 @@ class PostgresqlDialect(Dialect):
             return and_(typeof == 'string', as_text.ilike(given) if operator == 'ilike' else as_text.like(given))
         if operator == 'startswith':
             return and_(typeof == 'string', self.starts_with(as_text, given))
+        if operator == 'of_type' and given == 'null':
+            return or_(typeof == 'null', typeof.is_(None))  # a missing key counts as null, as aiida-core's
         if operator == 'of_type':
             return typeof == literal(given)
         if operator in ('of_length', 'longer', 'shorter'):

@@ -269,6 +269,8 @@ class SqliteDialect(Dialect):
             return and_(kind == 'text', self.like(value, given, operator == 'ilike'))
         if operator == 'startswith':
             return and_(kind == 'text', self.starts_with(value, given))
+        if operator == 'of_type' and given == 'null':
+            return or_(kind.in_(_JSON_TYPES[given]), kind.is_(None))  # a missing key counts as null, as aiida-core's
         if operator == 'of_type':
             return kind.in_(_JSON_TYPES[given])
         if operator in ('of_length', 'longer', 'shorter'):
