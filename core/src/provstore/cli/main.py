@@ -12,6 +12,7 @@ import click
 
 from provstore import __version__
 from provstore.cli.archive import archive
+from provstore.cli.group import group
 from provstore.cli.node import node
 from provstore.cli.plugins import plugins
 from provstore.cli.profile import profile, quickstart
@@ -61,6 +62,7 @@ def cli(profile_name: str | None, archive_file: Path | None, verbose: bool) -> N
 
 
 cli.add_command(archive)
+cli.add_command(group)
 cli.add_command(node)
 cli.add_command(plugins)
 cli.add_command(profile)
