@@ -13,6 +13,7 @@ import click
 from provstore import __version__
 from provstore.cli.archive import archive
 from provstore.cli.computer import computer
+from provstore.cli.graph import graph
 from provstore.cli.group import group
 from provstore.cli.node import node
 from provstore.cli.node_values import attributes, comment, extras
@@ -71,6 +72,7 @@ cli.add_command(node)
 node.add_command(attributes)
 node.add_command(extras)
 node.add_command(comment)
+node.add_command(graph)
 cli.add_command(plugins)
 cli.add_command(profile)
 cli.add_command(query)
