@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provstore.cli.node import storage_of_context
-from provstore.cli.output import echo_fields, echo_json, echo_table
+from provstore.cli.output import echo_fields, echo_json, echo_listing
 from provstore.cli.user import count_entities
 
 if TYPE_CHECKING:
@@ -66,16 +66,11 @@ def list_computers(ctx: click.Context, as_json: bool) -> None:
     from provstore.orm import Computer  # noqa: PLC0415
 
     computers = sorted(Computer.collection(storage_of_context(ctx)).all(), key=lambda found: found.label)
-    if as_json:
-        echo_json([_summary(found) for found in computers])
-        return
-    if not computers:
-        click.echo('No computers yet.')
-        return
     rows = [
         (str(found.pk), found.label, found.hostname, found.scheduler_type, found.transport_type) for found in computers
     ]
-    echo_table(('PK', 'LABEL', 'HOSTNAME', 'SCHEDULER', 'TRANSPORT'), rows)
+    headers = ('PK', 'LABEL', 'HOSTNAME', 'SCHEDULER', 'TRANSPORT')
+    echo_listing([_summary(found) for found in computers], as_json, headers, rows, 'No computers yet.')
 
 
 @computer.command('show')

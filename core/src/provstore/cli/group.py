@@ -16,12 +16,13 @@ from provstore.cli.node import (
     UUID_MARKER,
     confirm,
     format_time,
+    go_ahead,
     load_node,
     load_node_pks,
     short_type,
     storage_of_context,
 )
-from provstore.cli.output import echo_fields, echo_json, echo_table
+from provstore.cli.output import echo_fields, echo_json, echo_listing, echo_table
 from provstore.storage import EntityType
 
 if TYPE_CHECKING:
@@ -165,19 +166,14 @@ def list_groups(  # noqa: PLR0917 - click passes one argument per option
     ]
     groups.sort(key=lambda found: (found.label, found.pk or 0))
     counts = {_group_pk(found): _count(storage, _group_pk(found)) for found in groups} if with_count else {}
-    if as_json:
-        echo_json([_summary(found, counts.get(_group_pk(found))) for found in groups])
-        return
-    if not groups:
-        click.echo('No groups' + ('' if all_types else f' of type {type_string!r} (-a lists every type)') + '.')
-        return
     headers = ['PK', 'LABEL', 'TYPE_STRING', 'USER'] + (['COUNT'] if with_count else [])
     rows = [
         [str(found.pk), found.label, found.type_string, found.user.email]
         + ([str(counts[_group_pk(found)])] if with_count else [])
         for found in groups
     ]
-    echo_table(headers, rows)
+    empty = 'No groups' + ('' if all_types else f' of type {type_string!r} (-a lists every type)') + '.'
+    echo_listing([_summary(found, counts.get(_group_pk(found))) for found in groups], as_json, headers, rows, empty)
 
 
 @group.command('show')
@@ -288,13 +284,9 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
         ('PK', 'LABEL', 'TYPE_STRING', 'NODES'),
         [(str(pk), found.label, found.type_string, str(_count(storage, pk))) for pk, found in groups.items() if pk],
     )
-    if dry_run:
-        click.echo('Dry run: nothing was deleted.')
-        return
     question = 'Delete this group?' if len(groups) == 1 else f'Delete these {len(groups)} groups?'
-    if not yes and not confirm(question):
-        click.echo('Nothing was deleted.', err=True)
-        sys.exit(1)
+    if not go_ahead(question, dry_run, yes):
+        return
     collection = Group.collection(storage)
     with storage.transaction():
         for pk in groups:

@@ -374,13 +374,9 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     click.echo(f'Deleting {_nodes(len(pks))} ({", ".join(map(str, pks))}) deletes {_nodes(len(doomed))}:')
     echo_table(('  COUNT', 'NODE_TYPE'), [(f'  {count}', name) for name, count in sorted(types.items())])
     click.echo(f'  pks: {compact_ranges(doomed)}')
-    if dry_run:
-        click.echo('Dry run: nothing was deleted.')
-        return
     question = 'Delete this node?' if len(doomed) == 1 else f'Delete these {len(doomed)} nodes?'
-    if not yes and not confirm(question):
-        click.echo('Nothing was deleted.', err=True)
-        sys.exit(1)
+    if not go_ahead(question, dry_run, yes):
+        return
     with storage.transaction():
         # NOTE: computed again inside the transaction: if another process linked more nodes since the list was
         # shown, refuse rather than delete more than the user agreed to.
@@ -409,6 +405,20 @@ def confirm(question: str) -> bool:
     except click.Abort:
         click.echo(err=True)
         return False
+
+
+def go_ahead(question: str, dry_run: bool, yes: bool) -> bool:
+    """Return whether to go on deleting: ``False`` after a dry run (saying so); exit with code 1 on a no.
+
+    :param yes: go on without asking.
+    """
+    if dry_run:
+        click.echo('Dry run: nothing was deleted.')
+        return False
+    if not yes and not confirm(question):
+        click.echo('Nothing was deleted.', err=True)
+        sys.exit(1)
+    return True
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provstore.cli.node import storage_of_context
-from provstore.cli.output import echo_fields, echo_json, echo_table
+from provstore.cli.output import echo_fields, echo_json, echo_listing
 from provstore.storage import StorageBackend
 
 if TYPE_CHECKING:
@@ -82,17 +82,12 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
     storage = storage_of_context(ctx)
     default = _default_email(storage)
     users = sorted(User.collection(storage).all(), key=lambda found: found.email)
-    if as_json:
-        echo_json([_summary(found, default) for found in users])
-        return
-    if not users:
-        click.echo('No users yet.')
-        return
     rows = [
         ('*' if found.email == default else '', str(found.pk), found.email, found.get_full_name(), found.institution)
         for found in users
     ]
-    echo_table(('', 'PK', 'EMAIL', 'NAME', 'INSTITUTION'), rows)
+    headers = ('', 'PK', 'EMAIL', 'NAME', 'INSTITUTION')
+    echo_listing([_summary(found, default) for found in users], as_json, headers, rows, 'No users yet.')
 
 
 @user.command('show')
