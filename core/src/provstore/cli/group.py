@@ -21,6 +21,7 @@ from provstore.cli.node import (
     load_node_pks,
     short_type,
     storage_of_context,
+    writable_storage_of_context,
 )
 from provstore.cli.output import echo_fields, echo_json, echo_listing, echo_table
 from provstore.storage import EntityType
@@ -96,12 +97,6 @@ def _summary(found: Group, count: int | None) -> dict[str, Any]:
 def _group_pk(found: Group) -> int:
     assert found.pk is not None
     return found.pk
-
-
-def _writable(storage: EntityStorage) -> None:
-    from provstore.orm.entities import check_writable  # noqa: PLC0415
-
-    check_writable(storage)
 
 
 @click.group()
@@ -238,8 +233,7 @@ def create(ctx: click.Context, label: str, description: str) -> None:
     """
     from provstore.orm import Group  # noqa: PLC0415
 
-    storage = storage_of_context(ctx)
-    _writable(storage)
+    storage = writable_storage_of_context(ctx)
     found, created = Group.collection(storage).get_or_create(label)
     if created:
         if description:
@@ -255,8 +249,7 @@ def create(ctx: click.Context, label: str, description: str) -> None:
 @click.pass_context
 def relabel(ctx: click.Context, identifier: str, label: str) -> None:
     """Change the label of GROUP to LABEL (refused if another group of its type string has LABEL)."""
-    storage = storage_of_context(ctx)
-    _writable(storage)
+    storage = writable_storage_of_context(ctx)
     found = load_group(storage, identifier)
     old = found.label
     found.label = label
@@ -276,9 +269,7 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     """
     from provstore.orm import Group  # noqa: PLC0415
 
-    storage = storage_of_context(ctx)
-    if not dry_run:
-        _writable(storage)
+    storage = storage_of_context(ctx) if dry_run else writable_storage_of_context(ctx)
     groups = {found.pk: found for found in (load_group(storage, identifier) for identifier in identifiers)}
     echo_table(
         ('PK', 'LABEL', 'TYPE_STRING', 'NODES'),
@@ -304,8 +295,7 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
 @click.pass_context
 def add_nodes(ctx: click.Context, identifier: str, node_ids: tuple[str, ...]) -> None:
     """Add the nodes ID... to GROUP, in one statement; nodes already in it are skipped."""
-    storage = storage_of_context(ctx)
-    _writable(storage)
+    storage = writable_storage_of_context(ctx)
     found = load_group(storage, identifier)
     assert found.pk is not None
     pks = load_node_pks(storage, node_ids)
@@ -330,8 +320,7 @@ def remove_nodes(ctx: click.Context, identifier: str, node_ids: tuple[str, ...],
     """
     if clear == bool(node_ids):
         raise click.UsageError('give either node IDs or --clear, not both and not neither')
-    storage = storage_of_context(ctx)
-    _writable(storage)
+    storage = writable_storage_of_context(ctx)
     found = load_group(storage, identifier)
     assert found.pk is not None
     members = set(_member_pks(storage, found.pk))
@@ -366,8 +355,7 @@ def copy(ctx: click.Context, source: str, destination: str, yes: bool) -> None:
     """
     from provstore.orm import Group  # noqa: PLC0415
 
-    storage = storage_of_context(ctx)
-    _writable(storage)
+    storage = writable_storage_of_context(ctx)
     found = load_group(storage, source)
     assert found.pk is not None
     existing = Group.collection(storage).find(label=destination, type_string='core')

@@ -60,6 +60,18 @@ def storage_of_context(ctx: click.Context) -> EntityStorage:
     return get_entity_storage()
 
 
+def writable_storage_of_context(ctx: click.Context) -> EntityStorage:
+    """As :func:`storage_of_context`, for a command that writes.
+
+    :raises ReadOnlyStorageError: for ``--archive``, before anything is read.
+    """
+    from provstore.orm.entities import check_writable  # noqa: PLC0415
+
+    storage = storage_of_context(ctx)
+    check_writable(storage)
+    return storage
+
+
 def _node_of_row(storage: EntityStorage, row: Row) -> Node:
     from provstore.orm.node_classes import nodes_from_rows  # noqa: PLC0415 - the ORM only when a node command runs
 
@@ -363,11 +375,9 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     the answer was no (or could not be given: scripts pass --yes).
     """
     from provstore.orm import get_nodes_delete  # noqa: PLC0415
-    from provstore.orm.entities import check_writable  # noqa: PLC0415
 
-    storage = storage_of_context(ctx)
-    if not dry_run:
-        check_writable(storage)  # NOTE: before the question, which a read-only storage (--archive) never needs
+    # NOTE: writability is checked before the question, which a read-only storage (--archive) never needs
+    storage = storage_of_context(ctx) if dry_run else writable_storage_of_context(ctx)
     pks = sorted({_pk(load_node(storage, identifier)) for identifier in identifiers})
     doomed = sorted(get_nodes_delete(pks, storage))
     types = _count_types(storage, doomed)

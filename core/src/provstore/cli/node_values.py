@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provstore.cli.node import format_time, load_node, storage_of_context
+from provstore.cli.node import format_time, load_node, storage_of_context, writable_storage_of_context
 from provstore.cli.output import echo_json
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def extras_set(ctx: click.Context, identifier: str, key: str, value: str) -> Non
         parsed = json.loads(value)
     except json.JSONDecodeError:
         raise ValueError(f'VALUE {value!r} is not JSON: write a string in double quotes, as \'"{value}"\'') from None
-    found = load_node(storage_of_context(ctx), identifier)
+    found = load_node(writable_storage_of_context(ctx), identifier)
     found.base.extras.set(key, parsed)
     click.echo(f'Set extra {key!r} of node {found.pk}.')
 
@@ -105,7 +105,7 @@ def extras_set(ctx: click.Context, identifier: str, key: str, value: str) -> Non
 def extras_delete(ctx: click.Context, identifier: str, keys: tuple[str, ...]) -> None:
     """Delete the extras KEY... of node ID, in one atomic update; if one is missing, nothing is deleted (exit code
     1)."""
-    found = load_node(storage_of_context(ctx), identifier)
+    found = load_node(writable_storage_of_context(ctx), identifier)
     _selected(found, found.base.extras.all, keys, 'extra')
     found.base.extras.delete_many(keys)
     click.echo(f'Deleted {len(set(keys))} extra(s) of node {found.pk}.')
@@ -124,7 +124,7 @@ def comment_add(ctx: click.Context, identifier: str, text: str) -> None:
     """Add the comment TEXT to node ID, written by the profile's default user."""
     if not text.strip():
         raise ValueError('a comment needs some text')
-    found = load_node(storage_of_context(ctx), identifier)
+    found = load_node(writable_storage_of_context(ctx), identifier)
     added = found.base.comments.add(text)
     click.echo(f'Added comment {added.pk} to node {found.pk}.')
 
