@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import error, invoke, ok
 from orm_helpers import EMAIL, counts
 
-from provstore.cli import cli
 from provstore.cli.node import compact_ranges
 from provstore.cli.output import progress
 from provstore.orm import (
@@ -37,29 +36,6 @@ BINARY = bytes(range(256)) * 3 + b'\r\n\x00\x1a'
 
 LARGE = os.urandom(CHUNK_SIZE * 2 + 17)
 """Content larger than the chunks files are streamed in."""
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the CLI in this process and return the result."""
-    return CliRunner().invoke(cli, list(args), input=input)
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    """Run the CLI and check that it succeeded."""
-    result = invoke(*args, input=input)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def error(*args: str, input: str | None = None) -> str:
-    """Run the CLI, check that it failed with exit code 1 and one line on stderr, and return that line."""
-    result = invoke(*args, input=input)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith('Error: ')
-    assert 'Traceback' not in result.output
-    return lines[0]
 
 
 @dataclass

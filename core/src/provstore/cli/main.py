@@ -12,11 +12,16 @@ import click
 
 from provstore import __version__
 from provstore.cli.archive import archive
+from provstore.cli.computer import computer
+from provstore.cli.graph import graph
+from provstore.cli.group import group
 from provstore.cli.node import node
+from provstore.cli.node_values import attributes, comment, extras
 from provstore.cli.plugins import plugins
 from provstore.cli.profile import profile, quickstart
 from provstore.cli.query import query
 from provstore.cli.storage import storage
+from provstore.cli.user import user
 from provstore.exceptions import ProvstoreError
 
 __all__ = ['cli', 'main']
@@ -61,12 +66,19 @@ def cli(profile_name: str | None, archive_file: Path | None, verbose: bool) -> N
 
 
 cli.add_command(archive)
+cli.add_command(computer)
+cli.add_command(group)
 cli.add_command(node)
+node.add_command(attributes)
+node.add_command(extras)
+node.add_command(comment)
+node.add_command(graph)
 cli.add_command(plugins)
 cli.add_command(profile)
 cli.add_command(query)
 cli.add_command(quickstart)
 cli.add_command(storage)
+cli.add_command(user)
 
 
 def main() -> None:

@@ -60,6 +60,18 @@ def storage_of_context(ctx: click.Context) -> EntityStorage:
     return get_entity_storage()
 
 
+def writable_storage_of_context(ctx: click.Context) -> EntityStorage:
+    """As :func:`storage_of_context`, for a command that writes.
+
+    :raises ReadOnlyStorageError: for ``--archive``, before anything is read.
+    """
+    from provstore.orm.entities import check_writable  # noqa: PLC0415
+
+    storage = storage_of_context(ctx)
+    check_writable(storage)
+    return storage
+
+
 def _node_of_row(storage: EntityStorage, row: Row) -> Node:
     from provstore.orm.node_classes import nodes_from_rows  # noqa: PLC0415 - the ORM only when a node command runs
 
@@ -99,7 +111,7 @@ def load_node(storage: EntityStorage, identifier: str) -> Node:
         raise NotExistentError(f'No node with a uuid starting with {prefix!r}')
     if len(rows) > 1:
         shown = ', '.join(
-            f'pk {row["id"]} ({row["uuid"]}, {_short_type(row["node_type"])})' for row in rows[:CANDIDATES_SHOWN]
+            f'pk {row["id"]} ({row["uuid"]}, {short_type(row["node_type"])})' for row in rows[:CANDIDATES_SHOWN]
         )
         more = ', ...' if len(rows) > CANDIDATES_SHOWN else ''
         raise MultipleObjectsError(
@@ -108,12 +120,39 @@ def load_node(storage: EntityStorage, identifier: str) -> Node:
     return _node_of_row(storage, rows[0])
 
 
-def _short_type(node_type: str) -> str:
+def load_node_pks(storage: EntityStorage, identifiers: Sequence[str]) -> list[int]:
+    """Return the pks of the nodes named by ``identifiers``, without repeats, in the order given.
+
+    Plain pks are checked in one query; uuids and prefixes are looked up one by one (:func:`load_node`).
+
+    :raises NotExistentError: naming the pks that are not nodes.
+    """
+    from provstore.orm import NotExistentError  # noqa: PLC0415
+    from provstore.orm.validation import MAX_INT64  # noqa: PLC0415
+
+    plain = [text.strip() for text in identifiers]
+    numbers = {int(text) for text in plain if text.isascii() and text.isdigit() and int(text) <= MAX_INT64}
+    stored = {int(row['id']) for row in storage.get_rows(EntityType.NODE, 'id', sorted(numbers))} if numbers else set()
+    missing = sorted(numbers - stored)
+    if missing:
+        shown = ', '.join(map(str, missing[:CANDIDATES_SHOWN])) + (', ...' if len(missing) > CANDIDATES_SHOWN else '')
+        raise NotExistentError(f'No node with pk {shown}')
+    pks: dict[int, None] = {}
+    for text, identifier in zip(plain, identifiers, strict=True):
+        if text.isascii() and text.isdigit() and int(text) in stored:
+            pks[int(text)] = None
+        else:
+            pks[_pk(load_node(storage, identifier))] = None
+    return list(pks)
+
+
+def short_type(node_type: str) -> str:
     """Return the class part of a ``node_type``: ``data.core.int.Int.`` → ``Int``."""
     return node_type.rstrip('.').rpartition('.')[2] or node_type or 'Node'
 
 
-def _time(value: datetime.datetime | None, text: bool = False) -> str | None:
+def format_time(value: datetime.datetime | None, text: bool = False) -> str | None:
+    """Return a time in ISO 8601 (``text``: to the second, with a space), or ``None``."""
     if value is None:
         return None
     return value.isoformat(sep=' ', timespec='seconds') if text else value.isoformat()
@@ -132,8 +171,8 @@ def _summary(row: Row) -> dict[str, Any]:
         'process_type': row['process_type'],
         'label': row['label'],
         'description': row['description'],
-        'ctime': _time(row['ctime']),
-        'mtime': _time(row['mtime']),
+        'ctime': format_time(row['ctime']),
+        'mtime': format_time(row['mtime']),
     }
 
 
@@ -170,8 +209,8 @@ def show(ctx: click.Context, identifier: str, as_json: bool) -> None:
         'process_type': found.process_type,
         'label': found.label,
         'description': found.description,
-        'ctime': _time(found.ctime),
-        'mtime': _time(found.mtime),
+        'ctime': format_time(found.ctime),
+        'mtime': format_time(found.mtime),
         'user': found.user.email,
         'computer': None if computer is None else computer.label,
         'attributes': found.base.attributes.all,
@@ -187,7 +226,7 @@ def show(ctx: click.Context, identifier: str, as_json: bool) -> None:
     for key in ('pk', 'uuid', 'node_type', 'process_type', 'label', 'description', 'user', 'computer'):
         click.echo(f'{key + ":":<14}{"" if data[key] is None else data[key]}'.rstrip())
     for key, value in (('ctime', found.ctime), ('mtime', found.mtime)):
-        click.echo(f'{key + ":":<14}{_time(value, text=True) or ""}'.rstrip())
+        click.echo(f'{key + ":":<14}{format_time(value, text=True) or ""}'.rstrip())
     for key in ('attributes', 'extras'):
         click.echo(f'{key}:' + ('' if data[key] else ' none'))
         for name, value in sorted(data[key].items()):
@@ -198,7 +237,7 @@ def show(ctx: click.Context, identifier: str, as_json: bool) -> None:
         click.echo(f'{direction} links: {total}')
         if shown:
             rows = [
-                (link['link_type'], link['link_label'], str(link['pk']), _short_type(link['node_type']))
+                (link['link_type'], link['link_label'], str(link['pk']), short_type(link['node_type']))
                 for link in shown
             ]
             echo_table(('  LINK_TYPE', 'LABEL', 'PK', 'TYPE'), [('  ' + row[0], *row[1:]) for row in rows])
@@ -281,7 +320,13 @@ def list_nodes(ctx: click.Context, node_type: str | None, label: str | None, lim
         click.echo('No nodes' + (' match' if node_type is not None or label is not None else ' yet') + '.')
         return
     table = [
-        (str(row['id']), row['uuid'], _short_type(row['node_type']), row['label'], _time(row['ctime'], text=True) or '')
+        (
+            str(row['id']),
+            row['uuid'],
+            short_type(row['node_type']),
+            row['label'],
+            format_time(row['ctime'], text=True) or '',
+        )
         for row in rows
     ]
     echo_table(('PK', 'UUID', 'TYPE', 'LABEL', 'CTIME'), table)
@@ -330,24 +375,18 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     the answer was no (or could not be given: scripts pass --yes).
     """
     from provstore.orm import get_nodes_delete  # noqa: PLC0415
-    from provstore.orm.entities import check_writable  # noqa: PLC0415
 
-    storage = storage_of_context(ctx)
-    if not dry_run:
-        check_writable(storage)  # NOTE: before the question, which a read-only storage (--archive) never needs
+    # NOTE: writability is checked before the question, which a read-only storage (--archive) never needs
+    storage = storage_of_context(ctx) if dry_run else writable_storage_of_context(ctx)
     pks = sorted({_pk(load_node(storage, identifier)) for identifier in identifiers})
     doomed = sorted(get_nodes_delete(pks, storage))
     types = _count_types(storage, doomed)
     click.echo(f'Deleting {_nodes(len(pks))} ({", ".join(map(str, pks))}) deletes {_nodes(len(doomed))}:')
     echo_table(('  COUNT', 'NODE_TYPE'), [(f'  {count}', name) for name, count in sorted(types.items())])
     click.echo(f'  pks: {compact_ranges(doomed)}')
-    if dry_run:
-        click.echo('Dry run: nothing was deleted.')
-        return
     question = 'Delete this node?' if len(doomed) == 1 else f'Delete these {len(doomed)} nodes?'
-    if not yes and not _confirm(question):
-        click.echo('Nothing was deleted.', err=True)
-        sys.exit(1)
+    if not go_ahead(question, dry_run, yes):
+        return
     with storage.transaction():
         # NOTE: computed again inside the transaction: if another process linked more nodes since the list was
         # shown, refuse rather than delete more than the user agreed to.
@@ -369,13 +408,27 @@ def _nodes(count: int) -> str:
     return f'{count} node' + ('' if count == 1 else 's')
 
 
-def _confirm(question: str) -> bool:
+def confirm(question: str) -> bool:
     """Ask ``question`` on stderr; ``False`` when the answer is no or cannot be read (no input)."""
     try:
         return click.confirm(question, default=False, err=True)
     except click.Abort:
         click.echo(err=True)
         return False
+
+
+def go_ahead(question: str, dry_run: bool, yes: bool) -> bool:
+    """Return whether to go on deleting: ``False`` after a dry run (saying so); exit with code 1 on a no.
+
+    :param yes: go on without asking.
+    """
+    if dry_run:
+        click.echo('Dry run: nothing was deleted.')
+        return False
+    if not yes and not confirm(question):
+        click.echo('Nothing was deleted.', err=True)
+        sys.exit(1)
+    return True
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-__all__ = ['echo_fields', 'echo_json', 'echo_table', 'progress']
+__all__ = ['echo_fields', 'echo_json', 'echo_listing', 'echo_table', 'progress']
 
 
 def echo_json(data: Any) -> None:
@@ -23,6 +23,19 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     for line in (headers, *rows):
         click.echo('  '.join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def echo_listing(
+    data: Sequence[Any], as_json: bool, headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str
+) -> None:
+    """Print a listing: ``data`` as JSON with ``--json``, else ``rows`` as a table, or the line ``empty`` when there
+    is nothing to list."""
+    if as_json:
+        echo_json(data)
+    elif not rows:
+        click.echo(empty)
+    else:
+        echo_table(headers, rows)
 
 
 def echo_fields(data: Mapping[str, Any]) -> None:
