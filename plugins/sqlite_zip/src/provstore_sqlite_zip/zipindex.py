@@ -10,11 +10,13 @@ bounds its memory), looked up by key or walked in the order of the file.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import struct
 import threading
 from collections.abc import Iterator, Mapping
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     'END64_RECORD',
@@ -214,6 +216,8 @@ class ObjectIndex(Mapping[str, Member]):
 
     def __init__(self) -> None:
         # NOTE: an empty name is SQLite's private temporary database: a file unlinked at once, gone when closed.
+        import sqlite3  # noqa: PLC0415 - not when the plugin's hooks are only listed
+
         self._connection = sqlite3.connect('', check_same_thread=False, isolation_level=None)
         self._connection.execute('PRAGMA journal_mode = OFF')
         self._connection.execute('PRAGMA synchronous = OFF')

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from provstore.archive import ArchiveMetadata
 from provstore.exceptions import ArchiveError
@@ -28,6 +27,9 @@ from provstore_sqlite_zip.zipindex import (
     directory_digest,
     read_directory,
 )
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     'DATABASE_MEMBER',
