@@ -67,26 +67,22 @@ class EntitySql:
 
     # -- rows -----------------------------------------------------------------------------------------------------
 
-    def insert_rows(self, connection: Connection, entity: EntityType, rows: Sequence[Row]) -> list[int]:
-        """Insert rows (defaults filled in) in one statement per :data:`ROWS_PER_STATEMENT`; return ids in order."""
-        info = table_info(entity)
-        now = utc_now()
-        ids: list[int] = []
-        for chunk in chunks(rows, self.dialect.rows_per_insert(info)):
-            checked = [self._complete_row(info, row, index, now) for index, row in enumerate(chunk, start=len(ids))]
-            ids.extend(self.dialect.insert_chunk(connection, info, checked))
-        return ids
+    def insert_rows(
+        self, connection: Connection, entity: EntityType, rows: Sequence[Row], *, text: bool = False
+    ) -> list[int]:
+        """Insert rows (defaults filled in) in one statement per :data:`ROWS_PER_STATEMENT`; return ids in order.
 
-    def insert_text_rows(self, connection: Connection, entity: EntityType, rows: Sequence[Row]) -> list[int]:
-        """Insert rows in text form as :meth:`insert_rows` does; JSON texts are checked by the database."""
+        :param text: the rows are in text form (JSON texts are then checked by the database).
+        """
         info = table_info(entity)
-        now = time_to_text(utc_now())
+        now: datetime.datetime | str = time_to_text(utc_now()) if text else utc_now()
+        insert_chunk = self.dialect.insert_text_chunk if text else self.dialect.insert_chunk
         ids: list[int] = []
         for chunk in chunks(rows, self.dialect.rows_per_insert(info)):
             checked = [
-                self._complete_row(info, row, index, now, text=True) for index, row in enumerate(chunk, start=len(ids))
+                self._complete_row(info, row, index, now, text=text) for index, row in enumerate(chunk, start=len(ids))
             ]
-            ids.extend(self.dialect.insert_text_chunk(connection, info, checked))
+            ids.extend(insert_chunk(connection, info, checked))
         return ids
 
     def _plan(

@@ -54,13 +54,16 @@ class EntityMethods(EntityStorage):
         :raises StorageError: for an unknown entity or column, a missing or unsuitable value, or if the database
             refuses the rows (a uuid already there, say).
         """
+        return self._insert(entity, rows, text=False)
+
+    def _insert(self, entity: EntityType, rows: Sequence[Row], *, text: bool) -> list[int]:
         entity = _entity(entity)
         if not rows:
             self.check_writable()
             return []
         single = self._dialect.one_insert_statement(entity, len(rows))
         with self._run(True, f'insert {len(rows)} rows into {entity.value}', single) as (connection, sql):
-            return sql.insert_rows(connection, entity, rows)
+            return sql.insert_rows(connection, entity, rows, text=text)
 
     def update_rows(self, entity: EntityType, rows: Sequence[Row]) -> None:
         """Set the given columns of rows identified by their ``id``; ``mtime`` (nodes, comments) is now unless given.
@@ -135,13 +138,7 @@ class EntityMethods(EntityStorage):
 
         :raises StorageError: as :meth:`insert_rows`, and for a JSON text that is not JSON.
         """
-        entity = _entity(entity)
-        if not rows:
-            self.check_writable()
-            return []
-        single = self._dialect.one_insert_statement(entity, len(rows))
-        with self._run(True, f'insert {len(rows)} rows into {entity.value}', single) as (connection, sql):
-            return sql.insert_text_rows(connection, entity, rows)
+        return self._insert(entity, rows, text=True)
 
     def iter_text_rows(
         self, entity: EntityType, batch_size: int = 1000, ids: Sequence[int] | None = None
