@@ -237,9 +237,8 @@ class _Plan:
     def add_keys(self, keys: Iterable[str]) -> None:
         self._write('INSERT OR IGNORE INTO object (key) VALUES (?)', ((key,) for key in keys))
 
-    def iter_keys(self, batch_size: int, missing_only: bool = False) -> Iterator[list[str]]:
-        where = ' WHERE missing = 1' if missing_only else ''
-        cursor = self._db.execute(f'SELECT key FROM object{where} ORDER BY key')
+    def iter_keys(self, batch_size: int) -> Iterator[list[str]]:
+        cursor = self._db.execute('SELECT key FROM object ORDER BY key')
         while batch := cursor.fetchmany(batch_size):
             yield [key for (key,) in batch]
 
