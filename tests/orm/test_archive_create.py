@@ -448,6 +448,17 @@ def test_keys_streamed_in_batches(
     assert_archive_holds(archive, storage, None)
 
 
+def store_nodes_with_a_file(storage: EntityStorage, count: int) -> list[Int]:
+    """Store ``count`` nodes, each with a file of its own (``f.txt``); return them."""
+    nodes = []
+    for index in range(count):
+        node = Int(index, storage=storage)
+        node.base.repository.put_object_from_bytes(f'file {index}'.encode(), 'f.txt')
+        nodes.append(node)
+    store_nodes(nodes, storage)
+    return nodes
+
+
 @pytest.mark.slow
 def test_dry_run_memory_does_not_grow_with_objects(
     storage: EntityStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -455,13 +466,7 @@ def test_dry_run_memory_does_not_grow_with_objects(
     """A dry run of a whole profile holds no list of its file keys: what stays allocated (after collecting garbage)
     while the objects are measured is far below what 4000 keys take, and the same from the first batch to the last.
     """
-    nodes = []
-    for index in range(4000):
-        node = Int(index, storage=storage)
-        node.base.repository.put_object_from_bytes(f'file {index}'.encode(), 'f.txt')
-        nodes.append(node)
-    store_nodes(nodes, storage)
-    del nodes
+    store_nodes_with_a_file(storage, 4000)
     monkeypatch.setattr(create_module, 'KEY_BATCH_SIZE', 500)
     create_archive(storage, tmp_path / 'warm.aiida', SqliteZipFormat, dry_run=True)  # NOTE: caches filled first
     held: list[int] = []
@@ -591,3 +596,15 @@ def test_database_has_aiida_cores_tables(storage: EntityStorage, graph: Graph, t
     assert set(ours) == set(theirs)
     for table, columns in theirs.items():
         assert ours[table] == columns, table
+
+
+def test_object_missing_from_the_repository_refuses_the_archive(storage: EntityStorage, tmp_path: Path) -> None:
+    """A node whose file is gone from the repository: the thread that copies objects meets it while rows are still
+    written, and its error (naming the key) ends the archive; no file, final or temporary, is left."""
+    nodes = store_nodes_with_a_file(storage, 30)
+    key = nodes[7].base.repository.get_object('f.txt').key
+    assert key is not None
+    storage.get_repository().delete_objects([key])
+    with pytest.raises(FileNotFoundError, match=key):
+        create_archive(storage, tmp_path / 'broken.aiida', SqliteZipFormat)
+    assert list(tmp_path.iterdir()) == []

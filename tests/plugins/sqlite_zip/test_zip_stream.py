@@ -9,6 +9,7 @@ import os
 import struct
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,64 @@ def test_a_scan_is_reused_only_for_the_same_central_directory(tmp_path: Path) ->
     problems = Problems(path)
     scan_members(path, problems)
     assert 'uses the compression method 99' in problems.lines()[0]
+
+
+@pytest.mark.parametrize('level', [0, 1, 6, 9])
+@pytest.mark.parametrize('size', [0, 1000, zipwriter._PIECE, 3 * zipwriter._PIECE + 4321])
+def test_write_file_deflates_in_pieces(tmp_path: Path, level: int, size: int) -> None:
+    """A file deflated in pieces by several threads is one deflate stream that zipfile inflates to the same bytes
+    (CRC checked), no larger than a single deflater makes it but for some bytes per piece."""
+    source = tmp_path / 'database'
+    content = (TEXT + BIG + TEXT)[:size]
+    source.write_bytes(content)
+    path = tmp_path / 'file.zip'
+    writer = ZipStreamWriter(path, level=level)
+    assert writer.write_file('db.sqlite3', source) == size
+    writer.close()
+    with zipfile.ZipFile(path) as handle:
+        assert handle.testzip() is None
+        assert handle.read('db.sqlite3') == content
+        info = handle.getinfo('db.sqlite3')
+    if level:
+        single = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        alone = len(single.compress(content) + single.flush())
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert info.compress_size <= alone + 64 * (size // zipwriter._PIECE + 1)
+    else:
+        assert info.compress_type == zipfile.ZIP_STORED
+    assert _entries(path) == _zipfile_entries(path)
+
+
+def test_write_file_zip64(tmp_path: Path) -> None:
+    """Sizes past the zip64 threshold go into zip64 fields for a file written in pieces too."""
+    source = tmp_path / 'database'
+    source.write_bytes(TEXT)
+    path = tmp_path / 'file.zip'
+    writer = ZipStreamWriter(path, zip64_limit=1000)
+    writer.write_bytes('first', b'x' * 2000)
+    writer.write_file('db.sqlite3', source)
+    writer.close()
+    with zipfile.ZipFile(path) as handle:
+        assert handle.read('db.sqlite3') == TEXT
+    assert _entries(path) == _zipfile_entries(path)
+
+
+def test_leading_members_are_listed_first(tmp_path: Path) -> None:
+    """Members written ``leading`` come first in the central directory, in the order written, wherever their data
+    lies; both readers agree and every member reads back."""
+    path = tmp_path / 'leading.zip'
+    source = tmp_path / 'database'
+    source.write_bytes(TEXT)
+    writer = ZipStreamWriter(path)
+    writer.write_bytes('repo/a', b'a' * 10)
+    writer.write_stream('repo/b', io.BytesIO(BIG))
+    writer.write_bytes('metadata.json', b'{}', leading=True)
+    writer.write_file('db.sqlite3', source, leading=True)
+    writer.write_bytes('repo/c', b'c')
+    writer.close()
+    with zipfile.ZipFile(path) as handle:
+        assert handle.namelist() == ['metadata.json', 'db.sqlite3', 'repo/a', 'repo/b', 'repo/c']
+        assert handle.testzip() is None
+        assert handle.read('repo/b') == BIG
+        assert handle.getinfo('metadata.json').header_offset > handle.getinfo('repo/b').header_offset
+    assert _entries(path) == _zipfile_entries(path)

@@ -14,6 +14,9 @@ What a start set brings is what aiida-core's ``create_archive(entities=...)`` br
 
 Groups are exported only when they are in the start set (or in a whole profile), and then with every member.
 
+Objects are copied by a thread of their own (:class:`_ObjectCopy`) while the rows are written: the pass over the
+nodes hands it each batch's new file keys as it finds them.
+
 Every row is read inside :meth:`EntityStorage.snapshot() <provstore.storage.EntityStorage.snapshot>`: on a backend
 that implements it (``psql_dos``, ``sqlite_dos``) the archive is the profile as it was when the reading began, however
 much others write meanwhile. On a backend that keeps the default, rows written or deleted during the run may be
@@ -22,10 +25,14 @@ partly in the archive: make archives of such a profile while nobody writes to it
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
+import queue
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +119,10 @@ class _KeyTable:
         self._connection.close()
         self.path.unlink(missing_ok=True)
 
-    def add(self, keys: Iterable[str]) -> None:
-        self._connection.executemany('INSERT OR IGNORE INTO keys VALUES (?)', ((key,) for key in keys))
+    def add(self, keys: Iterable[str]) -> list[str]:
+        """Add ``keys``; return those not added before, each once, in their order."""
+        insert = self._connection.execute
+        return [key for key in dict.fromkeys(keys) if insert('INSERT OR IGNORE INTO keys VALUES (?)', (key,)).rowcount]
 
     def count(self) -> int:
         self._connection.commit()
@@ -190,20 +199,25 @@ def create_archive(
                 storage, selection, node_ids or (), group_ids or (), computer_ids or (), user_ids or (), traversal_rules
             )
         counts = {entity.value: 0 for entity in EXPORTED_ENTITIES}
-        writer = None if dry_run else archive_format.open_writer(path, compression=compression, force=force)
-        try:
-            write = None if writer is None else writer.write_rows
+        if dry_run:
             for entity in _WRITE_ORDER:
-                counts[entity.value] = _write_rows(storage, entity, selection, keys, write, progress)
-            if writer is None:
-                count, size = _copy_objects(storage, keys, None, progress)
-                return ArchiveSummary(path, counts, count, size, dry_run=True)
+                counts[entity.value] = _write_rows(storage, entity, selection, keys, None, None, progress)
+            count, size = _measure_objects(storage, keys, progress)
+            return ArchiveSummary(path, counts, count, size, dry_run=True)
+        writer = archive_format.open_writer(path, compression=compression, force=force)
+        copy = _ObjectCopy(storage, writer.write_object, progress)
+        try:
+            copy.start()
+            for entity in _WRITE_ORDER:
+                counts[entity.value] = _write_rows(storage, entity, selection, keys, writer.write_rows, copy, progress)
+                if entity is EntityType.NODE:
+                    copy.total = keys.count()
+            count, size = copy.finish()
             writer.write_metadata({'entity_counts': dict(counts), **details})
-            count, size = _copy_objects(storage, keys, writer.write_object, progress)
             writer.finish()
         except BaseException:
-            if writer is not None:
-                writer.abort()
+            copy.stop()
+            writer.abort()
             raise
     return ArchiveSummary(path, counts, count, size)
 
@@ -355,10 +369,13 @@ class _NodeCheck:
     """What the pass over the archived nodes gathers: the unsealed processes, the file keys, and (for a start set)
     the users and computers the nodes bring."""
 
-    def __init__(self, storage: EntityStorage, selection: _Selection, keys: _KeyTable) -> None:
+    def __init__(
+        self, storage: EntityStorage, selection: _Selection, keys: _KeyTable, copy: _ObjectCopy | None
+    ) -> None:
         self._repository = storage.get_repository()
         self._selection = selection
         self._keys = keys
+        self._copy = copy
         self.unsealed: list[int] = []
 
     def __call__(self, batch: list[Row]) -> list[Row]:
@@ -374,7 +391,9 @@ class _NodeCheck:
                 keys.extend(Repository.from_serialized(self._repository, serialized).get_file_keys())
             if computers is not None and row['dbcomputer_id'] is not None:
                 computers.add(row['dbcomputer_id'])
-        self._keys.add(keys)
+        new = self._keys.add(keys)
+        if self._copy is not None and new:
+            self._copy.put(new)
         return [without_checkpoints(row) for row in batch]
 
     def check(self) -> None:
@@ -399,13 +418,15 @@ def _write_rows(  # noqa: PLR0917
     selection: _Selection,
     keys: _KeyTable,
     write: Callable[[EntityType, list[Row]], None] | None,
+    copy: _ObjectCopy | None,
     progress: ProgressCallback | None,
 ) -> int:
     """Write (or, without ``write``, only count) the selected rows of ``entity`` in batches; return how many.
 
-    Nodes are checked on the way (see :class:`_NodeCheck`); the users the rows name join a start set's selection.
+    Nodes are checked on the way (see :class:`_NodeCheck`), their new file keys handed to ``copy``; the users the
+    rows name join a start set's selection.
     """
-    node_check = _NodeCheck(storage, selection, keys) if entity is EntityType.NODE else None
+    node_check = _NodeCheck(storage, selection, keys, copy) if entity is EntityType.NODE else None
     users = selection.users if entity in _USER_COLUMNS else None
     user_column = _USER_COLUMNS.get(entity, '')
     done = 0
@@ -417,6 +438,8 @@ def _write_rows(  # noqa: PLR0917
             batch = []
             if progress is not None:
                 progress(entity.value, done, 0)
+            if copy is not None:
+                copy.report()
     done += _flush(entity, batch, node_check, users, user_column, write)
     if node_check is not None:
         node_check.check()
@@ -444,31 +467,97 @@ def _flush(  # noqa: PLR0917
     return len(batch)
 
 
-def _copy_objects(
-    storage: EntityStorage,
-    keys: _KeyTable,
-    write: Callable[[str, Any], int] | None,
-    progress: ProgressCallback | None,
-) -> tuple[int, int]:
-    """Stream every object of ``keys`` to ``write`` (or only measure it, without reading it where the repository
-    knows sizes); return the count and total bytes."""
+def _measure_objects(storage: EntityStorage, keys: _KeyTable, progress: ProgressCallback | None) -> tuple[int, int]:
+    """Return the count and total bytes of the objects of ``keys``, without reading them where the repository knows
+    sizes (a dry run)."""
     repository = storage.get_repository()
     total = keys.count()
     count = size = 0
     if progress is not None and total:
         progress('objects', 0, total)
     for batch in keys.batches(KEY_BATCH_SIZE):
-        if write is None:
-            size += sum(repository.get_object_sizes(batch))
-            count += len(batch)
-            if progress is not None:
-                progress('bytes', size, 0)
-                progress('objects', count, total)
-            continue
-        for key, stream in repository.iter_object_streams(batch):
-            size += write(key, stream)
-            count += 1
-            if progress is not None:
-                progress('bytes', size, 0)
-                progress('objects', count, total)
+        size += sum(repository.get_object_sizes(batch))
+        count += len(batch)
+        if progress is not None:
+            progress('bytes', size, 0)
+            progress('objects', count, total)
     return count, size
+
+
+class _ObjectCopy(threading.Thread):
+    """Copies objects to the writer in a thread of its own, a batch of keys at a time, as the node pass finds them.
+
+    The repository reads and the archive's writes release the GIL, so the copy goes on while the main thread writes
+    rows. Progress is reported by the main thread only (:meth:`report`), from what the copy records.
+    """
+
+    def __init__(
+        self, storage: EntityStorage, write: Callable[[str, Any], int], progress: ProgressCallback | None
+    ) -> None:
+        super().__init__(name='provstore-archive-objects', daemon=True)
+        self._repository = storage.get_repository()
+        self._write = write
+        self._progress = progress
+        self._keys: queue.Queue[list[str] | None] = queue.Queue(maxsize=4)
+        self._copied: collections.deque[tuple[int, int]] = collections.deque()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self.total = 0
+        """How many objects there are, once the node pass has found them all (0 until then)."""
+        self.count = self.bytes = 0
+
+    def put(self, keys: list[str] | None) -> None:
+        """Queue ``keys`` for copying (``None``: there are no more), waiting while the queue is full; raise what the
+        copy raised."""
+        while True:
+            self._raise()
+            try:
+                self._keys.put(keys, timeout=0.1)
+            except queue.Full:
+                continue
+            return
+
+    def run(self) -> None:
+        try:
+            while (keys := self._keys.get()) is not None:
+                for key, stream in self._repository.iter_object_streams(keys):
+                    if self._stopping.is_set():
+                        return
+                    self.bytes += self._write(key, stream)
+                    self.count += 1
+                    self._copied.append((self.count, self.bytes))
+        except BaseException as exc:
+            self._error = exc
+
+    def report(self) -> None:
+        """Report the objects copied since the last report (on the main thread)."""
+        while self._copied:
+            count, size = self._copied.popleft()
+            if self._progress is not None:
+                self._progress('bytes', size, 0)
+                self._progress('objects', count, self.total)
+
+    def finish(self) -> tuple[int, int]:
+        """Wait for every queued object to be copied, reporting progress; return the count and total bytes."""
+        self.put(None)
+        while self.is_alive():
+            self.join(0.1)
+            self.report()
+        self.report()
+        self._raise()
+        return self.count, self.bytes
+
+    def stop(self) -> None:
+        """Stop copying (the archive is abandoned) and wait for the thread to end."""
+        self._stopping.set()
+        if self.ident is None:
+            return
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._keys.get_nowait()
+        self._keys.put(None)
+        self.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error

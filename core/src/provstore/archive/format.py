@@ -67,8 +67,9 @@ class ArchiveReader(Protocol):
 
 @runtime_checkable
 class ArchiveWriter(Protocol):
-    """An archive being written: all rows first (in batches), then the metadata, then the objects.
+    """An archive being written: rows (in batches) and objects, then the metadata, then :meth:`finish`.
 
+    Objects may be written from another thread while rows are (one thread for each), before or after the metadata.
     Nothing appears under the final name until :meth:`finish`; :meth:`abort` removes every file written so far.
     """
 
@@ -76,7 +77,7 @@ class ArchiveWriter(Protocol):
         """Add a batch of rows of ``entity`` in :mod:`text form <provstore.storage.textrows>`, ``id`` included."""
 
     def write_metadata(self, details: Mapping[str, Any]) -> None:
-        """Close the rows and record ``details`` (JSON-serialisable) in the metadata; called once, before objects."""
+        """Close the rows and record ``details`` (JSON-serialisable) in the metadata; called once, after the rows."""
 
     def write_object(self, key: str, stream: BinaryIO) -> int:
         """Copy the object ``key`` from ``stream`` in chunks and return the number of bytes read."""

@@ -242,10 +242,10 @@ def _write_everything(storage: EntityStorage, archive_format: type[ArchiveFormat
                     batch = []
             if batch:
                 writer.write_rows(entity, batch)
-        writer.write_metadata({})
         repository = storage.get_repository()
         for key, stream in repository.iter_object_streams(sorted(repository.list_objects())):
             writer.write_object(key, stream)
+        writer.write_metadata({})
         writer.finish()
     except BaseException:
         writer.abort()

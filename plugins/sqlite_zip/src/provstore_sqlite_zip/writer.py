@@ -1,14 +1,16 @@
-"""Writing a ``.aiida`` archive: ``metadata.json``, then ``db.sqlite3``, then ``repo/<sha256>``, streamed.
+"""Writing a ``.aiida`` archive: ``repo/<sha256>`` streamed as they come, then ``metadata.json`` and ``db.sqlite3``.
 
 Rows go into a scratch SQLite database beside the destination, with psql_dos's tables (the archive database
-mirrors the main one); at :meth:`SqliteZipWriter.write_metadata` the metadata and the database become the first
-members of a temporary zip beside the destination, and each object is then copied into it in chunks
-(:class:`~provstore_sqlite_zip.zipwriter.ZipStreamWriter`: no Python object per member is kept). The finished zip is
+mirrors the main one), while objects are copied in chunks into a temporary zip beside the destination, possibly from
+another thread (:class:`~provstore_sqlite_zip.zipwriter.ZipStreamWriter`: no Python object per member is kept). At
+:meth:`SqliteZipWriter.write_metadata` the metadata and the database are added to the zip and listed first in its
+central directory, where aiida-core's importer looks for them (among the first four entries). The finished zip is
 synced and renamed to its final name only by :meth:`SqliteZipWriter.finish`.
 
-An object whose first 8 KiB deflate by less than a tenth (random or already compressed data) is stored, not
-deflated: deflating it costs most of the time of writing an archive and saves nothing. Every reader of zip files,
-aiida-core's included, reads either kind of member.
+An object whose first KiB holds nearly every byte value (random or already compressed data: deflate cannot shrink
+it) is stored, not deflated: deflating it costs most of the time of writing an archive and saves nothing. Counting
+byte values is the test because it is cheap; a trial deflate of a sample costs more than copying the object. Every
+reader of zip files, aiida-core's included, reads either kind of member.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import operator
 import os
 import sqlite3
 import tempfile
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,10 +39,12 @@ AIIDA_VERSION = '2.6.0'
 """The ``aiida_version`` written: the aiida-core release whose archive schema (``main_0001``) these files follow.
 aiida-core reads only ``export_version`` to decide whether it can import a file; this value is shown to users."""
 
-_SAMPLE = 8 * 1024
-"""Bytes of an object deflated (at level 1) to tell whether deflating it is worth it; smaller objects always are."""
-_WORTH = 0.9
-"""An object whose sample deflates to more than this fraction of its size is stored."""
+_SAMPLE = 1024
+"""Bytes at the start of an object whose distinct values tell whether deflating it is worth it; shorter objects
+always are."""
+_UNIFORM = 224
+"""An object whose sample holds more distinct byte values than this is stored. Uniformly random bytes give 251 on
+average (256 (1 - e**-4)), below 240 hardly ever; text and structured data far fewer."""
 
 
 def check_destination(path: Path, force: bool) -> Path:
@@ -86,7 +90,8 @@ class SqliteZipWriter:
         self._compression = compression
         self._database = scratch_file(self.path, '.sqlite3.part')
         self._partial = scratch_file(self.path, '.part')
-        self._zip: ZipStreamWriter | None = None
+        self._zip = ZipStreamWriter(self._partial, level=compression)
+        self._rows_closed = False
         tables = [Base.metadata.tables[name] for name in REQUIRED_COLUMNS]
         engine = create_engine(f'sqlite:///{self._database}', poolclass=NullPool)
         try:
@@ -123,7 +128,7 @@ class SqliteZipWriter:
         NULL."""
         from provstore_psql_dos.tables import table_info  # noqa: PLC0415
 
-        if self._zip is not None:
+        if self._rows_closed:
             raise RuntimeError('rows are written before the metadata')
         if not rows:
             return
@@ -135,7 +140,7 @@ class SqliteZipWriter:
                 f'INSERT INTO {name} ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
             )
         try:
-            self._connection.executemany(statement, [tuple(row.get(column) for column in columns) for row in rows])
+            self._connection.executemany(statement, _as_tuples(rows, columns))
         except sqlite3.Error as exc:
             raise ArchiveExportError(f'{self.path}: cannot write {entity.value} rows into the archive: {exc}') from None
 
@@ -159,31 +164,32 @@ class SqliteZipWriter:
         )
 
     def write_metadata_as(self, metadata: Mapping[str, Any]) -> None:
-        """Start the zip with ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database."""
+        """Close the rows and add ``metadata`` as ``metadata.json`` (JSON-serialisable, as it is) and the database,
+        both listed first in the zip's central directory."""
+        if self._rows_closed:
+            raise RuntimeError('the metadata is written once')
+        self._rows_closed = True
         for statement in self._indexes:
             self._connection.execute(statement)
         self._connection.execute('COMMIT')
         self._connection.close()
-        self._zip = ZipStreamWriter(self._partial, level=self._compression)
-        self._zip.write_bytes(METADATA_MEMBER, json.dumps(dict(metadata), indent=1).encode())
-        with open(self._database, 'rb') as database:
-            self._zip.write_stream(DATABASE_MEMBER, database)
+        self._zip.write_bytes(METADATA_MEMBER, json.dumps(dict(metadata), indent=1).encode(), leading=True)
+        self._zip.write_file(DATABASE_MEMBER, self._database, leading=True)
         self._database.unlink()
 
     def write_object(self, key: str, stream: BinaryIO) -> int:
-        """Copy one object into ``repo/<key>`` in chunks; return its size.
+        """Copy one object into ``repo/<key>`` in chunks; return its size. Objects may come before or after the
+        metadata, and from another thread than the rows (never from two threads at once).
 
         :raises ArchiveExportError: if ``key`` is not a sha256 hex digest (the archive's key format).
         """
-        if self._zip is None:
-            raise RuntimeError('objects are written after the metadata')
         if not SHA256.fullmatch(key):
             raise ArchiveExportError(f'the object key {key!r} is not a sha256 digest: this archive format needs them')
         return self._zip.write_stream(f'{REPOSITORY_PREFIX}{key}', stream, worth=_worth_deflating)
 
     def finish(self) -> None:
         """Close the zip, sync it, and rename it to the final name (then sync the folder)."""
-        if self._zip is None:
+        if not self._rows_closed:
             raise RuntimeError('the metadata was never written')
         self._zip.close()
         move_into_place(self._partial, self.path)
@@ -195,17 +201,24 @@ class SqliteZipWriter:
             return
         with contextlib.suppress(Exception):
             self._connection.close()
-        if self._zip is not None:
-            self._zip.abort()
+        self._zip.abort()
         for scratch in (self._database, self._partial):
             scratch.unlink(missing_ok=True)
         self._done = True
 
 
+def _as_tuples(rows: Sequence[Row], columns: list[str]) -> list[tuple[Any, ...]]:
+    """Return the rows' values in the order of ``columns``; a column a row lacks is ``None``."""
+    if len(columns) < 2:  # NOTE: itemgetter of one key gives the value, not a tuple
+        return [tuple(row.get(column) for column in columns) for row in rows]
+    values = operator.itemgetter(*columns)
+    try:
+        return list(map(values, rows))
+    except KeyError:
+        return [tuple(row.get(column) for column in columns) for row in rows]
+
+
 def _worth_deflating(first: bytes) -> bool:
-    """Whether an object whose first chunk is ``first`` is worth deflating: it is small, or its first
-    :data:`_SAMPLE` bytes deflate (at the fastest level) to at most :data:`_WORTH` of their size."""
-    if len(first) < _SAMPLE:
-        return True
-    sample = first[:_SAMPLE]
-    return len(zlib.compress(sample, 1)) <= _WORTH * len(sample)
+    """Whether an object whose first chunk is ``first`` is worth deflating: it is shorter than :data:`_SAMPLE`, or
+    its first :data:`_SAMPLE` bytes hold at most :data:`_UNIFORM` distinct values."""
+    return len(first) < _SAMPLE or len(set(first[:_SAMPLE])) <= _UNIFORM

@@ -3,14 +3,16 @@
 Each member is a local header and its data, stored or deflated, its CRC computed by zlib as the bytes go by. A
 member that fits in one chunk is written in one piece, its header complete; a longer one gets a header with a zip64
 extra field whose sizes and CRC are filled in once its data is written. The central directory entries are kept as
-bytes in an anonymous temporary file, copied to the end of the zip by :meth:`ZipStreamWriter.close`, followed by the
-zip64 end records when the zip needs them (more than 65,535 members, or an offset or size past 4 GiB) and the end
-record. While the zip is written a thread syncs it every :data:`SYNC_EVERY` bytes, so that the caller's final sync
-has little left to wait for.
+bytes in an anonymous temporary file, copied to the end of the zip by :meth:`ZipStreamWriter.close` after the
+entries of the members written ``leading`` (listed first wherever they lie in the file), followed by the zip64 end
+records when the zip needs them (more than 65,535 members, or an offset or size past 4 GiB) and the end record.
+While the zip is written a thread syncs it every :data:`SYNC_EVERY` bytes, so that the caller's final sync has
+little left to wait for.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -21,6 +23,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +45,12 @@ SYNC_EVERY = 64 * 1024 * 1024
 """Bytes written between two background syncs."""
 
 _CHUNK = 256 * 1024
+_PIECE = 1024 * 1024
+"""Bytes of a file deflated as one piece by :meth:`ZipStreamWriter.write_file`."""
+_WINDOW = 32 * 1024
+"""Deflate's window: the bytes before a piece that prime its deflater."""
+_DEFLATERS = max(2, min(4, os.cpu_count() or 1))
+"""Threads deflating pieces at once (zlib works without the GIL)."""
 _BUFFER = 256 * 1024
 _MAX_MEMBERS = 0xFFFF
 _LOCAL = struct.Struct('<4s5H3L2H')
@@ -78,6 +87,7 @@ class ZipStreamWriter:
         self._file = open(path, 'wb', buffering=_BUFFER)
         self._descriptor = self._file.fileno()
         self._directory = tempfile.TemporaryFile(dir=path.parent)
+        self._leading: list[bytes] = []
         self._offset = 0
         self._count = 0
         self._closed = False
@@ -93,26 +103,67 @@ class ZipStreamWriter:
         return self._count
 
     def write_stream(
-        self, name: str, stream: BinaryIO, *, deflate: bool = True, worth: Callable[[bytes], bool] | None = None
+        self,
+        name: str,
+        stream: BinaryIO,
+        *,
+        deflate: bool = True,
+        worth: Callable[[bytes], bool] | None = None,
+        leading: bool = False,
     ) -> int:
         """Copy ``stream`` to its end into the member ``name``; return its size.
 
         :param deflate: deflate it (at the writer's level, unless that is 0); otherwise it is stored.
         :param worth: given the first chunk (256 KiB, or the whole), whether deflating is worth it.
+        :param leading: list it in the central directory before the members written without ``leading``.
         """
         first = stream.read(_CHUNK)
         following = stream.read(_CHUNK) if first else b''
         deflate = deflate and self._level > 0 and (worth is None or worth(first))
         method = _DEFLATED if deflate else _STORED
         if not following:
-            return self._write_whole(name, first, method)
-        return self._write_streamed(name, method, first, following, stream)
+            return self._write_whole(name, first, method, leading)
+        return self._write_streamed(name, method, first, following, stream, leading)
 
-    def write_bytes(self, name: str, content: bytes, *, deflate: bool = True) -> int:
-        """Write ``content`` as the member ``name``; return its size."""
-        return self._write_whole(name, content, _DEFLATED if deflate and self._level else _STORED)
+    def write_file(self, name: str, path: Path, *, leading: bool = False) -> int:
+        """Copy the file at ``path`` into the member ``name``, deflated (unless the level is 0) in pieces by
+        several threads; return its size (``leading`` as for :meth:`write_stream`).
 
-    def _write_whole(self, name: str, content: bytes, method: int) -> int:
+        Each piece is deflated on its own, primed with the 32 KiB before it and ended on a byte boundary, so that
+        the pieces joined are one deflate stream (as pigz makes them), hardly larger than one deflater's.
+        """
+        if not self._level:
+            with open(path, 'rb') as stream:
+                return self.write_stream(name, stream, deflate=False, leading=leading)
+        encoded, flags = _encoded(name)
+        offset = self._offset
+        self._write(self._local_header(encoded, flags, _DEFLATED, 0, 0, 0, zip64=True))
+        crc = size = written = 0
+        with open(path, 'rb') as stream, ThreadPoolExecutor(_DEFLATERS, thread_name_prefix='zip-deflate') as pool:
+            pending: collections.deque[Future[bytes]] = collections.deque()
+            window = b''
+            while True:
+                piece = stream.read(_PIECE)
+                last = len(piece) < _PIECE
+                crc = zlib.crc32(piece, crc)
+                size += len(piece)
+                pending.append(pool.submit(_deflate_piece, piece, window, self._level, last))
+                window = piece[-_WINDOW:]
+                while pending and (len(pending) > 2 * _DEFLATERS or last):
+                    data = pending.popleft().result()
+                    self._write(data)
+                    written += len(data)
+                if last:
+                    break
+        self._patch_header(offset, encoded, crc, size, written)
+        self._add_entry(encoded, flags, _DEFLATED, crc, written, size, offset, leading)
+        return size
+
+    def write_bytes(self, name: str, content: bytes, *, deflate: bool = True, leading: bool = False) -> int:
+        """Write ``content`` as the member ``name``; return its size (``leading`` as for :meth:`write_stream`)."""
+        return self._write_whole(name, content, _DEFLATED if deflate and self._level else _STORED, leading)
+
+    def _write_whole(self, name: str, content: bytes, method: int, leading: bool) -> int:
         """Write a member whose content is all at hand: its header complete, then its data."""
         data = content
         if method == _DEFLATED:
@@ -124,7 +175,7 @@ class ZipStreamWriter:
         zip64 = max(len(content), len(data)) >= self._limit
         self._write(self._local_header(encoded, flags, method, crc, len(data), len(content), zip64=zip64))
         self._write(data)
-        self._add_entry(encoded, flags, method, crc, len(data), len(content), offset)
+        self._add_entry(encoded, flags, method, crc, len(data), len(content), offset, leading)
         return len(content)
 
     def _local_header(  # noqa: PLR0917 - the fields of one header
@@ -138,7 +189,9 @@ class ZipStreamWriter:
         fields = (version, flags, method, self._time, self._date, crc, compressed, size, len(encoded), len(extra))
         return _LOCAL.pack(_LOCAL_SIGNATURE, *fields) + encoded + extra
 
-    def _write_streamed(self, name: str, method: int, first: bytes, following: bytes, stream: BinaryIO) -> int:
+    def _write_streamed(  # noqa: PLR0917 - the parts of one member
+        self, name: str, method: int, first: bytes, following: bytes, stream: BinaryIO, leading: bool
+    ) -> int:
         """Write a member of several chunks: a header with room for zip64 sizes, the data, then the header's CRC and
         sizes written in place."""
         encoded, flags = _encoded(name)
@@ -158,12 +211,16 @@ class ZipStreamWriter:
             tail = compressor.flush()
             self._write(tail)
             written += len(tail)
+        self._patch_header(offset, encoded, crc, size, written)
+        self._add_entry(encoded, flags, method, crc, written, size, offset, leading)
+        return size
+
+    def _patch_header(self, offset: int, encoded: bytes, crc: int, size: int, written: int) -> None:
+        """Fill in the CRC and the zip64 sizes of the local header written at ``offset``."""
         self._file.flush()
         os.pwrite(self._descriptor, struct.pack('<L', crc), offset + _CRC_OFFSET)
         where = offset + _LOCAL.size + len(encoded) + 4
         os.pwrite(self._descriptor, struct.pack('<QQ', size, written), where)
-        self._add_entry(encoded, flags, method, crc, written, size, offset)
-        return size
 
     def _write(self, data: bytes) -> None:
         self._file.write(data)
@@ -175,9 +232,9 @@ class ZipStreamWriter:
             self._syncer.request()
 
     def _add_entry(  # noqa: PLR0917 - the fields of one entry
-        self, encoded: bytes, flags: int, method: int, crc: int, compressed: int, size: int, offset: int
+        self, encoded: bytes, flags: int, method: int, crc: int, compressed: int, size: int, offset: int, leading: bool
     ) -> None:
-        """Append the member's central directory entry to the temporary file of entries."""
+        """Append the member's central directory entry to the leading ones, or to the temporary file of entries."""
         large = [value for value in (size, compressed, offset) if value >= self._limit]
         extra = b''
         if large:
@@ -187,7 +244,7 @@ class ZipStreamWriter:
         def field(value: int) -> int:
             return 0xFFFF_FFFF if value >= limit else value
 
-        self._directory.write(
+        entry = (
             _CENTRAL.pack(
                 _CENTRAL_SIGNATURE,
                 _MADE_BY,
@@ -210,6 +267,10 @@ class ZipStreamWriter:
             + encoded
             + extra
         )
+        if leading:
+            self._leading.append(entry)
+        else:
+            self._directory.write(entry)
         self._count += 1
 
     def close(self) -> None:
@@ -218,8 +279,10 @@ class ZipStreamWriter:
             return
         try:
             start = self._offset
+            for entry in self._leading:
+                self._file.write(entry)
             self._directory.flush()
-            size = self._directory.tell()
+            size = self._directory.tell() + sum(map(len, self._leading))
             self._directory.seek(0)
             shutil.copyfileobj(self._directory, self._file, _CHUNK)
             self._offset += size
@@ -287,6 +350,14 @@ class _Syncer:
             self._wanted.set()
             self._thread.join()
             self._thread = None
+
+
+def _deflate_piece(piece: bytes, window: bytes, level: int, last: bool) -> bytes:
+    """Deflate one piece of a member, primed with the bytes before it; end the stream after the last piece, else on a
+    byte boundary (a sync flush) so that the next piece's output may follow."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=window) if window else None
+    compressor = compressor or zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(piece) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
 def _encoded(name: str) -> tuple[bytes, int]:

@@ -135,7 +135,7 @@ class PostgresqlDialect(Dialect):
         return ids
 
     def text_column(self, column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
-        if kind == 'json':
+        if kind in ('json', 'uuid'):  # NOTE: a uuid's text in PostgreSQL is Python's str(UUID): lower case, hyphens
             return cast(column, Text())
         if kind == 'time':
             return func.to_char(func.timezone('UTC', column), _TIME_TEXT_PATTERN)
