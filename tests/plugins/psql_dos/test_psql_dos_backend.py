@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from provstore.config import Profile
 from provstore.exceptions import ConfigError, StorageError
 from provstore.options import SECRET_MASK, mask_secrets
-from provstore_psql_dos.base import REPOSITORY_UUID_KEY
+from provstore_psql_dos.base import REPOSITORY_UUID_KEY, SCHEMA_VERSION_HEAD
 from provstore_psql_dos.engine import POOL_MAX_OVERFLOW, POOL_SIZE
 from provstore_psql_dos.models import DbSetting
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
@@ -54,7 +54,7 @@ def test_initialise_uses_an_existing_empty_database(profile: Profile, psql_optio
     create_database(psql_options['database_name'])
     assert PsqlDosStorageBackend.version_profile(profile) is None
     assert PsqlDosStorageBackend.initialise(profile) is True
-    assert PsqlDosStorageBackend.version_profile(profile) == 'main_0001'
+    assert PsqlDosStorageBackend.version_profile(profile) == SCHEMA_VERSION_HEAD
 
 
 def test_default_database_name(make_profile: Callable[..., Profile], postgres_server: dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ def test_erase_refuses_while_in_use(storage: PsqlDosStorageBackend, profile: Pro
     with storage.transaction():
         with pytest.raises(StorageError, match=r'Cannot drop the PostgreSQL database .*being accessed by other users'):
             PsqlDosStorageBackend.erase(profile)
-    assert PsqlDosStorageBackend.version_profile(profile) == 'main_0001'
+    assert PsqlDosStorageBackend.version_profile(profile) == SCHEMA_VERSION_HEAD
 
 
 def test_password_is_secret(profile: Profile) -> None:

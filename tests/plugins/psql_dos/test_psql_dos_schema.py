@@ -24,7 +24,7 @@ from provstore.exceptions import IncompatibleStorageError, StorageError
 from provstore_psql_dos import migrator
 from provstore_psql_dos.base import SCHEMA_VERSION_HEAD, DosStorageBackend, transaction
 from provstore_psql_dos.engine import create_postgresql_engine, create_sqlite_engine
-from provstore_psql_dos.models import Base, DbLink, DbNode, DbUser
+from provstore_psql_dos.models import OWN_TABLES, Base, DbLink, DbNode, DbUser
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
 from provstore_psql_dos.sqlite_dos.backend import SqliteDosStorageBackend
 
@@ -130,10 +130,38 @@ def _backend_class(profile: Profile) -> type[DosStorageBackend]:
 # -- the schema is aiida-core's -------------------------------------------------------------------------------------
 
 
+OWN_TABLE = {
+    'columns': {'node_id': ('INTEGER', False, None), 'path': ('TEXT', False, None), 'key': ('TEXT', False, None)},
+    'primary_key': ('provstore_node_file_pkey', ('node_id', 'path')),
+    'unique': {},
+    'foreign_keys': {
+        'fk_provstore_node_file_node_id_db_dbnode': (
+            ('node_id',),
+            'db_dbnode',
+            ('id',),
+            'CASCADE',
+            True,
+            'DEFERRED',
+        )
+    },
+    'indexes': {'ix_provstore_node_file_key': (('key',), False, None)},
+}
+"""provstore's own table of file references, the same on both dialects."""
+
+
+def aiida_tables(reflected: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The reflected tables but provstore's own (the ``provstore_`` ones)."""
+    return {table: description for table, description in reflected.items() if table not in OWN_TABLES}
+
+
 def test_schema_is_aiida_schema(storage: DosStorageBackend, dialect: str) -> None:
-    """Every table, column (type, nullability, default, order), key, constraint and index is aiida-core's, no more."""
+    """Every table, column (type, nullability, default, order), key, constraint and index is aiida-core's, no more,
+    beside provstore's own table of file references."""
     expected = aiida_schema.POSTGRESQL if dialect == 'postgresql' else aiida_schema.SQLITE
-    reflected = reflect(storage.engine)
+    everything = reflect(storage.engine)
+    assert sorted(set(everything) - set(expected)) == sorted(OWN_TABLES) == ['provstore_node_file']
+    assert everything['provstore_node_file'] == OWN_TABLE
+    reflected = aiida_tables(everything)
     assert sorted(reflected) == sorted(expected)
     for table, description in expected.items():
         assert reflected[table] == description, table
@@ -162,9 +190,17 @@ def test_postgresql_definitions_are_aiida_definitions(
     profile = make_profile(PsqlDosStorageBackend, **psql_options)
     PsqlDosStorageBackend.initialise(profile)
     with PsqlDosStorageBackend.parameters(profile).connect() as connection:
-        indexes = dict(connection.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        indexes = dict(
+            connection.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename NOT LIKE 'provstore%'"
+            )
+        )
         keys = dict(
-            connection.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'")
+            connection.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid::regclass::text NOT LIKE 'provstore%'"
+            )
         )
     assert indexes == expected_indexes
     assert keys == expected_keys
@@ -182,9 +218,11 @@ def test_models_are_the_migrated_schema(storage: DosStorageBackend, empty_engine
 # -- migrations ---------------------------------------------------------------------------------------------------
 
 
-def test_one_revision_whose_id_is_the_schema_version() -> None:
-    """The migrations have one revision, the head, and its id is the schema version both backends report."""
-    assert migrator.known_revisions() == {SCHEMA_VERSION_HEAD}
+def test_revisions_and_the_schema_version() -> None:
+    """The migrations are aiida-core's schema (main_0001) then provstore's file references (main_0002, the head,
+    whose id is the schema version both backends report)."""
+    assert migrator.known_revisions() == {'main_0001', 'main_0002'}
+    assert SCHEMA_VERSION_HEAD == 'main_0002'
     assert migrator.head_revision() == SCHEMA_VERSION_HEAD
     assert PsqlDosStorageBackend.version_head() == SqliteDosStorageBackend.version_head() == SCHEMA_VERSION_HEAD
 
@@ -197,12 +235,39 @@ def test_migrations_from_empty_and_back(empty_engine: Engine, dialect: str) -> N
     with transaction(empty_engine) as connection:
         assert migrator.current_revision(connection) == SCHEMA_VERSION_HEAD
     expected = aiida_schema.POSTGRESQL if dialect == 'postgresql' else aiida_schema.SQLITE
-    assert reflect(empty_engine) == expected
+    assert reflect(empty_engine) == {**expected, 'provstore_node_file': OWN_TABLE}
     with transaction(empty_engine, write=True) as connection:
         migrator.downgrade(connection, 'base')
     with transaction(empty_engine) as connection:
         assert migrator.current_revision(connection) is None
     assert inspect(empty_engine).get_table_names() == ['alembic_version']
+
+
+def test_file_references_filled_from_existing_nodes(empty_engine: Engine) -> None:
+    """A database at main_0001 holding nodes with files (nested folders, a key two nodes share) and without: the
+    migration to main_0002 gives exactly their (node, path, key) rows; going back to main_0001 drops the table."""
+    with transaction(empty_engine, write=True) as connection:
+        migrator.upgrade(connection, 'main_0001')
+        user = connection.execute(insert(DbUser).values(email='a@b.c').returning(DbUser.id)).scalar_one()
+        trees = [
+            {'o': {'a.txt': {'k': 'k1'}, 'sub': {'o': {'deep': {'o': {'b.txt': {'k': 'k2'}}}, 'empty': {}}}}},
+            {},
+            {'o': {'same.txt': {'k': 'k1'}}},
+        ]
+        ids = [
+            connection.execute(
+                insert(DbNode).values(user_id=user, repository_metadata=tree).returning(DbNode.id)
+            ).scalar_one()
+            for tree in trees
+        ]
+    with transaction(empty_engine, write=True) as connection:
+        migrator.upgrade(connection)
+    with transaction(empty_engine) as connection:
+        rows = set(connection.execute(text('SELECT node_id, path, key FROM provstore_node_file')).all())
+    assert rows == {(ids[0], 'a.txt', 'k1'), (ids[0], 'sub/deep/b.txt', 'k2'), (ids[2], 'same.txt', 'k1')}
+    with transaction(empty_engine, write=True) as connection:
+        migrator.downgrade(connection, 'main_0001')
+    assert 'provstore_node_file' not in inspect(empty_engine).get_table_names()
 
 
 def test_failed_migration_leaves_no_trace(empty_engine: Engine) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, text, update
 from provstore.config import Profile
 from provstore.exceptions import ConfigError, StorageError
 from provstore.registry import get_storage_backend
-from provstore_psql_dos.base import REPOSITORY_UUID_KEY
+from provstore_psql_dos.base import REPOSITORY_UUID_KEY, SCHEMA_VERSION_HEAD
 from provstore_psql_dos.engine import BUSY_TIMEOUT
 from provstore_psql_dos.models import DbSetting, DbUser
 from provstore_psql_dos.psql_dos.backend import PsqlDosStorageBackend
@@ -245,7 +245,7 @@ def test_get_info_counts_entities(storage: SqliteDosStorageBackend) -> None:
         'comments': 0,
         'logs': 0,
     }
-    assert info['schema_version'] == 'main_0001'
+    assert info['schema_version'] == SCHEMA_VERSION_HEAD
     assert info['repository_backend'] == 'disk_objectstore'
     assert info['database']['size_bytes'] > 0
     assert info['repository']

@@ -97,6 +97,46 @@ def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_j
         click.echo(line)
 
 
+@storage.command('integrity')
+@click.option('--no-hash', 'no_hash', is_flag=True, help='Check that objects exist, without reading them (fast).')
+@click.option('--json', 'as_json', is_flag=True, help='Print the checks as JSON.')
+@click.pass_context
+def integrity(ctx: click.Context, no_hash: bool, as_json: bool) -> None:
+    """Check the storage: objects present and sound, links by the rules, no dangling row, file references in step.
+
+    Read only. Exit codes: 0 when every check is clean, 1 when one found a problem. Objects no node refers to are
+    reported, not counted as problems (`provstore storage maintain` removes them).
+    """
+    from provstore.cli.progress import TerminalProgress  # noqa: PLC0415
+    from provstore.orm.integrity import check_integrity  # noqa: PLC0415
+
+    storage = _entity_storage(ctx, writes=False)
+    with TerminalProgress() as report:
+        checks = check_integrity(storage, hashes=not no_hash, progress=report)
+    failed = [check.name for check in checks if check.failed]
+    if as_json:
+        echo_json({'clean': not failed, 'checks': [asdict(check) for check in checks]})
+    else:
+        rows = [
+            (
+                check.name,
+                f'{check.checked:,}',
+                'skipped' if check.skipped else f'{check.problems:,}',
+                check.skipped or check.description,
+            )
+            for check in checks
+        ]
+        echo_table(('check', 'checked', 'problems', 'what'), rows)
+        for check in checks:
+            for example in check.examples:
+                click.echo(f'  {check.name}: {example}')
+            if check.problems > len(check.examples):
+                click.echo(f'  {check.name}: ... and {check.problems - len(check.examples):,} more')
+        click.echo('problems found: ' + ', '.join(failed) if failed else 'clean')
+    if failed:
+        sys.exit(1)
+
+
 def report_lines(report: MaintenanceReport) -> list[str]:
     """Return the lines that tell a person what maintenance did, or would do on a dry run.
 

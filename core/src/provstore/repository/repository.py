@@ -154,6 +154,21 @@ class Repository:
         repository._root = _deserialize_directory(serialized, PurePosixPath())
         return repository
 
+    @classmethod
+    def file_references(cls, serialized: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+        """Return the ``(path, key)`` of every file of ``serialized`` (``repository_metadata``), checked as
+        :meth:`from_serialized` checks it; paths are POSIX, relative to the root.
+
+        :raises InvalidPathError: for a name that is not a single clean path part.
+        :raises ValueError: for anything else that is not the expected shape.
+        """
+        if not serialized:
+            return []
+        root = _deserialize_directory(serialized, PurePosixPath())
+        return [
+            (str(path), entry) for path, entry in cls._iter_entries(root, PurePosixPath()) if isinstance(entry, str)
+        ]
+
     def serialize(self) -> dict[str, Any]:
         """Return the tree in aiida-core's ``repository_metadata`` shape."""
         return _serialize_directory(self._root)

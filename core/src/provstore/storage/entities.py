@@ -152,6 +152,28 @@ class EntityStorage(abc.ABC):
     def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
         """Delete rows by id (rows that refer to them go as the schema's ON DELETE rules say)."""
 
+    # -- file references ----------------------------------------------------------------------------------
+
+    def iter_file_references(self, batch_size: int = 10_000) -> Iterator[tuple[int, str, str]]:
+        """Iterate over ``(node id, path, object key)`` of every file of every stored node, by node id then path.
+
+        The default reads every node's ``repository_metadata``; backends that keep the references as rows
+        (``psql_dos``, ``sqlite_dos``) read those instead.
+        """
+        from provstore.repository import Repository  # noqa: PLC0415
+
+        for row in self.iter_rows(EntityType.NODE, min(batch_size, 1000)):
+            for path, key in sorted(Repository.file_references(row['repository_metadata'])):
+                yield row['id'], path, key
+
+    def iter_referenced_keys(self, batch_size: int = 10_000) -> Iterator[str]:
+        """Iterate over the object keys some stored node refers to, each once, in ascending order.
+
+        The default gathers them from :meth:`iter_file_references` in memory; backends with the references as rows
+        ask the database, in batches.
+        """
+        yield from sorted({key for _, _, key in self.iter_file_references(batch_size)})
+
     # -- nodes, links, groups ---------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -41,7 +41,7 @@ __all__ = [
     'repository_options',
 ]
 
-SCHEMA_VERSION_HEAD = 'main_0001'
+SCHEMA_VERSION_HEAD = 'main_0002'
 """The alembic revision of the newest schema: the schema version this code reads and writes."""
 
 REPOSITORY_UUID_KEY = 'repository|uuid'

@@ -20,6 +20,13 @@ from provstore.exceptions import StorageError
 from provstore.storage import EntityType, Row
 from provstore.storage.textrows import canonical_time_text, time_to_text
 from provstore_psql_dos.models import Base, TZDateTime, utc_now
+from provstore_psql_dos.nodefiles import (
+    NODE_FILE,
+    add_node_files,
+    node_files_batch,
+    referenced_keys_batch,
+    remove_node_files,
+)
 from provstore_psql_dos.tables import (
     CHECKS,
     INSERT_DEFAULTS,
@@ -82,7 +89,13 @@ class EntitySql:
             checked = [
                 self._complete_row(info, row, index, now, text=text) for index, row in enumerate(chunk, start=len(ids))
             ]
-            ids.extend(insert_chunk(connection, info, checked))
+            chunk_ids = insert_chunk(connection, info, checked)
+            if entity is EntityType.NODE:
+                add_node_files(
+                    connection,
+                    ((node_id, row['repository_metadata']) for node_id, row in zip(chunk_ids, checked, strict=True)),
+                )
+            ids.extend(chunk_ids)
         return ids
 
     def _plan(
@@ -194,6 +207,9 @@ class EntitySql:
         for group_columns, group in groups.items():
             for chunk in chunks(group, ROWS_PER_STATEMENT):
                 found += self.dialect.update_group(connection, info, group_columns, list(chunk))
+                if entity is EntityType.NODE and 'repository_metadata' in group_columns:
+                    remove_node_files(connection, self.dialect, [row['id'] for row in chunk])
+                    add_node_files(connection, ((row['id'], row['repository_metadata']) for row in chunk))
         wanted = sum(len(group) for group in groups.values())
         if found != wanted:
             ids = [row['id'] for group in groups.values() for row in group]
@@ -300,6 +316,16 @@ class EntitySql:
         result = connection.execute(statement.order_by(table.c.id).limit(batch_size))
         return [dict(zip(kinds, row, strict=True)) for row in result]
 
+    def node_files_batch(
+        self, connection: Connection, after: tuple[int, str], batch_size: int
+    ) -> list[tuple[int, str, str]]:
+        """Return the next ``(node_id, path, key)`` of the file references, after ``(node_id, path)``."""
+        return node_files_batch(connection, after, batch_size)
+
+    def referenced_keys_batch(self, connection: Connection, after: str, batch_size: int) -> list[str]:
+        """Return the next distinct referenced object keys, above ``after``."""
+        return referenced_keys_batch(connection, after, batch_size)
+
     def count_rows(self, connection: Connection, entity: EntityType) -> int:
         """Return the number of rows of the entity's table."""
         table = table_info(entity).table
@@ -310,6 +336,8 @@ class EntitySql:
         info = table_info(entity)
         checked = check_ids(ids, f'The ids of rows to delete from {info.name}')
         if checked:
+            if entity is EntityType.NODE:
+                remove_node_files(connection, self.dialect, checked)
             connection.execute(delete(info.table).where(self.dialect.in_values(info.table.c.id, 'int', checked)))
 
     # -- nodes, links, groups ---------------------------------------------------------------------------------
@@ -458,6 +486,7 @@ class EntitySql:
             return
         tables = Base.metadata.tables
         references = [
+            NODE_FILE.c.node_id,
             tables['db_dbgroup_dbnodes'].c.dbnode_id,
             tables['db_dblink'].c.input_id,
             tables['db_dblink'].c.output_id,

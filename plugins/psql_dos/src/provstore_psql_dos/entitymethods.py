@@ -167,6 +167,29 @@ class EntityMethods(EntityStorage):
                 batch = sql.iter_text_batch(connection, entity, 0, batch_size, ids[start : start + batch_size])
             yield from batch
 
+    def iter_file_references(self, batch_size: int = 10_000) -> Iterator[tuple[int, str, str]]:
+        """Iterate over ``(node id, path, key)`` of every file of every stored node, from ``provstore_node_file``,
+        a batch per query."""
+        after: tuple[int, str] = (0, '')
+        while True:
+            with self._run(False, 'read file references', single=True) as (connection, sql):
+                batch = sql.node_files_batch(connection, after, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1][:2]
+
+    def iter_referenced_keys(self, batch_size: int = 10_000) -> Iterator[str]:
+        """Iterate over the keys some stored node refers to, once each, ascending, from ``provstore_node_file``."""
+        after = ''
+        while True:
+            with self._run(False, 'read referenced object keys', single=True) as (connection, sql):
+                batch = sql.referenced_keys_batch(connection, after, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1]
+
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""
         entity = _entity(entity)

@@ -16,6 +16,11 @@ time          ``timestamp with time zone``  ``DATETIME``, naive UTC
 The ``ix_pat_*`` indexes (``varchar_pattern_ops``, for ``LIKE 'prefix%'``) exist on PostgreSQL only. Defaults are
 applied by SQLAlchemy, never by the server, as in aiida-core.
 
+Beside aiida-core's tables is one of provstore's own, whose name says so: ``provstore_node_file``
+(:class:`DbNodeFile`), the files of every stored node as rows (node, path, object key), kept in step with
+``repository_metadata`` by every statement that writes nodes (:mod:`provstore_psql_dos.nodefiles`), so that "which
+objects are referenced" is one query. Archives never hold it.
+
 This module imports SQLAlchemy: import it only where a database is used.
 """
 
@@ -47,6 +52,7 @@ __all__ = [
     'ENTITY_TABLES',
     'JSON_TYPE',
     'NAMING_CONVENTION',
+    'OWN_TABLES',
     'Base',
     'DbAuthInfo',
     'DbComment',
@@ -56,6 +62,7 @@ __all__ = [
     'DbLink',
     'DbLog',
     'DbNode',
+    'DbNodeFile',
     'DbSetting',
     'DbUser',
     'TZDateTime',
@@ -331,6 +338,22 @@ class DbSetting(Base):
     val: Mapped[Any] = mapped_column(JSON_TYPE, nullable=True, default=dict)
     description: Mapped[str] = mapped_column(Text, nullable=False, default='')
     time: Mapped[datetime.datetime] = mapped_column(TZDateTime(), nullable=False, default=utc_now, onupdate=utc_now)
+
+
+class DbNodeFile(Base):
+    """A file of a stored node: its path in the node's tree and the key of its content in the repository (provstore's
+    own table; a node's rows go with it)."""
+
+    __tablename__ = 'provstore_node_file'
+    __table_args__ = (Index('ix_provstore_node_file_key', 'key'),)
+
+    node_id: Mapped[int] = mapped_column(Integer, _fk('db_dbnode.id', ondelete='CASCADE'), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+OWN_TABLES = (DbNodeFile.__tablename__,)
+"""The tables of provstore's own, beside aiida-core's."""
 
 
 ENTITY_TABLES: dict[str, str] = {

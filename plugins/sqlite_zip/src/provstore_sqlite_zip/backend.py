@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from provstore.exceptions import ReadOnlyStorageError, StorageError
 from provstore.options import Option
-from provstore.storage import EntityType
+from provstore.storage import EntityStorage, EntityType
 from provstore_psql_dos.base import DosStorageBackend, absolute_folder
 from provstore_sqlite_zip.zipped import FORMAT_NAME, VERSION_HEAD, open_archive_zip
 
@@ -47,6 +47,11 @@ class SqliteZipStorageBackend(DosStorageBackend):
             '~/.cache/provstore/sqlite_zip',
         ),
     )
+
+    # NOTE: an archive's database holds aiida-core's tables only, not psql_dos's table of file references: they are
+    # read from the nodes' repository_metadata, as any storage without that table does.
+    iter_file_references = EntityStorage.iter_file_references
+    iter_referenced_keys = EntityStorage.iter_referenced_keys
 
     # -- where the archive is ---------------------------------------------------------------------------------
 
