@@ -505,6 +505,7 @@ class _ObjectCopy(threading.Thread):
         self.total = 0
         """How many objects there are, once the node pass has found them all (0 until then)."""
         self.count = self.bytes = 0
+        self._reported = 0
 
     def put(self, keys: list[str] | None) -> None:
         """Queue ``keys`` for copying (``None``: there are no more), waiting while the queue is full; raise what the
@@ -533,12 +534,15 @@ class _ObjectCopy(threading.Thread):
         """Report the objects copied since the last report (on the main thread)."""
         while self._copied:
             count, size = self._copied.popleft()
+            self._reported = count
             if self._progress is not None:
                 self._progress('bytes', size, 0)
                 self._progress('objects', count, self.total)
 
     def finish(self) -> tuple[int, int]:
         """Wait for every queued object to be copied, reporting progress; return the count and total bytes."""
+        if self._progress is not None and self.total:
+            self._progress('objects', self._reported, self.total)  # NOTE: the total is known from here on
         self.put(None)
         while self.is_alive():
             self.join(0.1)

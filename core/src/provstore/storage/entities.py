@@ -152,6 +152,14 @@ class EntityStorage(abc.ABC):
     def delete_rows(self, entity: EntityType, ids: Sequence[int]) -> None:
         """Delete rows by id (rows that refer to them go as the schema's ON DELETE rules say)."""
 
+    def object_writes(self) -> AbstractContextManager[None]:
+        """A block in which objects are written (or found already stored) and the rows that refer to them
+        committed: live maintenance deletes none of them meanwhile (:mod:`provstore.storage.objectguard`).
+
+        The default does nothing: a storage that deletes no object while others write needs nothing more.
+        """
+        return contextlib.nullcontext()
+
     # -- file references ----------------------------------------------------------------------------------
 
     def iter_file_references(self, batch_size: int = 10_000) -> Iterator[tuple[int, str, str]]:

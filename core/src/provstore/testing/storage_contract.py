@@ -115,12 +115,16 @@ class StorageBackendContract:
             storage.close()
 
     def snapshot(self, profile: Profile) -> dict[str, bytes | None]:
-        """Return every folder (``None``) and file (its bytes) under :meth:`storage_paths`, by path."""
+        """Return every folder (``None``) and file (its bytes) under :meth:`storage_paths`, by path.
+
+        An SQLite ``-shm`` file counts by its presence only: it is the shared-memory index of a write-ahead log,
+        whose read marks change when the database is merely read.
+        """
         result: dict[str, bytes | None] = {}
         for root in self.storage_paths(profile):
             paths = [root, *root.rglob('*')] if root.is_dir() else [root] if root.exists() else []
             for path in paths:
-                result[str(path)] = None if path.is_dir() else path.read_bytes()
+                result[str(path)] = None if path.is_dir() or path.name.endswith('-shm') else path.read_bytes()
         return result
 
     # -- declarations -----------------------------------------------------------------------------------------

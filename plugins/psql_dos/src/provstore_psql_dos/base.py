@@ -337,8 +337,19 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         :raises StorageError: if the transaction cannot be committed (a foreign key that points nowhere, say).
         """
         self.check_open()
-        with self._block(write=not self.read_only):
+        if self.read_only or self._thread.connection is not None:
+            with self._block(write=not self.read_only):
+                yield
+            return
+        # NOTE: an outermost write block may write objects and commit rows that refer to them: see object_writes
+        with self.object_writes(), self._block(write=True):
             yield
+
+    def object_writes(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the profile's object guard shared for the block: live maintenance deletes no object meanwhile."""
+        from provstore.storage.objectguard import ObjectGuard  # noqa: PLC0415
+
+        return ObjectGuard.for_folder(self._profile.folder).shared()
 
     @contextlib.contextmanager
     def connection(self, write: bool = False) -> Iterator[Connection]:
@@ -539,11 +550,16 @@ class DosStorageBackend(StorageBackend, EntityMethods):
             exclusive lock.
         :param dry_run: report what would be done and change nothing.
         """
+        from provstore.storage.collect import delete_unreferenced  # noqa: PLC0415
+        from provstore.storage.objectguard import ObjectGuard  # noqa: PLC0415
+
         if dry_run:
             self.check_open()
         else:
             self.check_writable()
         try:
+            guard = ObjectGuard.for_folder(self._profile.folder)
+            collection = delete_unreferenced(self, guard, dry_run=dry_run)
             report = self._repository.maintain(dry_run=dry_run, live=not full)
         finally:
             # NOTE: release the repository's handles: an SQLite index (disk-objectstore's) left open keeps the
@@ -551,10 +567,21 @@ class DosStorageBackend(StorageBackend, EntityMethods):
             self._repository.close()
         database_steps, database_details = self._maintain_database(full=full, dry_run=dry_run)
         # NOTE: the part goes last, so that a dry run's steps still start with 'would' (as the CLI expects).
-        steps = tuple(f'{step} [repository]' for step in report.steps) + tuple(
-            f'{step} [database]' for step in database_steps
+        steps = (
+            f'{collection.step(dry_run)} [repository]',
+            *(f'{step} [repository]' for step in report.steps),
+            *(f'{step} [database]' for step in database_steps),
         )
-        details = {'repository': report.details, 'database': database_details}
+        details = {
+            'unreferenced': {
+                'found': collection.unreferenced,
+                'deleted': collection.deleted,
+                'deleted_bytes': collection.deleted_bytes,
+                'kept_busy': collection.kept_busy,
+            },
+            'repository': report.details,
+            'database': database_details,
+        }
         return MaintenanceReport(dry_run=dry_run, live=not full, steps=steps, details=details)
 
 

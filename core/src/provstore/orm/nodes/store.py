@@ -79,18 +79,19 @@ def store_nodes(nodes: Iterable[Node], storage: EntityStorage | None = None) -> 
     default_user: list[User] = []  # looked up once, and only when a node has no user
     references = [_references(node, storage, default_user) for node in pending]
 
-    metadata = _write_files(pending, backend)
-    rows = [
-        node._row_to_insert(user_id, computer_id, now, tree)
-        for node, (user_id, computer_id), tree in zip(pending, references, metadata, strict=True)
-    ]
-    if not links and len(rows) <= ROWS_PER_INSERT:
-        # NOTE: one insert_rows call is atomic by itself: an enclosing block would only cost round trips.
-        pks = storage.insert_rows(EntityType.NODE, rows)
-    else:
-        pks = _insert_with_links(
-            storage, rows, pending, links=links, node_types=node_types, stored_sources=stored_sources
-        )
+    with storage.object_writes():  # NOTE: live maintenance deletes none of the files until the rows are in
+        metadata = _write_files(pending, backend)
+        rows = [
+            node._row_to_insert(user_id, computer_id, now, tree)
+            for node, (user_id, computer_id), tree in zip(pending, references, metadata, strict=True)
+        ]
+        if not links and len(rows) <= ROWS_PER_INSERT:
+            # NOTE: one insert_rows call is atomic by itself: an enclosing block would only cost round trips.
+            pks = storage.insert_rows(EntityType.NODE, rows)
+        else:
+            pks = _insert_with_links(
+                storage, rows, pending, links=links, node_types=node_types, stored_sources=stored_sources
+            )
     for node, row, pk in zip(pending, rows, pks, strict=True):
         node._mark_stored(storage, row, pk, backend)
     return nodes
