@@ -10,6 +10,7 @@ import click
 
 from provstore.cli.context import load_profile_of_context, load_writable_profile_of_context
 from provstore.cli.output import echo_fields, echo_json, echo_table
+from provstore.exceptions import StorageError
 from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
 from provstore.storage import EntityType
 
@@ -21,6 +22,8 @@ __all__ = ['storage']
 
 EXIT_NEEDS_MIGRATION = 3
 """Exit code of ``storage version`` when the storage must be migrated before use."""
+EXIT_UNREACHABLE = 4
+"""Exit code of ``storage version`` when the storage cannot be reached or holds no schema."""
 
 TIMEOUT = click.option(
     '--timeout', type=float, default=0.0, show_default=True, help='Seconds to wait for other users to let go.'
@@ -38,12 +41,21 @@ def storage() -> None:
 def version(ctx: click.Context, as_json: bool) -> None:
     """Print the schema version of the storage and the one this code needs.
 
-    Exit codes: 0 when they agree, 3 when the storage needs `provstore storage migrate`, 1 on error.
-    Reads one value; it does not open the storage.
+    Exit codes: 0 when they agree, 3 when the storage needs `provstore storage migrate`, 4 when the storage cannot
+    be reached or holds no schema (a server that does not answer, a missing or unreadable database), 1 on another
+    error. Reads one value; it does not open the storage.
     """
     profile = load_profile_of_context(ctx)
     storage_class = get_storage_class(profile)
-    head, current = storage_class.version_head(), storage_class.version_profile(profile)
+    head = storage_class.version_head()
+    try:
+        current = storage_class.version_profile(profile)
+    except StorageError as exc:
+        click.echo(f'Error: profile {profile.name!r}: the storage cannot be reached: {exc}', err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    if current is None:
+        click.echo(f'Error: profile {profile.name!r}: the storage holds no schema (not initialised?)', err=True)
+        sys.exit(EXIT_UNREACHABLE)
     if as_json:
         echo_json({'profile': profile.name, 'head': head, 'storage': current})
     else:

@@ -532,16 +532,37 @@ class DosStorageBackend(StorageBackend, EntityMethods):
             select(func.count()).select_from(Base.metadata.tables[table]).scalar_subquery().label(entity)
             for entity, table in ENTITY_TABLES.items()
         ]
+        nodes = Base.metadata.tables['db_dbnode']
         with self.connection() as connection:
             row = connection.execute(select(*counts)).one()
-        return {
+            if detailed:
+                by_type = {
+                    column: {
+                        str(value): int(count)
+                        for value, count in connection.execute(
+                            select(nodes.c[column], func.count()).group_by(nodes.c[column]).order_by(nodes.c[column])
+                        )
+                        if value is not None
+                    }
+                    for column in ('node_type', 'process_type')
+                }
+                sizes = self._dialect.relation_sizes(connection)
+        database = self._describe_database(detailed)
+        info: dict[str, Any] = {
             'backend': self.name,
+            'profile': self._profile.name,
+            'profile_folder': str(self._profile.folder),
             'schema_version': self.version_head(),
-            'database': self._describe_database(detailed),
+            'database': database,
             'entities': {entity: int(row._mapping[entity]) for entity in ENTITY_TABLES},
             'repository_backend': self._repository.name,
             'repository': self._repository.get_info(detailed),
         }
+        if detailed:
+            info['nodes_by_type'] = by_type['node_type']
+            info['nodes_by_process_type'] = by_type['process_type']
+            database.update(sizes)
+        return info
 
     def maintain(self, full: bool = False, dry_run: bool = False) -> MaintenanceReport:
         """Maintain the repository (live, or full when ``full``), then, when ``full``, the database.

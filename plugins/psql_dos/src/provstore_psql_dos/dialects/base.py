@@ -248,5 +248,9 @@ class Dialect(abc.ABC):
         return {}
 
     @abc.abstractmethod
+    def relation_sizes(self, connection: Connection) -> dict[str, dict[str, int]]:
+        """The bytes each table and each index of the database takes: ``{'tables': {...}, 'indexes': {...}}``."""
+
+    @abc.abstractmethod
     def explain(self, connection: Connection, statement: Any) -> str:
         """The database's plan of ``statement``."""

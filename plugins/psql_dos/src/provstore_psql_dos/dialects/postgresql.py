@@ -407,6 +407,16 @@ class PostgresqlDialect(Dialect):
         )
         return {str(name): str(kind) for name, kind in found}
 
+    def relation_sizes(self, connection: Connection) -> dict[str, dict[str, int]]:
+        rows = connection.exec_driver_sql(
+            'SELECT c.relname, c.relkind, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n '
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') ORDER BY 1"
+        )
+        sizes: dict[str, dict[str, int]] = {'tables': {}, 'indexes': {}}
+        for name, kind, size in rows:
+            sizes['tables' if kind == 'r' else 'indexes'][str(name)] = int(size)
+        return sizes
+
     def explain(self, connection: Connection, statement: Any) -> str:
         compiled = statement.compile(connection, compile_kwargs={'render_postcompile': True})
         rows = connection.exec_driver_sql('EXPLAIN ' + str(compiled), compiled.params)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
 from provstore.exceptions import QueryError, StorageError
@@ -399,6 +400,23 @@ class SqliteDialect(Dialect):
         name = index_name(table, field, path)
         created = f'CREATE INDEX IF NOT EXISTS {name} ON {table} ({", ".join(expressions)})'
         return Statements([], [created, f'ANALYZE {table}'], None, [])
+
+    def relation_sizes(self, connection: Connection) -> dict[str, dict[str, int]]:
+        # NOTE: the dbstat table (pages of every table and index) is in Python's SQLite builds; without it, nothing
+        try:
+            pages: dict[str, int] = dict(
+                connection.exec_driver_sql('SELECT name, sum(pgsize) FROM dbstat GROUP BY name').all()
+            )
+        except DBAPIError:
+            return {'tables': {}, 'indexes': {}}
+        kinds: dict[str, str] = dict(
+            connection.exec_driver_sql("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'index')").all()
+        )
+        sizes: dict[str, dict[str, int]] = {'tables': {}, 'indexes': {}}
+        for name, size in sorted(pages.items()):
+            if name in kinds:
+                sizes['tables' if kinds[name] == 'table' else 'indexes'][str(name)] = int(size)
+        return sizes
 
     def explain(self, connection: Connection, statement: Any) -> str:
         compiled = statement.compile(connection, compile_kwargs={'render_postcompile': True})

@@ -78,7 +78,7 @@ class PostgresParameters:
             try:
                 connection = self.connect(name, autocommit=True)
             except psycopg.OperationalError as exc:
-                errors.append(str(exc).strip())
+                errors.append(' '.join(str(exc).split()))  # NOTE: psycopg's message spans lines
                 continue
             with connection:
                 yield connection
@@ -178,7 +178,7 @@ class PsqlDosStorageBackend(DosStorageBackend):
         except psycopg.OperationalError as exc:
             if not parameters.database_exists():
                 return None
-            raise StorageError(f'Cannot connect to the {parameters}: {str(exc).strip()}') from None
+            raise StorageError(f'Cannot connect to the {parameters}: {" ".join(str(exc).split())}') from None
         return None if row is None else str(row[0])
 
     @classmethod
