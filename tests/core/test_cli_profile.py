@@ -145,7 +145,7 @@ def test_storage_commands(storage_backend: str) -> None:
     info = json.loads(invoke('-p', 'b', 'storage', 'info', '--json').output)
     assert info['backend'] == storage_backend
     assert invoke('-p', 'b', 'storage', 'maintain', '--dry-run').exit_code == 0
-    assert invoke('storage', 'maintain', '--full').exit_code == 0
+    assert invoke('storage', 'maintain', '--full', '--yes').exit_code == 0
     assert 'already at 2' in invoke('storage', 'migrate').output
 
 
@@ -286,7 +286,11 @@ def test_migration_and_full_maintenance_refused_while_another_process_uses_the_p
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == 'ready'
-        for args in (('storage', 'migrate'), ('storage', 'maintain', '--full'), ('profile', 'delete', 'busy', '-y')):
+        for args in (
+            ('storage', 'migrate'),
+            ('storage', 'maintain', '--full', '--yes'),
+            ('profile', 'delete', 'busy', '-y'),
+        ):
             result = invoke(*args)
             assert result.exit_code == 1, args
             assert f'pid {holder.pid}' in result.output
@@ -295,4 +299,4 @@ def test_migration_and_full_maintenance_refused_while_another_process_uses_the_p
         assert 'busy' in load_config().profiles
     finally:
         holder.communicate('\n', timeout=30)
-    assert invoke('storage', 'maintain', '--full').exit_code == 0
+    assert invoke('storage', 'maintain', '--full', '--yes').exit_code == 0

@@ -163,3 +163,24 @@ def test_writers_race_repeated_live_maintenance(profile_name: str, monkeypatch: 
     assert not [check.name for check in checks.values() if check.failed], checks
     referenced_by = {node for node, _, _ in storage.iter_file_references()}
     assert set(stored) <= referenced_by
+
+
+def test_cli_maintain_asks_before_full_and_deletes_orphans(profile_name: str) -> None:
+    """``storage maintain``: a dry run counts the unreferenced objects and their bytes and deletes nothing; live
+    maintenance deletes them; --full asks first (no answer: nothing done, exit 1) unless --yes; --compress is
+    accepted."""
+    from cli_helpers import invoke, ok
+
+    storage = open_storage(profile_name)
+    key = _orphan(storage, b'an orphan of twenty bytes'[:20])
+    dry = json.loads(ok('storage', 'maintain', '--dry-run', '--json').stdout)
+    assert dry['details']['unreferenced'] == {'found': 1, 'deleted': 1, 'deleted_bytes': 20, 'kept_busy': False}
+    assert 'would delete 1 unreferenced objects (20 bytes) [repository]' in ok('storage', 'maintain', '-n').stdout
+    assert storage.get_repository().has_objects([key]) == [True]
+    refused = invoke('storage', 'maintain', '--full', input='n\n')
+    assert refused.exit_code == 1
+    assert storage.get_repository().has_objects([key]) == [True]
+    assert 'delete 1 unreferenced objects (20 bytes) [repository]' in ok('storage', 'maintain', '--compress').stdout
+    assert storage.get_repository().has_objects([key]) == [False]
+    storage.close()  # type: ignore[attr-defined]
+    assert 'nothing unreferenced to delete' in ok('storage', 'maintain', '--full', '--yes', '--compress').stdout

@@ -131,7 +131,7 @@ def test_a_dead_writers_pack_lock_fails_no_store_and_maintenance_clears_it(stora
     store_nodes([second])
     assert second.base.repository.get_object_content('b.txt', mode='rb') == b'second'
     (packs / '0.lock').touch()
-    result = invoke('storage', 'maintain', *(['--full'] if full else []))
+    result = invoke('storage', 'maintain', *(['--full', '--yes'] if full else []))
     assert result.exit_code == 0, result.output
     assert 'removed pack locks left by dead writers: packs/0.lock' in result.output
     assert not list(packs.glob('*.lock'))

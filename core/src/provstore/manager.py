@@ -151,16 +151,16 @@ def migrate_storage(profile: Profile, timeout: float = 0.0) -> tuple[str | None,
 
 
 def maintain_storage(
-    storage: StorageBackend, full: bool = False, dry_run: bool = False, timeout: float = 0.0
+    storage: StorageBackend, full: bool = False, dry_run: bool = False, timeout: float = 0.0, compress: bool = False
 ) -> MaintenanceReport:
     """Run maintenance on an open storage; full maintenance holds the profile's exclusive lock.
 
     :raises ProfileLockedError: when ``full`` and other processes use the profile.
     """
     if not full:
-        return storage.maintain(full=False, dry_run=dry_run)
+        return storage.maintain(full=False, dry_run=dry_run, compress=compress)
     with ProfileAccess.for_folder(storage.profile.folder).exclusive(timeout):
-        return storage.maintain(full=True, dry_run=dry_run)
+        return storage.maintain(full=True, dry_run=dry_run, compress=compress)
 
 
 _MANAGER: Manager | None = None

@@ -95,13 +95,23 @@ def info(ctx: click.Context, detailed: bool, as_json: bool) -> None:
 @storage.command('maintain')
 @click.option('--full', is_flag=True, help='Also do what needs every other user gone (takes the exclusive lock).')
 @click.option('-n', '--dry-run', is_flag=True, help='Report what would be done; change nothing.')
+@click.option('--compress', is_flag=True, help='Compress objects while packing them, where it saves space.')
+@click.option('-y', '--yes', is_flag=True, help='Do not ask for confirmation before full maintenance.')
 @TIMEOUT
 @click.option('--json', 'as_json', is_flag=True, help='Print the report as JSON.')
 @click.pass_context
-def maintain(ctx: click.Context, full: bool, dry_run: bool, timeout: float, as_json: bool) -> None:
-    """Optimise the storage. Live maintenance is safe while others work; --full is refused while they do."""
+def maintain(  # noqa: PLR0917 - the command's options
+    ctx: click.Context, full: bool, dry_run: bool, compress: bool, yes: bool, timeout: float, as_json: bool
+) -> None:
+    """Optimise the storage. Live maintenance is safe while others work: it deletes the objects no node refers to
+    (never one a writer is about to refer to), packs loose objects and drops loose copies already packed. --full
+    also repacks to reclaim the space of deleted objects and vacuums the database; it is refused while others use the
+    profile, naming them."""
     load_writable_profile_of_context(ctx)
-    report = maintain_storage(get_manager().get_profile_storage(), full=full, dry_run=dry_run, timeout=timeout)
+    if full and not dry_run and not yes:
+        click.confirm('Full maintenance needs every other process gone, and may take long. Go on?', abort=True)
+    storage = get_manager().get_profile_storage()
+    report = maintain_storage(storage, full=full, dry_run=dry_run, timeout=timeout, compress=compress)
     if as_json:
         echo_json(asdict(report))
         return

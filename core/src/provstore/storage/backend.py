@@ -144,12 +144,13 @@ class StorageBackend(abc.ABC):
         """Return JSON-serialisable figures about the storage (entity counts; sizes when ``detailed``)."""
 
     @abc.abstractmethod
-    def maintain(self, full: bool = False, dry_run: bool = False) -> MaintenanceReport:
+    def maintain(self, full: bool = False, dry_run: bool = False, compress: bool = False) -> MaintenanceReport:
         """Optimise the storage.
 
         :param full: do everything, including what is unsafe while other processes use the profile; the core
             holds the profile's exclusive lock when it passes ``True``.
         :param dry_run: report what would be done and change nothing.
+        :param compress: also compress stored data where the backend can and it saves space.
         """
 
     def check_open(self) -> None:

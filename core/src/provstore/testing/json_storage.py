@@ -241,7 +241,7 @@ class JsonStorageBackend(StorageBackend):
             info['size_bytes'] = self._path.stat().st_size
         return info
 
-    def maintain(self, full: bool = False, dry_run: bool = False) -> MaintenanceReport:
+    def maintain(self, full: bool = False, dry_run: bool = False, compress: bool = False) -> MaintenanceReport:
         """Check the file; when ``full``, also remove temporary files of interrupted writes and rewrite it compactly.
 
         :raises ReadOnlyStorageError: unless ``dry_run``, if the backend is read-only.

@@ -564,12 +564,13 @@ class DosStorageBackend(StorageBackend, EntityMethods):
             database.update(sizes)
         return info
 
-    def maintain(self, full: bool = False, dry_run: bool = False) -> MaintenanceReport:
+    def maintain(self, full: bool = False, dry_run: bool = False, compress: bool = False) -> MaintenanceReport:
         """Maintain the repository (live, or full when ``full``), then, when ``full``, the database.
 
         :param full: also repack the repository and VACUUM and ANALYZE the database; the core holds the profile's
             exclusive lock.
         :param dry_run: report what would be done and change nothing.
+        :param compress: compress objects as they are packed (full: the packed ones too) where it saves space.
         """
         from provstore.storage.collect import delete_unreferenced  # noqa: PLC0415
         from provstore.storage.objectguard import ObjectGuard  # noqa: PLC0415
@@ -581,7 +582,8 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         try:
             guard = ObjectGuard.for_folder(self._profile.folder)
             collection = delete_unreferenced(self, guard, dry_run=dry_run)
-            report = self._repository.maintain(dry_run=dry_run, live=not full)
+            options = {'compress': True} if compress else {}  # NOTE: an option only some repositories know
+            report = self._repository.maintain(dry_run=dry_run, live=not full, **options)
         finally:
             # NOTE: release the repository's handles: an SQLite index (disk-objectstore's) left open keeps the
             # -wal and -shm files it created even for a dry run, and holds a read snapshot; the next use reopens.
