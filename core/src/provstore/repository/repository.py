@@ -164,10 +164,9 @@ class Repository:
         """
         if not serialized:
             return []
-        root = _deserialize_directory(serialized, PurePosixPath())
-        return [
-            (str(path), entry) for path, entry in cls._iter_entries(root, PurePosixPath()) if isinstance(entry, str)
-        ]
+        references: list[tuple[str, str]] = []
+        _collect_files(_deserialize_directory(serialized, PurePosixPath()), '', references)
+        return references
 
     def serialize(self) -> dict[str, Any]:
         """Return the tree in aiida-core's ``repository_metadata`` shape."""
@@ -487,6 +486,16 @@ def _collect_keys(directory: _Directory, keys: list[str]) -> None:
             keys.append(entry)
         else:
             _collect_keys(entry, keys)
+
+
+def _collect_files(directory: _Directory, prefix: str, references: list[tuple[str, str]]) -> None:
+    """Append ``(path, key)`` of the files under ``directory``, paths built as strings (no ``PurePosixPath`` per
+    file: a node may have a hundred thousand)."""
+    for name, entry in directory.objects.items():
+        if isinstance(entry, str):
+            references.append((prefix + name, entry))
+        else:
+            _collect_files(entry, f'{prefix}{name}/', references)
 
 
 def _to_file(name: str, entry: _Directory | str) -> File:
