@@ -23,6 +23,7 @@ from provstore.orm.exceptions import (
 )
 from provstore.orm.groups import Group, GroupCollection
 from provstore.orm.links import Link, LinkType, LinkValidationError
+from provstore.orm.loaders import load_computer, load_group, load_node
 from provstore.orm.logs import Log, LogCollection
 from provstore.orm.nodes import (
     Bool,
@@ -106,6 +107,9 @@ __all__ = [
     'get_default_user',
     'get_nodes_delete',
     'get_nodes_export',
+    'load_computer',
+    'load_group',
+    'load_node',
     'load_node_class',
     'store_nodes',
 ]
