@@ -1,10 +1,13 @@
-"""``load_node``, ``load_group`` and ``load_computer`` as aiida-core users call them, on ``sqlite_dos`` and
-``psql_dos``: by pk, uuid (whole, its beginning, without dashes) or label, keyword or guessed."""
+"""``load_node``, ``load_group``, ``load_computer`` and ``load_profile`` as aiida-core users call them, on
+``sqlite_dos`` and ``psql_dos``: by pk, uuid (whole, its beginning, without dashes) or label, keyword or guessed."""
 
 from __future__ import annotations
 
 import pytest
 
+from provstore.cli.profile import create_profile
+from provstore.exceptions import ConfigError
+from provstore.manager import get_manager, load_profile
 from provstore.orm import (
     Computer,
     Dict,
@@ -67,3 +70,16 @@ def test_load_group_and_computer(storage: EntityStorage) -> None:
     assert load_computer(computer.pk) == computer
     with pytest.raises(NotExistentError):
         load_computer('elsewhere')
+
+
+def test_load_profile_as_aiida_core(storage: EntityStorage) -> None:
+    """load_profile() keeps the loaded profile; another one needs allow_switch while the storage is open."""
+    loaded = get_manager().get_profile()
+    assert loaded is not None
+    assert load_profile() is loaded
+    assert load_profile(loaded.name) is not None
+    create_profile('second', 'sqlite_dos', {}, email='other@example.org')
+    with pytest.raises(ConfigError, match='allow_switch'):
+        load_profile('second')
+    assert load_profile('second', allow_switch=True).name == 'second'
+    assert get_manager().get_profile_storage().profile.name == 'second'
