@@ -167,3 +167,20 @@ def test_creation_statistics(storage: EntityStorage) -> None:
     assert list(stats['ctime_by_day']) == sorted(stats['ctime_by_day'])
     mine = storage.query().get_creation_statistics(user_pk=other.pk)
     assert mine == {'total': 1, 'types': {'data.core.dict.Dict.': 1}, 'ctime_by_day': {'2020-05-17': 1}}
+
+
+def test_group_arguments_in_aiida_cores_order(storage: EntityStorage) -> None:
+    """Group(label, user, description, type_string, time, extras, backend), positionally as aiida-core takes them."""
+    owner = User('owner@example.org', storage=storage).store()
+    made = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    group = Group('runs', owner, 'my runs', None, made, {'kind': 'test'}, storage).store()
+    assert (group.label, group.user, group.description, group.type_string) == ('runs', owner, 'my runs', 'core')
+    assert group.time == made
+    assert group.base.extras.get('kind') == 'test'
+    assert Group(label='other', backend=storage).store().storage is storage
+    with pytest.raises(TypeError, match='User'):
+        Group('bad', 'not a user')  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='timezone-aware'):
+        Group('naive', time=datetime.datetime(2020, 1, 1))
+    with pytest.raises(ValueError, match='label'):
+        Group()

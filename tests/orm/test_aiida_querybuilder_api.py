@@ -264,3 +264,48 @@ def test_str_writes_the_whole_query() -> None:
     assert "'Int_1': {'node_type': {'like': 'data.core.int.%'}, 'attributes.value': 3}" in text
     assert 'limit=2' in text
     assert repr(QueryBuilder().append(Int)) == '<QueryBuilder: Int_1>'
+
+
+def _parent_and_children(storage: EntityStorage) -> tuple[Int, Int]:
+    """``parent`` with two calculation outputs' worth of inputs (one good, one bad), and ``lonely`` with none."""
+    parent = Int(1, label='parent', storage=storage)
+    lonely = Int(2, label='lonely', storage=storage)
+    good = CalcJobNode(label='good', storage=storage)
+    good.base.attributes.set('good', True)
+    bad = CalcJobNode(label='bad', storage=storage)
+    bad.base.attributes.set('good', False)
+    good.base.links.add_incoming(parent, LinkType.INPUT_CALC, 'x')
+    bad.base.links.add_incoming(parent, LinkType.INPUT_CALC, 'y')
+    store_nodes([parent, lonely, good, bad], storage=storage)
+    return parent, lonely
+
+
+def test_outer_join_keeps_unmatched_rows_and_filters_select_rows(storage: EntityStorage) -> None:
+    """outerjoin=True keeps a row without a match (None); the joined entity's and edge's filters select rows after
+    the join, as aiida-core's, so a filter on them drops the unmatched rows unless it lets None through."""
+    _parent_and_children(storage)
+
+    def labels(**options: Any) -> list[list[Any]]:
+        qb = QueryBuilder(storage).append(Int, tag='i', project='label')
+        qb.append(CalcJobNode, with_incoming='i', outerjoin=True, project='label', **options)
+        return sorted(qb.all(), key=str)
+
+    assert labels() == [['lonely', None], ['parent', 'bad'], ['parent', 'good']]
+    assert labels(filters={'attributes.good': True}) == [['parent', 'good']]
+    assert labels(edge_filters={'label': 'y'}) == [['parent', 'bad']]
+    assert labels(filters={'or': [{'attributes.good': True}, {'id': None}]}) == [['lonely', None], ['parent', 'good']]
+    qb = QueryBuilder(storage).append(Int, tag='i', project='label')
+    qb.append(CalcJobNode, with_incoming='i', outerjoin=True, project='label')
+    assert sorted(QueryBuilder.from_dict(qb.as_dict(), storage).all(), key=str) == labels()
+
+
+def test_a_node_type_filter_replaces_the_class(storage: EntityStorage) -> None:
+    """As aiida-core: filters={'node_type': ...} on an entity appended as a class replaces the class's own filter."""
+    number = Int(3, storage=storage).store()
+    Dict({'a': 1}, storage=storage).store()
+    qb = QueryBuilder(storage).append(Dict, filters={'node_type': 'data.core.int.Int.'})
+    assert qb.all(flat=True) == [number]
+    qb = QueryBuilder(storage).append(Dict, tag='d', project='id').add_filter('d', {'node_type': {'like': 'data.%'}})
+    assert len(qb.all()) == 2
+    nested = QueryBuilder(storage).append(Dict, filters={'and': [{'node_type': 'data.core.int.Int.'}]})
+    assert nested.count() == 0

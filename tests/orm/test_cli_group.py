@@ -9,7 +9,7 @@ import pytest
 from cli_helpers import error, invoke, ok
 from orm_helpers import EMAIL, counts
 
-from provstore.orm import Group, Int, Node, User, store_nodes
+from provstore.orm import CalcFunctionNode, Group, Int, LinkType, Node, User, store_nodes
 from provstore.storage import EntityStorage
 
 
@@ -149,6 +149,30 @@ def test_delete_keeps_nodes(storage: EntityStorage, nodes: list[Node]) -> None:
     assert 'Deleted 1 group.' in ok('group', 'delete', 'doomed', input='y\n').stdout
     assert [group.label for group in Group.collection(storage).all()] == ['kept']
     assert Node.collection(storage).count() == len(nodes)
+
+
+def test_delete_nodes_follows_the_delete_rules(storage: EntityStorage) -> None:
+    """--delete-nodes deletes the groups' nodes and what the delete rules take along (a calculation's outputs),
+    lists them first, honours --dry-run and no, and keeps nodes outside that closure."""
+    inputs = [Int(value, storage=storage) for value in range(2)]
+    calculation = CalcFunctionNode(storage=storage)
+    calculation.base.links.add_incoming(inputs[0], LinkType.INPUT_CALC, 'x')
+    output = Int(10, storage=storage)
+    output.base.links.add_incoming(calculation, LinkType.CREATE, 'result')
+    bystander = Int(99, storage=storage)
+    store_nodes([*inputs, calculation, output, bystander], storage)
+    Group('doomed', storage=storage).store().add_nodes(inputs)
+    Group('other', storage=storage).store().add_nodes([bystander, output])
+    before = counts(storage)
+    shown = ok('group', 'delete', 'doomed', '--delete-nodes', '--dry-run').stdout
+    assert 'Deleting their 2 nodes deletes 4 nodes:' in shown
+    assert 'Dry run' in shown
+    assert invoke('group', 'delete', 'doomed', '--delete-nodes', input='n\n').exit_code == 1
+    assert counts(storage) == before
+    assert 'Deleted 1 group and 4 nodes.' in ok('group', 'delete', 'doomed', '--delete-nodes', '--yes').stdout
+    assert [node.pk for node in Node.collection(storage).all()] == [bystander.pk]
+    assert [group.label for group in Group.collection(storage).all()] == ['other']
+    assert members(storage, 'other') == [bystander.pk]
 
 
 def test_errors_are_one_line(storage: EntityStorage, nodes: list[Node]) -> None:

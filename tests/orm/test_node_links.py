@@ -68,7 +68,7 @@ def test_a_full_provenance_graph(storage: EntityStorage) -> None:
     assert reload(workflow).base.links.get_outgoing(link_type=LinkType.RETURN).one().node.uuid == result.uuid
     creator = reload(result).base.links.get_incoming(node_class=CalculationNode).one().node
     assert creator.uuid == calculation.uuid
-    assert reload(structure).base.links.get_outgoing(link_label='structure').all_link_labels() == [
+    assert reload(structure).base.links.get_outgoing(link_label_filter='structure').all_link_labels() == [
         'structure',
         'structure',
     ]

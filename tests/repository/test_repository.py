@@ -99,18 +99,19 @@ def test_non_byte_input_is_refused(repository: Repository) -> None:
 
 
 def test_put_object_from_tree_and_walk(repository: Repository, tmp_path: Path) -> None:
-    """A real folder tree is stored under a prefix, empty folders included, and walked top-down like os.walk."""
+    """A real folder tree is stored under a prefix, empty folders included, and walked bottom-up, in aiida-core's
+    order: each directory after everything below it."""
     repository.put_object_from_tree(make_tree(tmp_path / 'tree'), 'in')
     walked = [(str(path), dirs, files) for path, dirs, files in repository.walk()]
     assert walked == [
-        ('.', ['in'], []),
-        ('in', ['empty', 'sub'], ['a.txt']),
         ('in/empty', [], []),
-        ('in/sub', ['deeper'], ['b.bin']),
         ('in/sub/deeper', [], ['c.txt']),
+        ('in/sub', ['deeper'], ['b.bin']),
+        ('in', ['empty', 'sub'], ['a.txt']),
+        ('.', ['in'], []),
     ]
     assert repository.get_object_content('in/sub/b.bin') == bytes(range(256))
-    assert [str(p) for p, _, _ in repository.walk('in/sub')] == ['in/sub', 'in/sub/deeper']
+    assert [str(p) for p, _, _ in repository.walk('in/sub')] == ['in/sub/deeper', 'in/sub']
     assert len(repository.get_file_keys()) == 3
 
 

@@ -180,3 +180,21 @@ def get_manager() -> Manager:
     if _MANAGER is None:
         _MANAGER = Manager()
     return _MANAGER
+
+
+def load_profile(profile: str | None = None, allow_switch: bool = False) -> Profile:
+    """Load a profile in this process's manager and return it, as aiida-core's ``load_profile``.
+
+    :param profile: its name; default: the profile loaded already, else ``$PROVSTORE_PROFILE``, else the default one.
+    :param allow_switch: let a profile other than the one loaded, whose storage is open, take its place.
+    :raises ConfigError: if another profile's storage is open and ``allow_switch`` is false.
+    """
+    manager = get_manager()
+    loaded = manager.get_profile()
+    if loaded is not None and profile is None:
+        return loaded
+    if loaded is not None and profile != loaded.name and manager._storage is not None and not allow_switch:
+        raise ConfigError(
+            f'profile {loaded.name!r} is loaded and its storage open: pass allow_switch=True to load {profile!r}'
+        )
+    return manager.load_profile(profile)

@@ -15,11 +15,13 @@ from provstore.cli.node import (
     MIN_UUID_PREFIX,
     UUID_MARKER,
     confirm,
+    delete_shown_nodes,
     format_time,
     go_ahead,
     load_node,
     load_node_pks,
     short_type,
+    show_nodes_delete,
     storage_of_context,
     writable_storage_of_context,
 )
@@ -258,11 +260,20 @@ def relabel(ctx: click.Context, identifier: str, label: str) -> None:
 
 @group.command('delete')
 @click.argument('identifiers', metavar='GROUP...', nargs=-1, required=True)
+@click.option(
+    '--delete-nodes',
+    is_flag=True,
+    help="Also delete the groups' nodes, and every node that cannot exist without them (as `provstore node delete`).",
+)
 @click.option('-n', '--dry-run', is_flag=True, help='Only list what would be deleted.')
 @click.option('-y', '--yes', is_flag=True, help='Do not ask for confirmation.')
 @click.pass_context
-def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes: bool) -> None:
-    """Delete the groups GROUP...; their nodes stay (delete them with `provstore node delete`).
+def delete(ctx: click.Context, identifiers: tuple[str, ...], delete_nodes: bool, dry_run: bool, yes: bool) -> None:
+    """Delete the groups GROUP...; their nodes stay, unless --delete-nodes.
+
+    With --delete-nodes, the groups' nodes go too, with what aiida-core's delete rules take along (what a deleted
+    calculation created, the processes that used deleted data, ...): the command lists them as `provstore node
+    delete` does, and deletes the groups and the nodes in one transaction.
 
     Exit codes: 0 when the groups were deleted (with --dry-run: listed); 1 when nothing was deleted: an error, or the
     answer was no (or could not be given: scripts pass --yes).
@@ -275,15 +286,25 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
         ('PK', 'LABEL', 'TYPE_STRING', 'NODES'),
         [(str(pk), found.label, found.type_string, str(_count(storage, pk))) for pk, found in groups.items() if pk],
     )
-    question = 'Delete this group?' if len(groups) == 1 else f'Delete these {len(groups)} groups?'
+    members: list[int] = []
+    doomed: list[int] = []
+    if delete_nodes:
+        members = sorted({pk for found in groups.values() for pk in _member_pks(storage, _group_pk(found))})
+        click.echo(f'Deleting their {_nodes(len(members))} deletes ', nl=False)
+        doomed = show_nodes_delete(storage, members)
+    what = 'this group' if len(groups) == 1 else f'these {len(groups)} groups'
+    question = f'Delete {what}' + (f' and {_nodes(len(doomed))}?' if delete_nodes else '?')
     if not go_ahead(question, dry_run, yes):
         return
     collection = Group.collection(storage)
     with storage.transaction():
+        if delete_nodes:
+            delete_shown_nodes(storage, members, doomed)
         for pk in groups:
             assert pk is not None
             collection.delete(pk)
-    click.echo(f'Deleted {len(groups)} group' + ('' if len(groups) == 1 else 's') + '.')
+    deleted = f'Deleted {len(groups)} group' + ('' if len(groups) == 1 else 's')
+    click.echo(deleted + (f' and {_nodes(len(doomed))}.' if delete_nodes else '.'))
 
 
 # -- members ----------------------------------------------------------------------------------------------------

@@ -374,29 +374,47 @@ def delete(ctx: click.Context, identifiers: tuple[str, ...], dry_run: bool, yes:
     Exit codes: 0 when the nodes were deleted (with --dry-run: listed); 1 when nothing was deleted: an error, or
     the answer was no (or could not be given: scripts pass --yes).
     """
-    from provstore.orm import get_nodes_delete  # noqa: PLC0415
-
     # NOTE: writability is checked before the question, which a read-only storage (--archive) never needs
     storage = storage_of_context(ctx) if dry_run else writable_storage_of_context(ctx)
     pks = sorted({_pk(load_node(storage, identifier)) for identifier in identifiers})
-    doomed = sorted(get_nodes_delete(pks, storage))
-    types = _count_types(storage, doomed)
-    click.echo(f'Deleting {_nodes(len(pks))} ({", ".join(map(str, pks))}) deletes {_nodes(len(doomed))}:')
-    echo_table(('  COUNT', 'NODE_TYPE'), [(f'  {count}', name) for name, count in sorted(types.items())])
-    click.echo(f'  pks: {compact_ranges(doomed)}')
+    click.echo(f'Deleting {_nodes(len(pks))} ({", ".join(map(str, pks))}) deletes ', nl=False)
+    doomed = show_nodes_delete(storage, pks)
     question = 'Delete this node?' if len(doomed) == 1 else f'Delete these {len(doomed)} nodes?'
     if not go_ahead(question, dry_run, yes):
         return
     with storage.transaction():
-        # NOTE: computed again inside the transaction: if another process linked more nodes since the list was
-        # shown, refuse rather than delete more than the user agreed to.
-        if sorted(get_nodes_delete(pks, storage)) != doomed:
-            raise StorageError('The nodes to delete changed while the command ran; nothing was deleted: run it again')
-        with progress(len(doomed), 'Deleting nodes') as advance:
-            for chunk in _chunks(doomed, DELETE_BATCH):
-                storage.delete_nodes(chunk)
-                advance(len(chunk))
+        delete_shown_nodes(storage, pks, doomed)
     click.echo(f'Deleted {_nodes(len(doomed))}.')
+
+
+def show_nodes_delete(storage: EntityStorage, pks: list[int]) -> list[int]:
+    """Print, after what the caller printed, the nodes that deleting ``pks`` deletes (counts by node_type and the
+    pks); return them."""
+    from provstore.orm import get_nodes_delete  # noqa: PLC0415
+
+    doomed = sorted(get_nodes_delete(pks, storage))
+    types = _count_types(storage, doomed)
+    click.echo(f'{_nodes(len(doomed))}:')
+    echo_table(('  COUNT', 'NODE_TYPE'), [(f'  {count}', name) for name, count in sorted(types.items())])
+    click.echo(f'  pks: {compact_ranges(doomed)}')
+    return doomed
+
+
+def delete_shown_nodes(storage: EntityStorage, pks: list[int], doomed: list[int]) -> None:
+    """Delete ``doomed``, what :func:`show_nodes_delete` showed for ``pks``, in the caller's transaction.
+
+    :raises StorageError: if deleting ``pks`` now deletes other nodes (another process linked more since).
+    """
+    from provstore.orm import get_nodes_delete  # noqa: PLC0415
+
+    # NOTE: computed again inside the transaction: if another process linked more nodes since the list was
+    # shown, refuse rather than delete more than the user agreed to.
+    if sorted(get_nodes_delete(pks, storage)) != doomed:
+        raise StorageError('The nodes to delete changed while the command ran; nothing was deleted: run it again')
+    with progress(len(doomed), 'Deleting nodes') as advance:
+        for chunk in _chunks(doomed, DELETE_BATCH):
+            storage.delete_nodes(chunk)
+            advance(len(chunk))
 
 
 def _pk(found: Node) -> int:

@@ -23,6 +23,7 @@ from provstore.orm.exceptions import (
 )
 from provstore.orm.groups import Group, GroupCollection
 from provstore.orm.links import Link, LinkType, LinkValidationError
+from provstore.orm.loaders import load_computer, load_group, load_node
 from provstore.orm.logs import Log, LogCollection
 from provstore.orm.nodes import (
     Bool,
@@ -35,10 +36,12 @@ from provstore.orm.nodes import (
     FolderData,
     Int,
     LinkManager,
+    LinkPair,
     LinkTriple,
     List,
     Node,
     NodeCollection,
+    NodeLinksManager,
     ProcessNode,
     SinglefileData,
     Str,
@@ -78,6 +81,7 @@ __all__ = [
     'InvalidOperationError',
     'Link',
     'LinkManager',
+    'LinkPair',
     'LinkTriple',
     'LinkType',
     'LinkValidationError',
@@ -88,6 +92,7 @@ __all__ = [
     'MultipleObjectsError',
     'Node',
     'NodeCollection',
+    'NodeLinksManager',
     'NotExistentError',
     'ProcessNode',
     'QueryBuilder',
@@ -106,6 +111,9 @@ __all__ = [
     'get_default_user',
     'get_nodes_delete',
     'get_nodes_export',
+    'load_computer',
+    'load_group',
+    'load_node',
     'load_node_class',
     'store_nodes',
 ]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import datetime
+import decimal
 import math
+import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from provstore.exceptions import StorageError
+from provstore.exceptions import StorageError, ValidationError
 from provstore.orm.exceptions import (
     ModificationNotAllowedError,
     MultipleObjectsError,
@@ -82,12 +84,13 @@ def check_writable(storage: EntityStorage) -> None:
 def clean_json_key(key: object, what: str) -> str:
     """Return ``key`` if it is a valid top-level key of attributes or extras: a non-empty string without ``.``.
 
-    :raises ValueError: naming ``what`` (``'attribute'`` or ``'extra'``) and the key.
+    :raises ValueError: naming ``what`` (``'attribute'`` or ``'extra'``) and the key; a key with ``.`` raises
+        :class:`~provstore.exceptions.ValidationError` (a ``ValueError``), as aiida-core does.
     """
     if not isinstance(key, str) or not key:
         raise ValueError(f'{what} key must be a non-empty string, got {key!r}')
     if '.' in key:
-        raise ValueError(f'{what} key {key!r} contains ".", which separates nested keys in queries')
+        raise ValidationError(f'{what} key {key!r} contains ".", which separates nested keys in queries')
     return key
 
 
@@ -95,7 +98,8 @@ def clean_json(value: Any, where: str) -> Any:
     """Return a copy of ``value`` made only of JSON types, or raise naming ``where`` and the offending value.
 
     Accepted: ``None``, ``bool``, ``int``, finite ``float``, ``str``, lists and tuples (become lists) and mappings with
-    string keys (become dicts), nested.
+    string keys (become dicts), nested; other integers (numpy's) become ``int``, other real numbers and ``Decimal``
+    become ``float``.
 
     :raises ValueError: for NaN or infinity.
     :raises TypeError: for any other type, or a mapping key that is not a string.
@@ -156,12 +160,14 @@ def _clean_any(value: Any, where: str) -> Any:
     """The thorough path of :func:`clean_json`: subclasses of the JSON types, and errors that name the place."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
+    # NOTE: as aiida-core: other integers (numpy's) become int, other real numbers and Decimal become float.
+    if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        number = float(value)
+        if not math.isfinite(number):
             raise ValueError(f'{where}: {value!r} cannot be stored (NaN and infinity are not JSON)')
-        return float(value)
+        return number
     if isinstance(value, Mapping):
         cleaned: dict[str, Any] = {}
         for key, item in value.items():

@@ -85,30 +85,39 @@ class Group(Entity):
     _fields: ClassVar[Mapping[str, str]] = {'pk': 'id', 'user': 'user_id'}
     collection = CollectionDescriptor(GroupCollection)
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - aiida-core's signature, positional arguments included
         self,
-        label: str,
-        type_string: str = 'core',
-        description: str = '',
+        label: str | None = None,
         user: User | None = None,
-        storage: EntityStorage | None = None,
-        *,
+        description: str = '',
+        type_string: str | None = None,
+        time: datetime.datetime | None = None,
         extras: Mapping[str, Any] | None = None,
+        backend: EntityStorage | None = None,
+        *,
+        storage: EntityStorage | None = None,
     ) -> None:
-        """:param label: the group's name, unique together with ``type_string``.
+        """Arguments in aiida-core's order.
 
-        :param extras: its first extras.
-
+        :param label: the group's name, unique together with ``type_string``.
         :param user: its owner; default: the profile's default user, when it is stored.
+        :param type_string: what kind of group it is; default ``core`` (aiida-core takes it from the class).
+        :param time: when it was made (timezone-aware); default: when it is stored.
+        :param extras: its first extras.
+        :param backend: aiida-core's name for ``storage``.
         """
-        super().__init__(storage)
+        super().__init__(storage if storage is not None else backend)
         if not isinstance(label, str) or not label:
             raise ValueError(f'a group label must be a non-empty string, got {label!r}')
+        if user is not None and not isinstance(user, User):
+            raise TypeError(f'a group owner must be a User, got {type(user).__name__}')
+        if time is not None and (not isinstance(time, datetime.datetime) or time.tzinfo is None):
+            raise ValueError(f'a group time must be a timezone-aware datetime, got {time!r}')
         self._uuid = str(uuid_module.uuid4())
         self._label = label
-        self._type_string = type_string
+        self._type_string = 'core' if type_string is None else type_string
         self._description = description
-        self._time: datetime.datetime | None = None
+        self._time: datetime.datetime | None = time
         self._extras: dict[str, Any] = {}
         if extras is not None:
             self.base.extras.set_many(extras)
@@ -130,7 +139,7 @@ class Group(Entity):
             'uuid': self._uuid,
             'label': self._label,
             'type_string': self._type_string,
-            'time': utc_now(),
+            'time': self._time if self._time is not None else utc_now(),
             'description': self._description,
             'extras': self._extras,
             'user_id': self._require_stored_reference(user, 'user', storage),
@@ -181,7 +190,7 @@ class Group(Entity):
 
     @property
     def time(self) -> datetime.datetime | None:
-        """When the group was stored."""
+        """When the group was made: as given, else when it was stored."""
         return self._time
 
     def is_user_defined(self) -> bool:

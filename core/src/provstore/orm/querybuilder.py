@@ -709,9 +709,16 @@ class QueryBuilder:
         entries = []
         for number, vertex in enumerate(self._vertices):
             fields = FIELDS[vertex.entity]
-            items = [_type_filter(vertex)] if vertex.node_types else []
-            if vertex.filters:
-                items.append(_parse_filters(vertex.filters, fields, vertex.tag, 0))
+            filters = _user_filters(vertex)
+            # NOTE: as aiida-core's, a filter on node_type replaces the one the class stands for.
+            replaced = vertex.entity is EntityType.NODE and 'node_type' in filters
+            class_filter = _type_filter(vertex) if vertex.node_types and not replaced else None
+            # NOTE: an outer join joins by class only: the class decides what joins, the filters which rows
+            # come back (aiida-core's semantics), so that a row without a match is kept with None.
+            outer = vertex.outerjoin and vertex.relationship is not None
+            items = [class_filter] if class_filter is not None and not outer else []
+            if filters:
+                items.append(_parse_filters(filters, fields, vertex.tag, 0))
             project = vertex.project or (['*'] if not projected and number == len(self._vertices) - 1 else [])
             join = None
             if vertex.relationship is not None:
@@ -736,6 +743,7 @@ class QueryBuilder:
                     vertex.outerjoin,
                     tuple(vertex.link_types or ()),
                     vertex.max_depth,
+                    class_filter if outer else None,
                 )
             entries.append(
                 PathEntry(
@@ -797,6 +805,13 @@ def _aiida_type_filter(vertex: _Vertex) -> dict[str, Any]:
         else:
             items.append({'==': node_type})
     return {'node_type': items[0] if len(items) == 1 else {'or': items}}
+
+
+def _user_filters(vertex: _Vertex) -> dict[str, Any]:
+    """The filters of ``vertex`` without the one its class stands for, as ``as_dict()`` writes it (read back by
+    ``from_dict()``): the class is applied from the path entry, where an outer join needs it."""
+    implied = _aiida_type_filter(vertex)
+    return {key: value for key, value in vertex.filters.items() if key not in implied or implied[key] != value}
 
 
 def _escape_like(text: str) -> str:

@@ -245,16 +245,22 @@ class Repository:
         return [entry.name for entry in self.list_objects(path)]
 
     def walk(self, path: PathLike | None = None) -> Iterator[tuple[PurePosixPath, list[str], list[str]]]:
-        """Walk the tree from ``path`` top-down like :func:`os.walk`: ``(dirpath, dirnames, filenames)``."""
+        """Walk the tree from ``path``: ``(dirpath, dirnames, filenames)``, names sorted, in aiida-core's order: each
+        directory after everything below it (bottom-up), its subdirectories in name order."""
         start = clean_path(path)
-        stack = [(start, self._get_directory(start))]
+        # NOTE: depth-first without recursion, so that a deep tree cannot exhaust Python's stack: a directory is
+        # pushed back, marked done, below its subdirectories, and yielded when they all have been.
+        stack: list[tuple[PurePosixPath, _Directory, bool]] = [(start, self._get_directory(start), False)]
         while stack:
-            dirpath, directory = stack.pop()
+            dirpath, directory, done = stack.pop()
             dirnames = sorted(name for name, entry in directory.objects.items() if isinstance(entry, _Directory))
-            filenames = sorted(name for name, entry in directory.objects.items() if isinstance(entry, str))
-            yield dirpath, dirnames, filenames
+            if done:
+                filenames = sorted(name for name, entry in directory.objects.items() if isinstance(entry, str))
+                yield dirpath, dirnames, filenames
+                continue
+            stack.append((dirpath, directory, True))
             stack.extend(
-                (dirpath / name, directory.objects[name])  # type: ignore[misc]
+                (dirpath / name, directory.objects[name], False)  # type: ignore[misc]
                 for name in reversed(dirnames)
             )
 
@@ -294,11 +300,11 @@ class Repository:
         self._get_directory(start)
         root.mkdir(parents=True, exist_ok=True)
         root = root.resolve()
-        for dirpath, dirnames, filenames in self.walk(start):
+        for dirpath, _, filenames in self.walk(start):
             relative = dirpath.relative_to(start)
-            for name in dirnames:
-                destination = _safe_destination(root, relative / name)
-                destination.mkdir(exist_ok=True)
+            # NOTE: walk() gives a directory after its subdirectories: each makes its own folder and parents.
+            if relative.parts:
+                _safe_destination(root, relative).mkdir(parents=True, exist_ok=True)
             for name in filenames:
                 key = self._get_file_key(dirpath / name)
                 self._copy_file(key, _safe_destination(root, relative / name))

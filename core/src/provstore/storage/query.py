@@ -236,6 +236,10 @@ class Edge:
 class Join:
     """How a path entry joins an earlier one: ``relationship`` to entry number ``target``.
 
+    :param outer: a left outer join: a row of the earlier entries with no match is kept, with ``None`` for this
+        entry and its edge. The entry's ``filter`` and the edge's filter still select rows, as aiida-core's do
+        (a row without a match passes a filter only as NULL would); ``on`` decides what joins.
+    :param on: what an entity must be to join at all (for an outer join, its class); ``None`` for anything.
     :param link_types: the link types a traversal follows (``with_ancestors``/``with_descendants`` only).
     :param max_depth: the most steps a traversal takes; ``None`` for no limit.
     """
@@ -246,6 +250,7 @@ class Join:
     outer: bool = False
     link_types: tuple[str, ...] = ()
     max_depth: int | None = None
+    on: Filter | None = None
 
 
 @dataclass(frozen=True)

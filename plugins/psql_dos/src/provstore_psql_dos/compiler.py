@@ -446,15 +446,16 @@ class QueryCompiler:
             )
             sources.edges.append(edge)
             if join.edge is not None and join.edge.filter is not None and edge is not None:
-                edge_condition = self.filter(edge, dict(EDGE_FIELDS[join.edge.kind]), join.edge.filter)
+                sources.where.append(self.filter(edge, dict(EDGE_FIELDS[join.edge.kind]), join.edge.filter))
+            if join.on is not None:
+                # NOTE: an outer join's ``on`` (the class) decides what joins; its filters, like an inner join's,
+                # which rows come back (aiida-core's semantics).
+                on_condition = self._entry_filter(alias, entry.entity, join.on)
                 if join.outer:
-                    edge_on = and_(edge_on, edge_condition) if edge_on is not None else edge_condition
+                    entity_on = and_(entity_on, on_condition)
                 else:
-                    sources.where.append(edge_condition)
-            if condition is not None and join.outer:
-                # NOTE: the filters of an outer-joined entity decide what joins, not which rows are returned.
-                entity_on = and_(entity_on, condition)
-            elif condition is not None:
+                    sources.where.append(on_condition)
+            if condition is not None:
                 sources.where.append(condition)
             if edge is None:
                 sources.from_clause = sources.from_clause.join(alias, entity_on, isouter=join.outer)
@@ -525,8 +526,10 @@ class QueryCompiler:
         """
         start_entry = query.entries[join.target]
         start = table_alias('db_dbnode', f'start_{number}')
-        seed_where = (
-            self._entry_filter(start, EntityType.NODE, start_entry.filter) if start_entry.filter is not None else true()
+        start_join = start_entry.join
+        start_filters = [start_entry.filter, start_join.on if start_join is not None else None]
+        seed_where = and_(
+            true(), *(self._entry_filter(start, EntityType.NODE, item) for item in start_filters if item is not None)
         )
         needs_depth = join.max_depth is not None or _uses_depth(join)
         start_rows = select(*seed(start.c.id, start.c.id, needs_depth)).where(seed_where)

@@ -3,7 +3,7 @@
 from provstore.orm.node_classes import load_node_class, registered_node_classes
 from provstore.orm.nodes.attributes import NodeAttributes, NodeExtras
 from provstore.orm.nodes.data import Bool, Data, Dict, Float, FolderData, Int, List, SinglefileData, Str
-from provstore.orm.nodes.links import LinkManager, LinkTriple, NodeLinks
+from provstore.orm.nodes.links import LinkManager, LinkPair, LinkTriple, NodeLinks, NodeLinksManager
 from provstore.orm.nodes.node import Node, NodeBase, NodeCollection
 from provstore.orm.nodes.process import (
     CalcFunctionNode,
@@ -28,6 +28,7 @@ __all__ = [
     'FolderData',
     'Int',
     'LinkManager',
+    'LinkPair',
     'LinkTriple',
     'List',
     'Node',
@@ -36,6 +37,7 @@ __all__ = [
     'NodeCollection',
     'NodeExtras',
     'NodeLinks',
+    'NodeLinksManager',
     'NodeRepository',
     'ProcessNode',
     'SinglefileData',

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar, Literal
 
 from provstore.orm.entities import clean_json, clean_json_object
+from provstore.orm.links import LinkType
 from provstore.orm.nodes.node import Node
 from provstore.orm.nodes.repository import make_sandbox
 from provstore.repository import File, Repository
@@ -26,6 +27,12 @@ class Data(Node):
     """A piece of data. Unknown data kinds (from plugins not installed here) load as this class."""
 
     NODE_TYPE: ClassVar[str] = 'data.Data.'
+
+    @property
+    def creator(self) -> Node | None:
+        """The calculation that created this node (its ``create`` link in), or ``None``."""
+        first = self.base.links.get_incoming(link_type=LinkType.CREATE).first()
+        return None if first is None else first.node
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Data:
         """``copy.deepcopy`` of data is :meth:`clone`, as aiida-core's: an unstored copy."""

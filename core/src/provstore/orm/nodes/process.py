@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from provstore.orm.exceptions import ModificationNotAllowedError
 from provstore.orm.links import LinkType
+from provstore.orm.nodes.links import NodeLinksManager
 from provstore.orm.nodes.node import Node
 
 __all__ = [
@@ -100,6 +101,29 @@ class ProcessNode(Node):
         if self.is_sealed:
             raise ModificationNotAllowedError(f'{self!r} is sealed: no link may be added from it')
 
+    # -- calls ------------------------------------------------------------------------------------------------
+
+    @property
+    def called(self) -> list[ProcessNode]:
+        """The processes this one called (``call_calc`` and ``call_work`` links out)."""
+        links = self.base.links.get_outgoing(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK))
+        return [node for node in links.all_nodes() if isinstance(node, ProcessNode)]
+
+    @property
+    def called_descendants(self) -> list[ProcessNode]:
+        """The processes this one called, each followed by those it called, and so on down."""
+        found: list[ProcessNode] = []
+        for child in self.called:
+            found.append(child)
+            found.extend(child.called_descendants)
+        return found
+
+    @property
+    def caller(self) -> ProcessNode | None:
+        """The process that called this one, or ``None``."""
+        first = self.base.links.get_incoming(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).first()
+        return first.node if first is not None and isinstance(first.node, ProcessNode) else None
+
     # -- state ------------------------------------------------------------------------------------------------
 
     @property
@@ -172,6 +196,16 @@ class CalculationNode(ProcessNode):
 
     NODE_TYPE: ClassVar[str] = 'process.calculation.CalculationNode.'
 
+    @property
+    def inputs(self) -> NodeLinksManager:
+        """Its inputs (``input_calc`` links in) by label: ``calculation.inputs.structure``."""
+        return NodeLinksManager(self, LinkType.INPUT_CALC, incoming=True)
+
+    @property
+    def outputs(self) -> NodeLinksManager:
+        """What it created (``create`` links out) by label: ``calculation.outputs.result``."""
+        return NodeLinksManager(self, LinkType.CREATE, incoming=False)
+
 
 class CalcJobNode(CalculationNode):
     """A calculation run as a job on a computer; its scheduler state keys stay mutable until it is sealed."""
@@ -226,6 +260,16 @@ class WorkflowNode(ProcessNode):
     """A workflow: calls calculations and workflows, returns data (``call_*`` and ``return`` links out)."""
 
     NODE_TYPE: ClassVar[str] = 'process.workflow.WorkflowNode.'
+
+    @property
+    def inputs(self) -> NodeLinksManager:
+        """Its inputs (``input_work`` links in) by label: ``workflow.inputs.structure``."""
+        return NodeLinksManager(self, LinkType.INPUT_WORK, incoming=True)
+
+    @property
+    def outputs(self) -> NodeLinksManager:
+        """What it returned (``return`` links out) by label: ``workflow.outputs.result``."""
+        return NodeLinksManager(self, LinkType.RETURN, incoming=False)
 
 
 class WorkChainNode(WorkflowNode):
