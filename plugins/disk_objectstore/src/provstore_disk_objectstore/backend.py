@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
 from provstore.exceptions import RepositoryError
-from provstore.repository import AbstractRepositoryBackend, MaintenanceReport, sha256_of_stream
+from provstore.repository import AbstractRepositoryBackend, BackupTarget, MaintenanceReport, sha256_of_stream
 
 if TYPE_CHECKING:
     from disk_objectstore import Container
@@ -345,6 +345,56 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self._filepath)
 
+    # -- backups ----------------------------------------------------------------------------------------------
+
+    def backup(self, writer: BackupTarget, prefix: str) -> None:
+        """Copy the container: ``config.json``, the loose objects, a snapshot of the pack index, then the packs.
+
+        Why this order is safe while others write: packing writes an object into a pack and commits the index before
+        it deletes the loose copy, so an object gone from ``loose/`` when it is reached is in the index snapshot
+        taken after; packs are only appended to (repacking is full maintenance, excluded by the profile's shared
+        lock the backup holds), so each pack copied after that snapshot holds every object the snapshot lists.
+        Unchanged packs are hard-linked from the previous backup by the writer.
+        """
+        root = Path(self._get_container().get_folder())
+        loose = sorted(path for path in (root / 'loose').rglob('*') if path.is_file())
+        writer.expect(len(loose) + 2, sum(_size_or_zero(path) for path in loose))
+        writer.copy_file(root / 'config.json', f'{prefix}/config.json')
+        for path in loose:
+            writer.copy_file(path, f'{prefix}/{path.relative_to(root).as_posix()}', missing_ok=True)
+        writer.add_sqlite(root / 'packs.idx', f'{prefix}/packs.idx')
+        # NOTE: listed after the index snapshot, so that every pack it names is copied.
+        packs = sorted(
+            (path for path in (root / 'packs').iterdir() if path.name.isdigit()), key=lambda path: int(path.name)
+        )
+        writer.expect(len(packs), sum(_size_or_zero(path) for path in packs))
+        for path in packs:
+            writer.copy_file(path, f'{prefix}/packs/{path.name}')
+
+    def restore_backup(self, folder: Path) -> None:
+        """Copy a backup's container files into this repository's (missing or empty) folder.
+
+        :raises RepositoryError: if the folder holds anything.
+        """
+        target = Path(self._filepath)
+        if target.exists() and any(target.iterdir()):
+            raise RepositoryError(f'Cannot restore a repository into {target}: the folder is not empty')
+        self.close()
+        self._container = None
+        self._checked = False
+        temporary = target.with_name(target.name + '.restoring')
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.copytree(folder, temporary)
+        for name in ('loose', 'packs', 'duplicates', 'sandbox'):
+            (temporary / name).mkdir(exist_ok=True)
+        for where, _, names in os.walk(temporary):
+            for name in names:
+                with open(os.path.join(where, name), 'rb') as handle:
+                    os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            target.rmdir()
+        os.replace(temporary, target)
+
     # -- writing ----------------------------------------------------------------------------------------------
 
     def _put_object_from_filelike(self, handle: BinaryIO) -> str:
@@ -556,6 +606,13 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         steps.append('removed loose copies of packed objects' + (' and VACUUMed the pack index' if vacuum else ''))
         details['after'] = _figures(self._get_container(fresh=True))
         return MaintenanceReport(False, live, tuple(steps), details)
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _figures(container: Container) -> dict[str, int]:
