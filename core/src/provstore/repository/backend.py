@@ -45,7 +45,7 @@ class BackupTarget(Protocol):
     def copy_file(self, source: Path, path: str, missing_ok: bool = False) -> None:
         """Copy the file ``source`` (only added to, never rewritten) to ``path`` of the backup."""
 
-    def add_sqlite(self, source: Path, path: str) -> None:
+    def copy_sqlite_database(self, source: Path, path: str) -> None:
         """Write a consistent copy of the SQLite database ``source`` to ``path`` of the backup."""
 
 

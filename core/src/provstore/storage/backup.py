@@ -131,7 +131,7 @@ def _fsync_folder(path: Path) -> None:
 class BackupWriter:
     """Writes the files of one backup into its folder, journaling each, skipping or linking what it can.
 
-    Backends call :meth:`copy_file`, :meth:`add_sqlite`, :meth:`add_file` and :meth:`add_bytes`; every file is
+    Backends call :meth:`copy_file`, :meth:`copy_sqlite_database`, :meth:`add_file` and :meth:`add_bytes`; every file is
     fsynced when written, its folders before the manifest is.
     """
 
@@ -241,7 +241,7 @@ class BackupWriter:
         self._record(BackupFile(path, size, digest.hexdigest(), size, mtime))
         self._step(size)
 
-    def add_sqlite(self, source: Path, path: str) -> None:
+    def copy_sqlite_database(self, source: Path, path: str) -> None:
         """Write a consistent copy of the SQLite database ``source`` to ``path``, through SQLite's online backup API.
 
         Other processes go on reading and writing meanwhile. The copy is in rollback-journal mode, so opening it

@@ -362,7 +362,7 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         writer.copy_file(root / 'config.json', f'{prefix}/config.json')
         for path in loose:
             writer.copy_file(path, f'{prefix}/{path.relative_to(root).as_posix()}', missing_ok=True)
-        writer.add_sqlite(root / 'packs.idx', f'{prefix}/packs.idx')
+        writer.copy_sqlite_database(root / 'packs.idx', f'{prefix}/packs.idx')
         # NOTE: listed after the index snapshot, so that every pack it names is copied.
         packs = sorted(
             (path for path in (root / 'packs').iterdir() if path.name.isdigit()), key=lambda path: int(path.name)

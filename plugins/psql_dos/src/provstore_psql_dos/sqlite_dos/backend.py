@@ -197,7 +197,7 @@ class SqliteDosStorageBackend(DosStorageBackend):
 
     def _backup_database(self, writer: BackupWriter) -> dict[str, int]:
         """Copy the database through SQLite's online backup API (writers go on) and count the copy's rows."""
-        writer.add_sqlite(self.database_file(self._profile), BACKUP_DATABASE)
+        writer.copy_sqlite_database(self.database_file(self._profile), BACKUP_DATABASE)
         return count_rows(writer.folder / BACKUP_DATABASE)
 
     @classmethod
