@@ -22,7 +22,7 @@ from orm_helpers import open_storage
 from postgres_test_server import drop_database, new_database_name
 
 from provstore.exceptions import BackupError, ProfileLockedError, StorageError
-from provstore.manager import get_manager, restore_storage
+from provstore.manager import get_manager, maintain_storage, restore_storage
 from provstore.orm import Int, store_nodes
 from provstore.storage import EntityStorage
 from provstore.storage.backup import (
@@ -157,7 +157,7 @@ def test_second_backup_copies_only_the_change(storage: EntityStorage, tmp_path: 
 WRITER = textwrap.dedent(
     """
     import pathlib, sys
-    from provstore.manager import get_manager, restore_storage
+    from provstore.manager import get_manager, maintain_storage, restore_storage
     from provstore.orm import Int, store_nodes
 
     manager = get_manager()
@@ -298,7 +298,7 @@ def test_bad_input_is_refused(storage: EntityStorage, tmp_path: Path, monkeypatc
 HOLDER = textwrap.dedent(
     """
     import sys
-    from provstore.manager import get_manager, restore_storage
+    from provstore.manager import get_manager, maintain_storage, restore_storage
 
     manager = get_manager()
     manager.load_profile(sys.argv[1])
@@ -336,3 +336,33 @@ def test_restore_over_an_existing_profile(
     get_manager().unload_profile()
     ok('storage', 'restore', str(dest), '--profile', name, '--force', *options)
     assert len(_rows(_reopen(name))['nodes']) == 5
+
+
+def test_help() -> None:
+    """Both commands explain themselves."""
+    assert 'manifest.json' in ok('storage', 'backup', '--help').output
+    assert '--database-name' in ok('storage', 'restore', '--help').output
+
+
+def test_full_maintenance_waits_for_a_backup(profile_name: str, tmp_path: Path) -> None:
+    """While a backup runs in another process, full maintenance (which rewrites pack files) is refused, naming the
+    backup's process; live maintenance goes on."""
+    storage = open_storage(profile_name)
+    for index in range(10):
+        storage.get_repository().put_object_from_filelike(io.BytesIO(b'object %d' % index))
+    get_manager().unload_profile()
+    dest = tmp_path / 'backups'
+    environment = {**os.environ, PAUSE_VARIABLE: '0.5'}
+    command = [sys.executable, '-m', 'provstore.cli', '-p', profile_name, 'storage', 'backup', str(dest)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (dest / PARTIAL_NAME / 'journal.jsonl').exists():
+            assert process.poll() is None, 'the backup ended too soon'
+            time.sleep(0.05)
+        storage = open_storage(profile_name)
+        with pytest.raises(ProfileLockedError, match=f'pid {process.pid}'):
+            maintain_storage(storage, full=True)
+        maintain_storage(storage, full=False)
+    finally:
+        assert process.wait() == 0
+    assert verify_backup(dest) == []

@@ -624,6 +624,8 @@ def restore_backup(
             raise BackupError(
                 f'The storage of the new profile {name!r} exists already; give another --database-name, or remove it'
             )
+        if progress is not None:
+            progress('restore', 0, 1)
         try:
             storage_class.restore_backup(profile, folder, manifest['database'])
         except BaseException:
@@ -631,4 +633,6 @@ def restore_backup(
                 storage_class.erase(profile)
             raise
         config.add_profile(profile)
+        if progress is not None:
+            progress('restore', 1, 1)
     return profile

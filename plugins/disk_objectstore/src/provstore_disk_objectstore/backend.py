@@ -387,13 +387,21 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         shutil.copytree(folder, temporary)
         for name in ('loose', 'packs', 'duplicates', 'sandbox'):
             (temporary / name).mkdir(exist_ok=True)
-        for where, _, names in os.walk(temporary):
-            for name in names:
-                with open(os.path.join(where, name), 'rb') as handle:
-                    os.fsync(handle.fileno())
+        for where, _, names in os.walk(temporary, topdown=False):
+            for name in [*names, '.']:  # NOTE: the files, then their folder
+                fd = os.open(os.path.join(where, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             target.rmdir()
         os.replace(temporary, target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # -- writing ----------------------------------------------------------------------------------------------
 
