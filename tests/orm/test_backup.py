@@ -4,6 +4,7 @@ pruning, bad input, and restore over a profile that another process holds."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from provstore.orm import Int, store_nodes
 from provstore.storage import EntityStorage
 from provstore.storage.backup import (
     LAST_NAME,
+    LOCK_NAME,
     MANIFEST_NAME,
     PARTIAL_NAME,
     PAUSE_VARIABLE,
@@ -254,6 +256,9 @@ def test_verify_detects_a_flipped_byte(storage: EntityStorage, tmp_path: Path) -
     result = invoke('storage', 'backup', '--verify', '--json', str(dest))
     assert result.exit_code == 1
     assert len(json.loads(result.stdout)['problems']) == 2
+    message = error('storage', 'restore', str(dest), '--profile', 'from-damaged')
+    assert 'is damaged' in message and '(and 1 more)' in message
+    assert 'from-damaged' not in ok('profile', 'list').output
 
 
 def test_keep_prunes_the_oldest(storage: EntityStorage, tmp_path: Path) -> None:
@@ -272,7 +277,8 @@ def test_keep_prunes_the_oldest(storage: EntityStorage, tmp_path: Path) -> None:
 
 def test_bad_input_is_refused(storage: EntityStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing parent folder, a folder that holds other things, a corrupted manifest, a folder that is not a
-    backup, and (psql_dos) pg_dump missing: one clear error line each, and no complete backup written."""
+    backup, a destination another backup is writing into, and (psql_dos) pg_dump missing: one clear error line
+    each, and no complete backup written."""
     message = error('storage', 'backup', str(tmp_path / 'missing' / 'backups'))
     assert 'parent folder' in message and 'does not exist' in message
     other = tmp_path / 'other'
@@ -286,6 +292,9 @@ def test_bad_input_is_refused(storage: EntityStorage, tmp_path: Path, monkeypatc
     report = create_backup(storage, dest)
     (Path(report.folder) / MANIFEST_NAME).write_text('{"format": "provstore-backup", "version": 1, "files"')
     assert 'is corrupted' in error('storage', 'backup', '--verify', str(dest))
+    with open(dest / LOCK_NAME, 'ab') as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        assert 'Another process is writing a backup' in error('storage', 'backup', str(dest))
     with pytest.raises(BackupError, match='--keep must be at least 1'):
         create_backup(storage, tmp_path / 'kept', keep=0)
     if storage.profile.storage_backend == 'psql_dos':

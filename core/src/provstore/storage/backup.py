@@ -46,8 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     'LAST_NAME',
+    'LOCK_NAME',
     'MANIFEST_NAME',
     'PARTIAL_NAME',
+    'PAUSE_VARIABLE',
     'BackupFile',
     'BackupReport',
     'BackupWriter',
