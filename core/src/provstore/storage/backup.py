@@ -586,7 +586,8 @@ def restore_backup(
 
     :param source: a backup folder, or a destination (its newest complete backup).
     :param database_name: for backends with a database server: the database to restore into.
-    :param force: replace an existing profile ``name`` (its storage is erased), which no other process may hold.
+    :param force: replace an existing profile ``name``, which no other process may hold: its storage is erased and
+        it leaves the configuration before the restore begins.
     :param backend_of: the storage backend class of a name (see :func:`provstore.manager.restore_storage`).
     :raises BackupError: for a backup that is not whole, or an existing profile without ``force``.
     :raises ProfileLockedError: naming the processes that hold the profile to replace.
@@ -604,14 +605,18 @@ def restore_backup(
     manifest = read_manifest(folder)
     saved = manifest['profile']
     storage_class = backend_of(saved['storage_backend'])
+    if force:
+        # NOTE: the old profile is erased and removed from the configuration first, in a change of its own, so that
+        # a restore failing after this leaves no profile whose storage is gone.
+        with edit_config() as config:
+            if name in config.profiles:
+                old = config.profiles[name]
+                with ProfileAccess.for_folder(old.folder).exclusive(timeout):
+                    backend_of(old.storage_backend).erase(old)
+                config.remove_profile(name)
     with edit_config() as config, contextlib.ExitStack() as stack:
         if name in config.profiles:
-            if not force:
-                raise BackupError(f'A profile named {name!r} exists already; pass --force to replace it')
-            old = config.profiles[name]
-            stack.enter_context(ProfileAccess.for_folder(old.folder).exclusive(timeout))
-            backend_of(old.storage_backend).erase(old)
-            config.remove_profile(name)
+            raise BackupError(f'A profile named {name!r} exists already; pass --force to replace it')
         storage_config = storage_class.restored_config(dict(saved['storage_config']), name, database_name)
         storage_config = storage_class.validate_config(storage_config, f'profile {name!r}')
         profile = Profile(
