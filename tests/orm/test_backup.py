@@ -154,6 +154,11 @@ def test_second_backup_copies_only_the_change(storage: EntityStorage, tmp_path: 
     assert second.bytes_copied == sum(copied.values())
     assert second.files_copied == len(copied)
     assert verify_backup(dest) == []
+    calls: list[tuple[str, int, int]] = []
+    third = create_backup(storage, dest, progress=lambda *call: calls.append(call))
+    last = {stage: (done, total) for stage, done, total in calls}
+    assert last['objects'] == (third.files, third.files)
+    assert last['bytes'] == (third.bytes, third.bytes)
 
 
 WRITER = textwrap.dedent(

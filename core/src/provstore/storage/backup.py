@@ -278,6 +278,8 @@ class BackupWriter:
         self.files_copied += 1
         self.bytes_copied += size
         self._record(BackupFile(path, size, _sha256_of(target)))
+        self._total_bytes += size  # NOTE: known only now: a snapshot's size is not known beforehand
+        self._step(size)
 
     def add_bytes(self, path: str, content: bytes) -> None:
         """Write ``content`` to the file ``path``."""

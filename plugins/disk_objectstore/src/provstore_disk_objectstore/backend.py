@@ -358,17 +358,19 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         """
         root = Path(self._get_container().get_folder())
         loose = sorted(path for path in (root / 'loose').rglob('*') if path.is_file())
-        writer.expect(len(loose) + 2, sum(_size_or_zero(path) for path in loose))
+        packs = _pack_files(root)  # NOTE: for the progress's totals; listed again after the index snapshot
+        # NOTE: the files to copy, and the pack index, whose snapshot adds its bytes when it is made
+        writer.expect(
+            len(loose) + len(packs) + 2, sum(_size_or_zero(path) for path in (root / 'config.json', *loose, *packs))
+        )
         writer.copy_file(root / 'config.json', f'{prefix}/config.json')
         for path in loose:
             writer.copy_file(path, f'{prefix}/{path.relative_to(root).as_posix()}', missing_ok=True)
         writer.copy_sqlite_database(root / 'packs.idx', f'{prefix}/packs.idx')
         # NOTE: listed after the index snapshot, so that every pack it names is copied.
-        packs = sorted(
-            (path for path in (root / 'packs').iterdir() if path.name.isdigit()), key=lambda path: int(path.name)
-        )
-        writer.expect(len(packs), sum(_size_or_zero(path) for path in packs))
-        for path in packs:
+        after = _pack_files(root)
+        writer.expect(len(after) - len(packs), sum(_size_or_zero(path) for path in after[len(packs) :]))
+        for path in after:
             writer.copy_file(path, f'{prefix}/packs/{path.name}')
 
     def restore_backup(self, folder: Path) -> None:
@@ -614,6 +616,11 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         steps.append('removed loose copies of packed objects' + (' and VACUUMed the pack index' if vacuum else ''))
         details['after'] = _figures(self._get_container(fresh=True))
         return MaintenanceReport(False, live, tuple(steps), details)
+
+
+def _pack_files(root: Path) -> list[Path]:
+    """Return the pack files of the container in ``root``, in the order of their numbers."""
+    return sorted((path for path in (root / 'packs').iterdir() if path.name.isdigit()), key=lambda path: int(path.name))
 
 
 def _size_or_zero(path: Path) -> int:

@@ -170,6 +170,7 @@ class DosStorageBackend(StorageBackend, EntityMethods):
         self.check_open()
         import json  # noqa: PLC0415
 
+        writer.expect(2, 0)  # the database's copy and the facts of its snapshot
         counts = self._backup_database(writer)
         facts = {'schema_version': self.version_head(), 'backend': self.name, 'entities': counts}
         writer.add_bytes(SNAPSHOT_FACTS, json.dumps(facts).encode())
