@@ -184,7 +184,7 @@ class DosStorageBackend(StorageBackend, EntityMethods):
     def restored_config(cls, config: dict[str, Any], name: str, database_name: str | None) -> dict[str, Any]:
         """Drop the old profile's places (see :meth:`_place_options`) and the repository's filepath."""
         config = {key: value for key, value in config.items() if key not in cls._place_options()}
-        repository = {key: value for key, value in dict(config.get('repository_options', {})).items()}
+        repository = dict(config.get('repository_options', {}))
         repository.pop('filepath', None)
         config['repository_options'] = repository
         if database_name:
