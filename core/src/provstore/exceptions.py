@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     'ArchiveError',
     'ArchiveExportError',
+    'BackupError',
     'ConfigError',
     'IncompatibleStorageError',
     'InvalidPathError',
@@ -87,3 +88,7 @@ class ArchiveExportError(ProvstoreError):
 
 class ProfileLockedError(ProvstoreError):
     """Another process holds the profile in a way that conflicts with the requested access (see profile_access)."""
+
+
+class BackupError(ProvstoreError):
+    """A backup cannot be made, checked or restored: the one-line message names the folder or file and the defect."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ __all__ = [
     'maintain_storage',
     'migrate_storage',
     'reset_manager',
+    'restore_storage',
 ]
 
 PROFILE_ENVIRONMENT_VARIABLE = 'PROVSTORE_PROFILE'
@@ -161,6 +163,30 @@ def maintain_storage(
         return storage.maintain(full=False, dry_run=dry_run, compress=compress)
     with ProfileAccess.for_folder(storage.profile.folder).exclusive(timeout):
         return storage.maintain(full=True, dry_run=dry_run, compress=compress)
+
+
+def restore_storage(
+    source: str | os.PathLike[str],
+    name: str,
+    *,
+    database_name: str | None = None,
+    force: bool = False,
+    timeout: float = 0.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Profile:
+    """Create the profile ``name`` from a backup: :func:`provstore.storage.backup.restore_backup` with the installed
+    storage backends."""
+    from provstore.storage.backup import restore_backup  # noqa: PLC0415 - only when a backup is restored
+
+    return restore_backup(
+        source,
+        name,
+        database_name=database_name,
+        force=force,
+        timeout=timeout,
+        progress=progress,
+        backend_of=get_registry().get_storage_backend,
+    )
 
 
 _MANAGER: Manager | None = None

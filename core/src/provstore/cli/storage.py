@@ -1,17 +1,19 @@
-"""``provstore storage``: the version, migration, figures and maintenance of a profile's storage."""
+"""``provstore storage``: the version, migration, figures, maintenance and backups of a profile's storage."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from provstore.cli.context import load_profile_of_context, load_writable_profile_of_context
 from provstore.cli.output import echo_fields, echo_json, echo_table
+from provstore.cli.progress import TerminalProgress
 from provstore.exceptions import StorageError
-from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage
+from provstore.manager import get_manager, get_storage_class, maintain_storage, migrate_storage, restore_storage
 from provstore.storage import EntityType
 
 if TYPE_CHECKING:
@@ -180,6 +182,102 @@ def _lower_first_word(text: str) -> str:
     """``Pack 3 objects`` -> ``pack 3 objects``; an acronym (``VACUUM the index``) stays as it is."""
     first = text.split(' ', 1)[0]
     return text[0].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
+
+
+# -- backups ----------------------------------------------------------------------------------------------------
+
+
+@storage.command('backup')
+@click.argument('dest', type=click.Path(file_okay=False, path_type=Path))
+@click.option('--keep', type=click.IntRange(min=1), help='Keep this many backups in DEST (the new one included).')
+@click.option('--verify', 'check', is_flag=True, help='Check the newest backup in DEST (or the backup DEST) instead.')
+@click.option('--list', 'listing', is_flag=True, help='List the complete backups in DEST instead.')
+@click.option('--json', 'as_json', is_flag=True, help='Print the report, problems or listing as JSON.')
+@click.pass_context
+def backup(  # noqa: PLR0917 - click passes every option
+    ctx: click.Context, dest: Path, keep: int | None, check: bool, listing: bool, as_json: bool
+) -> None:
+    """Back up the profile's storage into a new folder of DEST, while the profile is in use.
+
+    The database is snapshotted first (SQLite's online backup API, or pg_dump of the PostgreSQL database, which must
+    be on PATH), then the repository is copied; files unchanged since the previous backup in DEST are hard-linked,
+    not copied. A backup is complete once its manifest.json (size and sha256 of every file) is written, last; an
+    interrupted backup is resumed by the next run. DEST/last points to the newest backup.
+
+    Exit codes: 0 when done (or --verify found nothing wrong), 1 on failure or when --verify finds problems.
+    """
+    from provstore.storage.backup import create_backup, list_backups, verify_backup  # noqa: PLC0415
+
+    if check and listing:
+        raise click.UsageError('give --verify or --list, not both')
+    if listing:
+        found = list_backups(dest)
+        if as_json:
+            echo_json(found)
+        elif not found:
+            click.echo(f'No complete backup in {dest}.')
+        else:
+            echo_table(
+                ('NAME', 'CREATED', 'PROFILE', 'BACKEND', 'FILES', 'BYTES'),
+                [
+                    (
+                        item['name'],
+                        item['created'],
+                        item['profile'],
+                        item['storage_backend'],
+                        item['files'],
+                        item['bytes'],
+                    )
+                    for item in found
+                ],
+            )
+        return
+    if check:
+        with TerminalProgress() as progress:
+            problems = verify_backup(dest, progress)
+        if as_json:
+            echo_json({'backup': str(dest), 'problems': problems})
+        for problem in [] if as_json else problems:
+            click.echo(problem, err=True)
+        if problems:
+            sys.exit(1)
+        if not as_json:
+            click.echo(f'{dest}: every file matches the manifest')
+        return
+    load_profile_of_context(ctx)
+    storage_of_profile = get_manager().get_profile_storage()
+    with TerminalProgress() as progress:
+        report = create_backup(storage_of_profile, dest, keep=keep, progress=progress)
+    if as_json:
+        echo_json(asdict(report))
+        return
+    click.echo(
+        f'Backed up profile {storage_of_profile.profile.name!r} into {report.folder}: {report.files} files, '
+        f'{report.bytes} bytes; copied {report.files_copied} ({report.bytes_copied} bytes), hard-linked '
+        f'{report.files_linked}, kept {report.files_resumed} from an interrupted run'
+    )
+    if report.pruned:
+        click.echo(f'Pruned {len(report.pruned)} old backup(s): {", ".join(report.pruned)}')
+
+
+@storage.command('restore')
+@click.argument('src', type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option('--profile', 'name', required=True, help='Name of the profile to create from the backup.')
+@click.option('--database-name', help='psql_dos: the database to restore into; default provstore_<NAME>.')
+@click.option('--force', is_flag=True, help='Replace an existing profile NAME (erasing its storage).')
+@TIMEOUT
+def restore(src: Path, name: str, database_name: str | None, force: bool, timeout: float) -> None:
+    """Create the profile NAME from the backup SRC (a backup folder, or a backup destination: its newest backup).
+
+    The backup is checked against its manifest first; the restored storage must hold the rows and objects of the
+    snapshot before the profile is added to the configuration. With --force an existing profile NAME is replaced,
+    which is refused while another process uses it.
+    """
+    with TerminalProgress() as progress:
+        profile = restore_storage(
+            src, name, database_name=database_name, force=force, timeout=timeout, progress=progress
+        )
+    click.echo(f'Restored profile {profile.name!r} ({profile.storage_backend}) from {src} in {profile.folder}')
 
 
 # -- JSON indexes -----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from provstore.repository.backend import (
     CHUNK_SIZE,
     AbstractRepositoryBackend,
+    BackupTarget,
     MaintenanceReport,
     check_byte_stream,
     sha256_of_stream,
@@ -12,6 +13,7 @@ from provstore.repository.repository import File, FileType, Repository
 __all__ = [
     'CHUNK_SIZE',
     'AbstractRepositoryBackend',
+    'BackupTarget',
     'File',
     'FileType',
     'MaintenanceReport',

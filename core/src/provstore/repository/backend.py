@@ -10,14 +10,18 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TypeVar
 
-from provstore.exceptions import ReadOnlyStorageError
+from provstore.exceptions import ReadOnlyStorageError, RepositoryError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     'CHUNK_SIZE',
     'LOCATION_OPTION',
     'AbstractRepositoryBackend',
+    'BackupTarget',
     'MaintenanceReport',
     'check_byte_stream',
     'sha256_of_stream',
@@ -30,6 +34,19 @@ BackendT = TypeVar('BackendT', bound='AbstractRepositoryBackend')
 
 LOCATION_OPTION = 'filepath'
 """The constructor parameter a storage backend fills in with where its repository lives (an absolute path)."""
+
+
+class BackupTarget(Protocol):
+    """Where a repository backend writes its files during a backup (:class:`provstore.storage.backup.BackupWriter`)."""
+
+    def expect(self, files: int, size: int) -> None:
+        """Add ``files`` files of ``size`` bytes to the totals the progress shows."""
+
+    def copy_file(self, source: Path, path: str, missing_ok: bool = False) -> None:
+        """Copy the file ``source`` (only added to, never rewritten) to ``path`` of the backup."""
+
+    def copy_sqlite_database(self, source: Path, path: str) -> None:
+        """Write a consistent copy of the SQLite database ``source`` to ``path`` of the backup."""
 
 
 @dataclass(frozen=True)
@@ -329,6 +346,22 @@ class AbstractRepositoryBackend(abc.ABC):
         :param live: do only what is safe while other processes read and write; ``False`` does the full work
             and requires that nobody else uses the repository.
         """
+
+    def backup(self, writer: BackupTarget, prefix: str) -> None:
+        """Copy every object into the backup through ``writer``, as files under ``prefix``, while others may write.
+
+        Objects added after the copy starts may or may not be in it; every object present when it starts is.
+
+        :raises RepositoryError: if this backend cannot be backed up.
+        """
+        raise RepositoryError(f'Repository backend {self.name!r} cannot be backed up')
+
+    def restore_backup(self, folder: Path) -> None:
+        """Make this (not yet initialised) repository from the files :meth:`backup` wrote under ``folder``.
+
+        :raises RepositoryError: if this backend cannot restore backups, or the repository exists.
+        """
+        raise RepositoryError(f'Repository backend {self.name!r} cannot restore backups')
 
     def missing_keys_error(self, missing: Iterable[str]) -> FileNotFoundError:
         """Return the error for keys that are not in this repository, naming every one of them."""

@@ -24,8 +24,11 @@ from provstore.exceptions import IncompatibleStorageError, ReadOnlyStorageError,
 from provstore.options import Option, validate_options
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from provstore.config import Profile
     from provstore.repository import MaintenanceReport
+    from provstore.storage.backup import BackupWriter
 
 __all__ = ['StorageBackend']
 
@@ -152,6 +155,37 @@ class StorageBackend(abc.ABC):
         :param dry_run: report what would be done and change nothing.
         :param compress: also compress stored data where the backend can and it saves space.
         """
+
+    # -- backups (see provstore.storage.backup) -------------------------------------------------------------
+
+    def backup(self, writer: BackupWriter) -> dict[str, Any]:
+        """Write a consistent copy of this storage through ``writer``: the database snapshot first, then the files.
+
+        Called with the profile's shared lock held, while other processes may write. The writer skips the files an
+        interrupted run copied already, when their source is unchanged.
+
+        :return: JSON-serialisable facts about the snapshot (schema version, entity counts) for the manifest.
+        :raises StorageError: if this backend cannot make backups.
+        """
+        raise StorageError(f'Storage backend {self.name!r} cannot make backups')
+
+    @classmethod
+    def restored_config(cls, config: dict[str, Any], name: str, database_name: str | None) -> dict[str, Any]:
+        """Return the options of a profile ``name`` restored from a backup of a profile with options ``config``.
+
+        Drops what names the old profile's places (its folders, its database) so that the defaults of ``name``
+        apply, or ``database_name`` when given.
+        """
+        raise StorageError(f'Storage backend {cls.name!r} cannot restore backups')
+
+    @classmethod
+    def restore_backup(cls, profile: Profile, folder: Path, facts: dict[str, Any]) -> None:
+        """Create the storage of ``profile`` from the backup in ``folder`` and check it against ``facts`` (what
+        :meth:`backup` returned). Called with the profile's exclusive lock held, on a profile without storage.
+
+        :raises StorageError: if the restored storage does not hold what the snapshot held.
+        """
+        raise StorageError(f'Storage backend {cls.name!r} cannot restore backups')
 
     def check_open(self) -> None:
         """Raise :class:`StorageError` if this storage has been closed."""

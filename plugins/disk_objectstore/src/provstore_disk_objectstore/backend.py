@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
 from provstore.exceptions import RepositoryError
-from provstore.repository import AbstractRepositoryBackend, MaintenanceReport, sha256_of_stream
+from provstore.repository import AbstractRepositoryBackend, BackupTarget, MaintenanceReport, sha256_of_stream
 
 if TYPE_CHECKING:
     from disk_objectstore import Container
@@ -348,6 +348,66 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self._filepath)
 
+    # -- backups ----------------------------------------------------------------------------------------------
+
+    def backup(self, writer: BackupTarget, prefix: str) -> None:
+        """Copy the container: ``config.json``, the loose objects, a snapshot of the pack index, then the packs.
+
+        Why this order is safe while others write: packing writes an object into a pack and commits the index before
+        it deletes the loose copy, so an object gone from ``loose/`` when it is reached is in the index snapshot
+        taken after; packs are only appended to (repacking is full maintenance, excluded by the profile's shared
+        lock the backup holds), so each pack copied after that snapshot holds every object the snapshot lists.
+        Unchanged packs are hard-linked from the previous backup by the writer.
+        """
+        root = Path(self._get_container().get_folder())
+        loose = sorted(path for path in (root / 'loose').rglob('*') if path.is_file())
+        packs = _pack_files(root)  # NOTE: for the progress's totals; listed again after the index snapshot
+        # NOTE: the files to copy, and the pack index, whose snapshot adds its bytes when it is made
+        writer.expect(
+            len(loose) + len(packs) + 2, sum(_size_or_zero(path) for path in (root / 'config.json', *loose, *packs))
+        )
+        writer.copy_file(root / 'config.json', f'{prefix}/config.json')
+        for path in loose:
+            writer.copy_file(path, f'{prefix}/{path.relative_to(root).as_posix()}', missing_ok=True)
+        writer.copy_sqlite_database(root / 'packs.idx', f'{prefix}/packs.idx')
+        # NOTE: listed after the index snapshot, so that every pack it names is copied.
+        after = _pack_files(root)
+        writer.expect(len(after) - len(packs), sum(_size_or_zero(path) for path in after[len(packs) :]))
+        for path in after:
+            writer.copy_file(path, f'{prefix}/packs/{path.name}')
+
+    def restore_backup(self, folder: Path) -> None:
+        """Copy a backup's container files into this repository's (missing or empty) folder.
+
+        :raises RepositoryError: if the folder holds anything.
+        """
+        target = Path(self._filepath)
+        if target.exists() and any(target.iterdir()):
+            raise RepositoryError(f'Cannot restore a repository into {target}: the folder is not empty')
+        self.close()
+        self._container = None
+        self._checked = False
+        temporary = target.with_name(target.name + '.restoring')
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.copytree(folder, temporary)
+        for name in ('loose', 'packs', 'duplicates', 'sandbox'):
+            (temporary / name).mkdir(exist_ok=True)
+        for where, _, names in os.walk(temporary, topdown=False):
+            for name in [*names, '.']:  # NOTE: the files, then their folder
+                fd = os.open(os.path.join(where, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            target.rmdir()
+        os.replace(temporary, target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     # -- writing ----------------------------------------------------------------------------------------------
 
     def _put_object_from_filelike(self, handle: BinaryIO) -> str:
@@ -557,6 +617,18 @@ class DiskObjectStoreRepositoryBackend(AbstractRepositoryBackend):
         steps.append('removed loose copies of packed objects' + (' and VACUUMed the pack index' if vacuum else ''))
         details['after'] = _figures(self._get_container(fresh=True))
         return MaintenanceReport(False, live, tuple(steps), details)
+
+
+def _pack_files(root: Path) -> list[Path]:
+    """Return the pack files of the container in ``root``, in the order of their numbers."""
+    return sorted((path for path in (root / 'packs').iterdir() if path.name.isdigit()), key=lambda path: int(path.name))
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _figures(container: Container) -> dict[str, int]:

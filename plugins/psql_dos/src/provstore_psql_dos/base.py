@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from provstore.config import Profile
     from provstore.repository import AbstractRepositoryBackend
+    from provstore.storage.backup import BackupWriter
     from provstore.storage.query import Query
     from provstore_psql_dos.dialects import Dialect
     from provstore_psql_dos.entities import EntitySql
@@ -40,6 +41,9 @@ __all__ = [
     'DosStorageBackend',
     'repository_options',
 ]
+
+SNAPSHOT_FACTS = 'database/snapshot.json'
+"""The file of a backup with the facts of its database snapshot (schema version, row counts)."""
 
 SCHEMA_VERSION_HEAD = 'main_0002'
 """The alembic revision of the newest schema: the schema version this code reads and writes."""
@@ -132,6 +136,116 @@ class DosStorageBackend(StorageBackend, EntityMethods):
     @abc.abstractmethod
     def _maintain_database(self, full: bool, dry_run: bool) -> tuple[list[str], dict[str, Any]]:
         """Maintain the database (only when ``full``); return the steps done or to do, and figures."""
+
+    def _backup_database(self, writer: BackupWriter) -> dict[str, int]:
+        """Write a snapshot of the database through ``writer`` under ``database/``; return the row count of every
+        table of :data:`~provstore_psql_dos.models.ENTITY_TABLES` in that snapshot.
+
+        :raises StorageError: here, for a backend that makes no backups.
+        """
+        raise StorageError(f'Storage backend {self.name!r} cannot make backups')
+
+    @classmethod
+    def _restore_database(cls, profile: Profile, folder: Path) -> None:
+        """Create the profile's (missing) database from the snapshot in the backup's ``folder/database``.
+
+        :raises StorageError: here, for a backend that restores no backups.
+        """
+        raise StorageError(f'Storage backend {cls.name!r} cannot restore backups')
+
+    @classmethod
+    def _place_options(cls) -> tuple[str, ...]:
+        """The options naming where a profile's data is, dropped when a backup is restored under another name."""
+        return ()
+
+    # -- backups (see provstore.storage.backup) ----------------------------------------------------------------
+
+    def backup(self, writer: BackupWriter) -> dict[str, Any]:
+        """Snapshot the database, then copy the repository.
+
+        NOTE: the snapshot is taken again when an interrupted backup is resumed (only repository files are kept
+        from it): the profile's lock was not held between the runs, so only a snapshot taken now is sure to find
+        every object it references in the repository.
+        """
+        self.check_open()
+        import json  # noqa: PLC0415
+
+        writer.expect(2, 0)  # the database's copy and the facts of its snapshot
+        counts = self._backup_database(writer)
+        facts = {'schema_version': self.version_head(), 'backend': self.name, 'entities': counts}
+        writer.add_bytes(SNAPSHOT_FACTS, json.dumps(facts).encode())
+        try:
+            self._repository.backup(writer, 'repository')
+        finally:
+            self._repository.close()
+        return facts
+
+    @classmethod
+    def restored_config(cls, config: dict[str, Any], name: str, database_name: str | None) -> dict[str, Any]:
+        """Drop the old profile's places (see :meth:`_place_options`) and the repository's filepath."""
+        config = {key: value for key, value in config.items() if key not in cls._place_options()}
+        repository = dict(config.get('repository_options', {}))
+        repository.pop('filepath', None)
+        config['repository_options'] = repository
+        if database_name:
+            if 'database_name' not in {option.name for option in cls.options}:
+                raise ConfigError(f'Storage backend {cls.name!r} has no database name to give')
+            config['database_name'] = database_name
+        return config
+
+    @classmethod
+    def restore_backup(cls, profile: Profile, folder: Path, facts: dict[str, Any]) -> None:
+        """Restore the database, then the repository; open the storage and compare its rows and objects with
+        the snapshot's."""
+        if facts.get('schema_version') != cls.version_head():
+            raise StorageError(
+                f'The backup is at schema version {facts.get("schema_version")!r}; this code restores '
+                f'{cls.version_head()!r} only'
+            )
+        cls._restore_database(profile, folder)
+        repository = cls.make_repository(profile)
+        try:
+            repository.restore_backup(folder / 'repository')
+        finally:
+            repository.close()
+        storage = cls(profile)
+        try:
+            counts = storage.get_info()['entities']
+            if counts != facts['entities']:
+                raise StorageError(
+                    f'The restored storage of profile {profile.name!r} holds {counts}, the backup {facts["entities"]}'
+                )
+            missing = storage._missing_referenced_objects()
+            if missing:
+                raise StorageError(
+                    f'The restored repository of profile {profile.name!r} lacks {len(missing)} object(s) its nodes '
+                    f'reference, e.g. {missing[0]}'
+                )
+        finally:
+            storage.close()
+
+    def _missing_referenced_objects(self) -> list[str]:
+        """Return the keys that nodes' ``repository_metadata`` reference and the repository lacks."""
+        import json  # noqa: PLC0415
+
+        from sqlalchemy import text  # noqa: PLC0415 - lazy: drivers only when used
+
+        keys: set[str] = set()
+
+        def walk(tree: Any) -> None:
+            if not isinstance(tree, dict):
+                return
+            if isinstance(tree.get('k'), str):
+                keys.add(tree['k'])
+            for child in dict(tree.get('o') or {}).values():
+                walk(child)
+
+        with self.connection() as connection:
+            for (metadata,) in connection.execute(text('SELECT repository_metadata FROM db_dbnode')):
+                walk(json.loads(metadata) if isinstance(metadata, str) else metadata)
+        ordered = sorted(keys)
+        present = self._repository.has_objects(ordered)
+        return [key for key, found in zip(ordered, present, strict=True) if not found]
 
     # -- the repository ---------------------------------------------------------------------------------------
 

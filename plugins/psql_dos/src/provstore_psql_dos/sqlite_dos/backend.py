@@ -11,6 +11,8 @@ This module is light: SQLAlchemy and ``sqlite3`` are imported inside methods.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from provstore.config import Profile
+    from provstore.storage.backup import BackupWriter
 
 __all__ = ['DATABASE_FILENAME', 'REPOSITORY_FOLDERNAME', 'SqliteDosStorageBackend']
 
@@ -189,6 +192,51 @@ class SqliteDosStorageBackend(DosStorageBackend):
             'size_bytes_before': before,
             'size_bytes_after': after,
         }
+
+    # -- backups ----------------------------------------------------------------------------------------------
+
+    def _backup_database(self, writer: BackupWriter) -> dict[str, int]:
+        """Copy the database through SQLite's online backup API (writers go on) and count the copy's rows."""
+        writer.copy_sqlite_database(self.database_file(self._profile), BACKUP_DATABASE)
+        return count_rows(writer.folder / BACKUP_DATABASE)
+
+    @classmethod
+    def _restore_database(cls, profile: Profile, folder: Path) -> None:
+        """Copy the backup's database file into the storage folder, made durable before it takes its name."""
+        cls._create_database(profile)
+        target = cls.database_file(profile)
+        if target.exists():
+            raise StorageError(f'Cannot restore a database into {target}: the file exists')
+        temporary = target.with_name(target.name + '.restoring')
+        shutil.copyfile(folder / BACKUP_DATABASE, temporary)
+        with open(temporary, 'rb') as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+
+    @classmethod
+    def _place_options(cls) -> tuple[str, ...]:
+        return ('filepath',)
+
+
+BACKUP_DATABASE = 'database/database.sqlite'
+"""The database's copy in a backup."""
+
+
+def count_rows(path: Path) -> dict[str, int]:
+    """Return the row count of every entity table in the SQLite file ``path``, opened immutable (nothing written)."""
+    import sqlite3  # noqa: PLC0415 - lazy: only when a backup is made
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from provstore_psql_dos.models import ENTITY_TABLES  # noqa: PLC0415
+
+    connection = sqlite3.connect(f'file:{quote(str(path))}?immutable=1', uri=True)
+    try:
+        return {
+            entity: int(connection.execute(f'SELECT count(*) FROM {table}').fetchone()[0])
+            for entity, table in ENTITY_TABLES.items()
+        }
+    finally:
+        connection.close()
 
 
 def _size(path: Path) -> int:
