@@ -569,7 +569,8 @@ def run_w7(variant: str, args: argparse.Namespace) -> dict[str, Any] | None:
     elif variant in ('integrity', 'integrity_no_hash'):
         with timer:
             checks = check_integrity(storage, hashes=variant == 'integrity')
-        figures['clean'] = not any(check.failed for check in checks)
+        figures['failed'] = [check.name for check in checks if check.failed]
+        figures['clean'] = not figures['failed']
         figures['checks'] = {check.name: {'checked': check.checked, 'problems': check.problems} for check in checks}
         figures['unreferenced_found'] = next(check.problems for check in checks if check.name == 'unreferenced')
     else:

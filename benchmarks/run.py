@@ -281,8 +281,8 @@ def _archive_note(system: str, record: dict[str, Any] | None) -> str:
 
 
 def _maintenance_note(system: str, record: dict[str, Any] | None) -> str:
-    """What a W7 record left that the workload did not expect: loose objects or unreferenced objects after
-    maintenance, unreferenced objects the integrity check did not find, a check that failed."""
+    """What a W7 record shows that the workload did not expect: loose or unreferenced objects left by maintenance,
+    another number of unreferenced objects found by the integrity check, a check that failed."""
     if record is None or record.get('unavailable') or 'after' not in record:
         return ''
     expected, after, variant = record['expected'], record['after'], record['variant']
@@ -294,10 +294,8 @@ def _maintenance_note(system: str, record: dict[str, Any] | None) -> str:
     found = record.get('unreferenced_found')
     if found is not None and found != expected['unreferenced_objects']:
         problems.append(f'found {found} unreferenced objects, expected {expected["unreferenced_objects"]}')
-    if record.get('clean') is False:
-        problems.append(
-            'found problems: ' + ', '.join(name for name, check in record['checks'].items() if check['problems'])
-        )
+    if record.get('failed'):
+        problems.append(f'failed checks: {", ".join(record["failed"])}')
     return f'{system} {"; ".join(problems)}' if problems else ''
 
 

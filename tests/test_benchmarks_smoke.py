@@ -158,7 +158,7 @@ def test_runner_maintains_describes_and_checks_a_profile(tmp_path: Path) -> None
         else:
             assert record['after'] == populated
     for variant in ('integrity', 'integrity_no_hash'):
-        assert records[variant]['clean'] is True
+        assert records[variant]['clean'] is True and records[variant]['failed'] == []
         assert records[variant]['unreferenced_found'] == 9
     assert records['integrity']['checks']['hashes']['checked'] == 76
     assert records['integrity_no_hash']['checks']['hashes']['checked'] == 0
