@@ -1,4 +1,4 @@
-"""Steps W1-W4 of the benchmark workload on provstore: one backend, each variant in a fresh profile.
+"""Steps W1-W7 of the benchmark workload on provstore: one backend, each variant in a fresh profile.
 
 Run through ``run.py``; on its own::
 
@@ -50,11 +50,12 @@ PLANS = (
     StepPlan('W5', 'create', 'w5'),
     StepPlan('W6', 'import', 'w6'),
     StepPlan('W6', 'import_aiida_archive', 'w6-aiida'),
+    *workload.W7_PLANS,
 )
 """The variants provstore runs, in order, with the profile each runs in. W4's variants share one profile, populated
 once; W4a ``indexed`` comes last, since declaring the indexed path changes the profile for whatever runs after it.
 W6 imports, each into a fresh profile, the archive W5 wrote and (``import_aiida_archive``) the one aiida-core's W5
-wrote in the same run, when there is one."""
+wrote in the same run, when there is one. W7's plans are the same on both systems (:data:`workload.W7_PLANS`)."""
 
 W1_BATCH = 10_000
 """Dict nodes per ``store_nodes`` call (and rows per ``insert_rows`` call) in W1's batch variants."""
@@ -421,13 +422,27 @@ def archive_format() -> Any:
 def populate_w5(variant: str, args: argparse.Namespace) -> None:
     """Fill W5's profile (not timed): W4's Dict nodes and graph (processes sealed) as raw rows, a group holding the
     workflows, and W2's FolderData nodes, their files written in bulk (straight into packs) and their rows raw."""
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    fill_whole_profile(storage, args, loose=False)
+    analyze(storage)
+    sizes = workload.counts('W5', args.scale)
+    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
+
+
+def fill_whole_profile(storage: Any, args: argparse.Namespace, loose: bool) -> None:
+    """Store W5's content in ``storage`` as raw rows (W4's Dicts and graph, a group, W2's FolderData nodes).
+
+    :param loose: write each file by itself with the repository's single-object API
+        (``RepositoryBackend.put_object_from_filelike``: a loose object), and label the FolderData nodes W7 deletes;
+        otherwise write a chunk's files in one bulk call (``put_objects_from_filelikes``: straight into packs).
+    """
     import io  # noqa: PLC0415
 
     from provstore.orm import Group, get_default_user  # noqa: PLC0415
-    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
     from provstore.storage import EntityType  # noqa: PLC0415
 
-    storage = get_entity_storage()
     sizes = workload.counts('W5', args.scale)
     user_id = get_default_user(storage).pk
     repository = storage.get_repository()
@@ -445,16 +460,23 @@ def populate_w5(variant: str, args: argparse.Namespace) -> None:
             storage.insert_rows(EntityType.LINK, links)
             members = [ids[index] for index, (kind, _, _) in enumerate(part.nodes) if kind == 'workflow']
             storage.insert_rows(EntityType.GROUP_NODE, [{'dbgroup_id': group.pk, 'dbnode_id': pk} for pk in members])
+    folder = 0
     for folders in workload.w5_folder_nodes(sizes['folders']):
-        keys = repository.put_objects_from_filelikes([io.BytesIO(content) for files in folders for _, content in files])
-        rows = []
-        for index, files in enumerate(folders):
-            paths = [path for path, _ in files]
-            metadata = workload.repository_metadata(list(zip(paths, keys[5 * index : 5 * index + 5], strict=True)))
-            rows.append({**_node_row(NODE_TYPES['folder'], {}, user_id), 'repository_metadata': metadata})
-        storage.insert_rows(EntityType.NODE, rows)
-    analyze(storage)
-    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
+        with storage.transaction():
+            contents = [content for files in folders for _, content in files]
+            if loose:
+                keys = [repository.put_object_from_filelike(io.BytesIO(content)) for content in contents]
+            else:
+                keys = repository.put_objects_from_filelikes([io.BytesIO(content) for content in contents])
+            rows = []
+            for index, files in enumerate(folders):
+                paths = [path for path, _ in files]
+                metadata = workload.repository_metadata(list(zip(paths, keys[5 * index : 5 * index + 5], strict=True)))
+                label = workload.W7_DELETE_LABEL if loose and workload.w7_deleted(folder) else ''
+                row = _node_row(NODE_TYPES['folder'], {}, user_id, label)
+                rows.append({**row, 'repository_metadata': metadata})
+                folder += 1
+            storage.insert_rows(EntityType.NODE, rows)
 
 
 def run_w5(variant: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -503,6 +525,80 @@ def _profile_counts(storage: Any) -> tuple[int, int, int]:
     return nodes, links, objects
 
 
+# -- W7: maintenance, storage info and integrity -----------------------------------------------------------------------
+
+
+def populate_w7(variant: str, args: argparse.Namespace) -> None:
+    """Fill W7's profile (not timed): W5's content with every file a loose object, then delete the FolderData nodes
+    labelled for deletion (``provstore.orm.delete_nodes``), whose files no other node shares become unreferenced."""
+    from provstore.orm import FolderData, QueryBuilder, delete_nodes  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+
+    storage = get_entity_storage()
+    fill_whole_profile(storage, args, loose=True)
+    query = QueryBuilder().append(FolderData, filters={'label': workload.W7_DELETE_LABEL}, project='id')
+    deleted = delete_nodes(query.all(flat=True), dry_run=False, storage=storage)
+    analyze(storage)
+    state = _object_state(storage)
+    print(f'# W7 populated on {args.backend}: {len(deleted)} nodes deleted, objects {state}', file=sys.stderr)
+
+
+def run_w7(variant: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run one W7 variant on the open profile: maintenance (full or live), ``get_info`` (plain or detailed), or the
+    integrity check (with or without hashing every object)."""
+    from provstore.manager import maintain_storage  # noqa: PLC0415
+    from provstore.orm.entities import get_entity_storage  # noqa: PLC0415
+    from provstore.orm.integrity import check_integrity  # noqa: PLC0415
+    from provstore.storage import EntityType  # noqa: PLC0415
+
+    if variant == 'populate':
+        populate_w7(variant, args)
+        return None
+    storage = get_entity_storage()  # opened (and the profile's shared lock taken) before timing
+    before = _object_state(storage)
+    figures: dict[str, Any] = {}
+    timer = Timer()
+    if variant in ('maintain_full', 'maintain_live'):
+        with timer:
+            report = maintain_storage(storage, full=variant == 'maintain_full')
+        figures.update(steps=list(report.steps), unreferenced_deleted=report.details['unreferenced']['deleted'])
+    elif variant in ('info', 'info_detailed'):
+        with timer:
+            info = storage.get_info(detailed=variant == 'info_detailed')
+        figures['info_keys'] = sorted(info)
+    elif variant in ('integrity', 'integrity_no_hash'):
+        with timer:
+            checks = check_integrity(storage, hashes=variant == 'integrity')
+        figures['failed'] = [check.name for check in checks if check.failed]
+        figures['clean'] = not figures['failed']
+        figures['checks'] = {check.name: {'checked': check.checked, 'problems': check.problems} for check in checks}
+        figures['unreferenced_found'] = next(check.problems for check in checks if check.name == 'unreferenced')
+    else:
+        raise SystemExit(f'W7 has no variant {variant!r}')
+    figures.update(
+        nodes=storage.count_rows(EntityType.NODE), before=before, after=_object_state(storage), api=W7_APIS[variant]
+    )
+    return workload.w7_result(SYSTEM, args, variant, timer.seconds, **figures)
+
+
+W7_APIS = {
+    'maintain_full': 'manager.maintain_storage(storage, full=True)',
+    'maintain_live': 'manager.maintain_storage(storage, full=False)',
+    'info': 'storage.get_info(detailed=False)',
+    'info_detailed': 'storage.get_info(detailed=True)',
+    'integrity': 'orm.integrity.check_integrity(storage, hashes=True)',
+    'integrity_no_hash': 'orm.integrity.check_integrity(storage, hashes=False)',
+}
+"""What each W7 variant calls (recorded in its line)."""
+
+
+def _object_state(storage: Any) -> dict[str, int]:
+    """Return the objects of ``storage``'s repository: distinct keys, loose files and packed objects (not timed)."""
+    repository = storage.get_repository()
+    counts = repository.get_info()['objects']
+    return {'objects': sum(1 for _ in repository.list_objects()), 'loose': counts['loose'], 'packed': counts['packed']}
+
+
 def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
     return lambda variant, args: run_w4(step, variant, args)
 
@@ -515,6 +611,7 @@ RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] =
     **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
     'W5': lambda variant, args: populate_w5(variant, args) if variant == 'populate' else run_w5(variant, args),
     'W6': run_w6,
+    'W7': run_w7,
 }
 
 

@@ -1,4 +1,4 @@
-"""Run steps W1-W4 of the benchmark workload on provstore (and, with ``--reference``, on aiida-core in the same run).
+"""Run steps W1-W7 of the benchmark workload on provstore (and, with ``--reference``, on aiida-core in the same run).
 
     python benchmarks/run.py --backend sqlite_dos|psql_dos|both --steps W1,W2,W3,W4 --scale 1.0 [--reference]
 
@@ -34,9 +34,10 @@ AIIDA_PYTHON_VARIABLE = 'PROVSTORE_BENCH_AIIDA_PYTHON'
 RATE_KEYS = {'W1': 'nodes_per_s', 'W2': 'files_per_s', 'W3': 'nodes_per_s'}
 """The rate each step's ratio is computed from (per unit of work, so differing counts compare fairly)."""
 
-TIME_KEYS = {'W5': 'seconds', 'W6': 'seconds'}
+TIME_KEYS = {'W5': 'seconds', 'W6': 'seconds', 'W7': 'seconds'}
 """The time a step's ratio is computed from where it is not a rate: W4a-W4e run the same queries over the same data on
-both systems (the median ``ms``); W5 and W6 archive and import the same profile (``seconds``)."""
+both systems (the median ``ms``); W5 and W6 archive and import the same profile, W7 maintains and describes the
+same profile (``seconds``)."""
 
 COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W1', 'one_by_one', 'one_by_one', '>= 5x'),
@@ -59,12 +60,19 @@ COMPARISONS: tuple[tuple[str, str, str, str], ...] = (
     ('W6', 'import', 'import', '>= 10x'),
     ('W6', 'import', 'import_provstore_archive', "both import provstore's archive"),
     ('W6', 'import_aiida_archive', 'import', "both import aiida-core's archive"),
+    ('W7', 'maintain_full', 'maintain_full', '>= 1x (no slower)'),
+    ('W7', 'maintain_live', 'maintain_live', '>= 1x'),
+    ('W7', 'info', 'info', '>= 5x'),
+    ('W7', 'info_detailed', 'info_detailed', '>= 5x'),
+    ('W7', 'integrity', 'integrity', 'under 60 s at scale 10 (sqlite_dos)'),
+    ('W7', 'integrity_no_hash', 'integrity_no_hash', ''),
 )
 """(step, provstore variant, reference variant, target of issue 4). aiida-core has no batch store of ORM nodes: the
 batch variants are compared with its fastest ORM path (``store()`` in one transaction for W1, ``store()`` per node
 for W2 and W3). It has no indexes on JSON paths either: W4a ``indexed`` is compared with its ``plain`` count.
 W6 ``import`` (each system imports the archive its own W5 wrote) is also compared on the same archive: provstore's
-(aiida-core's ``import_provstore_archive``) and aiida-core's (provstore's ``import_aiida_archive``)."""
+(aiida-core's ``import_provstore_archive``) and aiida-core's (provstore's ``import_aiida_archive``). W7's integrity
+variants have no counterpart in aiida-core: their rows say so (the targets of W7 are those of its issue)."""
 
 PUBLISHED: dict[tuple[str, str, str], float] = {
     ('sqlite_dos', 'W1', 'one_by_one'): 146,
@@ -227,13 +235,21 @@ def _time_line(
     for system, record in (('provstore', mine), ('aiida-core', reference)):
         if record is not None and record.get('rows') != record.get('expected_rows') and record.get(key):
             notes.append(f'{system} returned {record.get("rows")} rows, expected {record.get("expected_rows")}')
-        if record is not None and record.get('nodes') != record.get('expected_nodes', record.get('nodes')):
+        if (
+            record is not None
+            and 'nodes' in record
+            and record['nodes'] != record.get('expected_nodes', record['nodes'])
+        ):
             notes.append(f'{system} holds {record.get("nodes")} nodes, expected {record.get("expected_nodes")}')
-    if step in TIME_KEYS:
-        systems = (('provstore', mine), ('aiida-core', reference))
+    systems = (('provstore', mine), ('aiida-core', reference))
+    if step in ('W5', 'W6'):
         notes += [note for note in (_archive_note(system, record) for system, record in systems) if note]
+    if step == 'W7':
+        notes += [note for note in (_maintenance_note(system, record) for system, record in systems) if note]
     if not mine_ms:
         notes.append(f'provstore: {mine.get("unavailable", "not run")}')
+    if reference is not None and reference.get('unavailable'):
+        notes.append(f'aiida-core: {reference["unavailable"]}')
     ratio = f'{theirs_ms / mine_ms:.1f}x' if mine_ms and theirs_ms else '-'
     show = _seconds if step in TIME_KEYS else _ms
     mine_shown = show(mine_ms, mine)
@@ -251,7 +267,9 @@ def _ms(value: float | None, record: dict[str, Any] | None) -> str:
 
 
 def _seconds(value: float | None, record: dict[str, Any] | None) -> str:
-    return '-' if not value or record is None else f'{value:,.1f} s'
+    if not value or record is None:
+        return '-'
+    return f'{value:,.1f} s' if value >= 1 else f'{value * 1000:,.1f} ms'
 
 
 def _archive_note(system: str, record: dict[str, Any] | None) -> str:
@@ -260,6 +278,25 @@ def _archive_note(system: str, record: dict[str, Any] | None) -> str:
         return ''
     written = f'{record["mb_written"]:,.0f} MB, ' if 'mb_written' in record else ''
     return f'{system} {written}peak RSS {record.get("peak_rss_mb", 0):,.0f} MB'
+
+
+def _maintenance_note(system: str, record: dict[str, Any] | None) -> str:
+    """What a W7 record shows that the workload did not expect: loose or unreferenced objects left by maintenance,
+    another number of unreferenced objects found by the integrity check, a check that failed."""
+    if record is None or record.get('unavailable') or 'after' not in record:
+        return ''
+    expected, after, variant = record['expected'], record['after'], record['variant']
+    problems = []
+    if variant.startswith('maintain') and (after['loose'] or after['objects'] != expected['referenced_objects']):
+        problems.append(
+            f'left {after["objects"]} objects ({after["loose"]} loose), expected {expected["referenced_objects"]}'
+        )
+    found = record.get('unreferenced_found')
+    if found is not None and found != expected['unreferenced_objects']:
+        problems.append(f'found {found} unreferenced objects, expected {expected["unreferenced_objects"]}')
+    if record.get('failed'):
+        problems.append(f'failed checks: {", ".join(record["failed"])}')
+    return f'{system} {"; ".join(problems)}' if problems else ''
 
 
 def _commit() -> str:
@@ -304,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f'`python benchmarks/run.py {" ".join(sys.argv[1:] if argv is None else argv)}` at provstore commit '
             f'{_commit()}.\n\n'
             'Ratio = reference time / provstore time for the same work (W1-W3 from the rates, W4 from the median '
-            f'times, W5-W6 from the seconds).\n\n{table}\n'
+            f'times, W5-W7 from the seconds).\n\n{table}\n'
         )
         print(f'# saved {base}.jsonl and .md', file=sys.stderr)
     return 0 if succeeded else 1

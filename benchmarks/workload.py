@@ -1,4 +1,4 @@
-"""The benchmark workload (steps W1-W4 of ``shared/bench/WORKLOAD.md``), shared by provstore and the reference.
+"""The benchmark workload (steps W1-W7 of ``shared/bench/WORKLOAD.md``), shared by provstore and the reference.
 
 Standard library only: the reference driver imports this module with aiida-core's interpreter. Everything a step
 stores is generated here from :data:`SEED`, in the same order for both systems, so both store the same bytes.
@@ -47,6 +47,7 @@ __all__ = [
     'w4_graph',
     'w5_folder_nodes',
     'w5_graph',
+    'w7_expected',
 ]
 
 T = TypeVar('T')
@@ -86,6 +87,10 @@ W5_GROUP_LABEL = 'w5-workflows'
 """The group of W5's profile: it holds every workflow of the graph."""
 W5_ARCHIVE = '{system}-{backend}-scale{scale:g}.aiida'
 """The name of the archive W5 writes (in ``--archive-dir``) and W6 imports."""
+W7_DELETE_EVERY = 10
+"""W7 deletes one FolderData node in this many (the last of every ten) after populating: unreferenced objects."""
+W7_DELETE_LABEL = 'w7-delete'
+"""The label of the FolderData nodes W7 deletes (set when populating, so that both systems find them by query)."""
 W4_REPEATS = 5
 W4_WARMUP = 1
 """Each W4 query runs once untimed, then :data:`W4_REPEATS` times; the median is reported."""
@@ -99,7 +104,7 @@ NODE_TYPES = {
 }
 """aiida-core's ``node_type`` of the nodes W4 stores as raw rows (provstore uses the same strings)."""
 
-STEPS = ('W1', 'W2', 'W3', 'W4a', 'W4b', 'W4c', 'W4d', 'W4e', 'W5', 'W6')
+STEPS = ('W1', 'W2', 'W3', 'W4a', 'W4b', 'W4c', 'W4d', 'W4e', 'W5', 'W6', 'W7')
 GROUPS = {'W4': ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')}
 """Names that stand for several steps: ``W4`` runs W4a-W4e (in one profile, populated once)."""
 
@@ -134,6 +139,9 @@ def counts(step: str, scale: float, one_by_one_count: int | None = None) -> dict
             'nodes': dicts + graph['nodes'],
             'links': 4 * graph['calculations'],
         }
+    if step == 'W7':
+        sizes = counts('W5', scale)
+        return {**sizes, 'deleted_folders': sum(1 for index in range(sizes['folders']) if w7_deleted(index))}
     if step in ('W5', 'W6'):
         sizes = counts('W4', scale)
         folders = counts('W2', scale)
@@ -424,6 +432,46 @@ def w6_result(
     )
 
 
+# -- W7: maintenance, storage info and integrity of a profile with loose and unreferenced objects -------------------
+
+
+def w7_deleted(folder: int) -> bool:
+    """Return whether W7 deletes FolderData node number ``folder`` (the last of every :data:`W7_DELETE_EVERY`)."""
+    return folder % W7_DELETE_EVERY == W7_DELETE_EVERY - 1
+
+
+def w7_expected(scale: float) -> dict[str, int]:
+    """Return the repository objects of W7's profile at ``scale``: distinct contents stored, those still referenced
+    after the deletion, and those no node refers to any more (what maintenance removes)."""
+    sizes = counts('W7', scale)
+    plan = W2Plan.make(sizes['files'])
+    stored: set[int] = set()
+    kept: set[int] = set()
+    for folder in range(sizes['folders']):
+        sources = {plan.sources[folder * W2_FILES_PER_NODE + offset] for offset in range(W2_FILES_PER_NODE)}
+        stored |= sources
+        if not w7_deleted(folder):
+            kept |= sources
+    return {'objects': len(stored), 'referenced_objects': len(kept), 'unreferenced_objects': len(stored - kept)}
+
+
+def w7_result(system: str, args: argparse.Namespace, variant: str, seconds: float, **figures: Any) -> dict[str, Any]:
+    """Return a W7 record: the seconds, what the profile holds (``figures``: ``nodes``, the objects ``before`` and
+    ``after``...) and what the workload expects (``expected``: objects stored, referenced and unreferenced)."""
+    sizes = counts('W7', args.scale)
+    expected = {**w7_expected(args.scale), 'deleted_folders': sizes['deleted_folders']}
+    return result(
+        system,
+        args,
+        'W7',
+        variant,
+        seconds,
+        expected_nodes=sizes['nodes'] - sizes['deleted_folders'],
+        expected=expected,
+        **figures,
+    )
+
+
 # -- measuring -----------------------------------------------------------------------------------------------------
 
 
@@ -544,6 +592,21 @@ class StepPlan:
     variant: str
     profile: str
     setup: bool = False
+
+
+W7_PLANS = (
+    StepPlan('W7', 'populate', 'w7-full', setup=True),
+    StepPlan('W7', 'maintain_full', 'w7-full'),
+    StepPlan('W7', 'populate', 'w7-live', setup=True),
+    StepPlan('W7', 'maintain_live', 'w7-live'),
+    StepPlan('W7', 'populate', 'w7-read', setup=True),
+    StepPlan('W7', 'info', 'w7-read'),
+    StepPlan('W7', 'info_detailed', 'w7-read'),
+    StepPlan('W7', 'integrity_no_hash', 'w7-read'),
+    StepPlan('W7', 'integrity', 'w7-read'),
+)
+"""W7's variants, the same on both systems: each maintenance in a profile of its own, populated for it, so that
+both start from the same state; the read-only variants (info, integrity) share a third, which they do not change."""
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:

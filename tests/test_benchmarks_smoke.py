@@ -130,3 +130,39 @@ def test_runner_imports_the_archive_into_a_fresh_profile(tmp_path: Path) -> None
     assert 'no archive of aiida-core' in records['import_aiida_archive']['unavailable']
     assert '| sqlite_dos | W6 | import |' in completed.stderr
     assert [path.name for path in tmp_path.iterdir()] == []
+
+
+W7_VARIANTS = {'maintain_full', 'maintain_live', 'info', 'info_detailed', 'integrity', 'integrity_no_hash'}
+
+
+def test_runner_maintains_describes_and_checks_a_profile(tmp_path: Path) -> None:
+    """W7 at --scale 0.01 on sqlite_dos: each maintenance, in a profile of its own with loose and unreferenced objects,
+    leaves exactly the referenced objects, packed; info and the integrity checks change nothing and find what the
+    workload put there."""
+    completed = run_benchmark(tmp_path, 'W7')
+    assert completed.returncode == 0, completed.stderr
+    records = {record['variant']: record for record in map(json.loads, completed.stdout.splitlines())}
+    assert set(records) == W7_VARIANTS
+    # 20 FolderData nodes with 85 distinct contents; 2 of them deleted, leaving 9 contents no other node shares
+    expected = {'objects': 85, 'referenced_objects': 76, 'unreferenced_objects': 9, 'deleted_folders': 2}
+    populated = {'objects': 85, 'loose': 85, 'packed': 0}
+    for variant, record in records.items():
+        assert (record['system'], record['workload'], record['scale']) == ('provstore', 'W7', 0.01)
+        assert record['seconds'] > 0 and record['peak_rss_mb'] > 0
+        assert record['expected'] == expected
+        assert record['nodes'] == record['expected_nodes'] == 423
+        assert record['before'] == populated
+        if variant.startswith('maintain'):
+            assert record['after'] == {'objects': 76, 'loose': 0, 'packed': 76}
+            assert record['unreferenced_deleted'] == 9
+        else:
+            assert record['after'] == populated
+    for variant in ('integrity', 'integrity_no_hash'):
+        assert records[variant]['clean'] is True and records[variant]['failed'] == []
+        assert records[variant]['unreferenced_found'] == 9
+    assert records['integrity']['checks']['hashes']['checked'] == 76
+    assert records['integrity_no_hash']['checks']['hashes']['checked'] == 0
+    assert 'nodes_by_type' in records['info_detailed']['info_keys']
+    assert '| sqlite_dos | W7 | maintain_full |' in completed.stderr
+    assert not (tmp_path / 'untouched').exists()
+    assert [path.name for path in tmp_path.iterdir()] == []

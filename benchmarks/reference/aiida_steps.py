@@ -1,4 +1,4 @@
-"""Steps W1-W4 of the benchmark workload on the reference, aiida-core 2.9.4, run with aiida-core's own interpreter.
+"""Steps W1-W7 of the benchmark workload on the reference, aiida-core 2.9.4, run with aiida-core's own interpreter.
 
 aiida-core lives in a virtual environment of its own (never in provstore's)::
 
@@ -47,11 +47,13 @@ PLANS = (
     StepPlan('W5', 'create', 'w5'),
     StepPlan('W6', 'import', 'w6'),
     StepPlan('W6', 'import_provstore_archive', 'w6-provstore'),
+    *workload.W7_PLANS,
 )
 """The variants aiida-core can run: it has no batch store of ORM nodes (``transaction`` is its closest path), and no
 indexes on JSON paths (W4a runs ``plain`` only). W4's variants share one profile, populated once. W6 imports the
 archive aiida-core's W5 wrote into a fresh profile, and (``import_provstore_archive``) the one provstore's W5 wrote
-in the same run, when there is one."""
+in the same run, when there is one. W7's plans are provstore's (:data:`workload.W7_PLANS`); the integrity variants
+print a line saying aiida-core cannot do them."""
 
 W1_ROWS_BATCH = 10_000
 """Rows per ``bulk_insert`` call in W1's ``rows`` variant."""
@@ -233,7 +235,6 @@ def populate_w4(variant: str, args: argparse.Namespace) -> None:
     from aiida.manage import get_manager  # noqa: PLC0415
     from aiida.orm import Node, QueryBuilder, User  # noqa: PLC0415
     from aiida.orm.entities import EntityTypes  # noqa: PLC0415
-    from sqlalchemy import text  # noqa: PLC0415
 
     storage = get_manager().get_profile_storage()
     sizes = workload.counts('W4', args.scale)
@@ -255,9 +256,7 @@ def populate_w4(variant: str, args: argparse.Namespace) -> None:
                 for source, target, link_type, label in part.links
             ]
             storage.bulk_insert(EntityTypes.LINK, links)
-    session = storage.get_session()
-    session.execute(text('ANALYZE'))
-    session.commit()
+    _analyze(storage)
     print(f'# W4 populated on {args.backend}: {sizes["nodes"]:,} nodes in {timer.seconds:.1f} s', file=sys.stderr)
 
 
@@ -325,14 +324,36 @@ def populate_w5(variant: str, args: argparse.Namespace) -> None:
     """Fill W5's profile (not timed): the same as provstore's, W4's Dicts and graph (processes sealed) with
     ``bulk_insert``, a group holding the workflows, W2's FolderData nodes (files put in the repository, rows by
     ``bulk_insert``); then the loose objects are packed (``storage.maintain()``), as provstore's bulk write packs."""
-    import io  # noqa: PLC0415
-
     from aiida.manage import get_manager  # noqa: PLC0415
-    from aiida.orm import Group, Node, QueryBuilder, User  # noqa: PLC0415
-    from aiida.orm.entities import EntityTypes  # noqa: PLC0415
-    from sqlalchemy import text  # noqa: PLC0415
 
     storage = get_manager().get_profile_storage()
+    fill_whole_profile(storage, args, label_deleted=False)
+    storage.maintain()
+    _analyze(storage)
+    sizes = workload.counts('W5', args.scale)
+    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
+
+
+def _analyze(storage: Any) -> None:
+    """Refresh the database's planner statistics after populating (as provstore's driver does)."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    session = storage.get_session()
+    session.execute(text('ANALYZE'))
+    session.commit()
+
+
+def fill_whole_profile(storage: Any, args: argparse.Namespace, label_deleted: bool) -> None:
+    """Store W5's content with ``bulk_insert`` (W4's Dicts and graph, a group, W2's FolderData nodes), each file put
+    in the repository by itself (``put_object_from_filelike``: a loose object).
+
+    :param label_deleted: label the FolderData nodes W7 deletes.
+    """
+    import io  # noqa: PLC0415
+
+    from aiida.orm import Group, Node, QueryBuilder, User  # noqa: PLC0415
+    from aiida.orm.entities import EntityTypes  # noqa: PLC0415
+
     sizes = workload.counts('W5', args.scale)
     user_id = User.collection.get_default().pk
     repository = storage.get_repository()
@@ -345,6 +366,7 @@ def populate_w5(variant: str, args: argparse.Namespace) -> None:
         pks = {str(node_uuid): pk for node_uuid, pk in query.iterall(batch_size=10_000)}
         return [pks[node_uuid] for node_uuid in uuids]
 
+    folder = 0
     with storage.transaction():
         for chunk in untimed_chunks(workload.w4_dict_attributes(sizes['dicts']), W1_ROWS_BATCH, Timer()):
             rows = [_node_row(NODE_TYPES['dict'], values, user_id) for values in chunk]
@@ -364,13 +386,10 @@ def populate_w5(variant: str, args: argparse.Namespace) -> None:
             for files in folders:
                 keys = [repository.put_object_from_filelike(io.BytesIO(content)) for _, content in files]
                 metadata = workload.repository_metadata(list(zip([path for path, _ in files], keys, strict=True)))
-                rows.append({**_node_row(NODE_TYPES['folder'], {}, user_id), 'repository_metadata': metadata})
+                label = workload.W7_DELETE_LABEL if label_deleted and workload.w7_deleted(folder) else ''
+                rows.append({**_node_row(NODE_TYPES['folder'], {}, user_id, label), 'repository_metadata': metadata})
+                folder += 1
             storage.bulk_insert(EntityTypes.NODE, rows, allow_defaults=True)
-    storage.maintain()
-    session = storage.get_session()
-    session.execute(text('ANALYZE'))
-    session.commit()
-    print(f'# W5 populated on {args.backend}: {sizes["nodes"]:,} nodes, {sizes["files"]:,} files', file=sys.stderr)
 
 
 def run_w5(variant: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -412,6 +431,75 @@ def run_w6(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+# -- W7: maintenance, storage info and integrity -----------------------------------------------------------------------
+
+
+def populate_w7(variant: str, args: argparse.Namespace) -> None:
+    """Fill W7's profile (not timed): W5's content with its files left loose (no maintenance), then delete the
+    FolderData nodes labelled for deletion (``aiida.tools.delete_nodes``), leaving their files unreferenced."""
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.orm import FolderData, QueryBuilder  # noqa: PLC0415
+    from aiida.tools import delete_nodes  # noqa: PLC0415
+
+    storage = get_manager().get_profile_storage()
+    fill_whole_profile(storage, args, label_deleted=True)
+    query = QueryBuilder().append(FolderData, filters={'label': workload.W7_DELETE_LABEL}, project='id')
+    deleted, _ = delete_nodes(query.all(flat=True), dry_run=False)
+    _analyze(storage)
+    state = _object_state(storage)
+    print(f'# W7 populated on {args.backend}: {len(deleted)} nodes deleted, objects {state}', file=sys.stderr)
+
+
+W7_APIS = {
+    'maintain_full': 'storage.maintain(full=True)',
+    'maintain_live': 'storage.maintain(full=False)',
+    'info': 'storage.get_info(detailed=False)',
+    'info_detailed': 'storage.get_info(detailed=True)',
+}
+"""What each W7 variant calls: what ``verdi storage maintain [--full]`` and ``verdi storage info [--detailed]`` call,
+with their defaults."""
+
+NO_INTEGRITY = (
+    'aiida-core 2.9.4 has no integrity check of a profile (`verdi storage integrity` is a command group without '
+    'commands)'
+)
+
+
+def run_w7(variant: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run one W7 variant on the loaded profile: ``storage.maintain`` (full or live) or ``storage.get_info`` (plain
+    or detailed); the integrity variants are reported as unavailable."""
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.orm import Node, QueryBuilder  # noqa: PLC0415
+
+    if variant == 'populate':
+        populate_w7(variant, args)
+        return None
+    if variant in ('integrity', 'integrity_no_hash'):
+        return workload.w7_result(SYSTEM, args, variant, 0.0, unavailable=NO_INTEGRITY)
+    storage = get_manager().get_profile_storage()  # opened before timing
+    before = _object_state(storage)
+    figures: dict[str, Any] = {}
+    timer = Timer()
+    if variant in ('maintain_full', 'maintain_live'):
+        with timer:
+            storage.maintain(full=variant == 'maintain_full')
+    elif variant in ('info', 'info_detailed'):
+        with timer:
+            info = storage.get_info(detailed=variant == 'info_detailed')
+        figures['info_keys'] = sorted(info)
+    else:
+        raise SystemExit(f'W7 has no variant {variant!r} on the reference')
+    figures.update(nodes=QueryBuilder().append(Node).count(), before=before, after=_object_state(storage))
+    return workload.w7_result(SYSTEM, args, variant, timer.seconds, api=W7_APIS[variant], **figures)
+
+
+def _object_state(storage: Any) -> dict[str, int]:
+    """Return the objects of ``storage``'s repository: distinct keys, loose files and packed objects (not timed)."""
+    repository = storage.get_repository()
+    counts = repository.get_info()['Objects']
+    return {'objects': sum(1 for _ in repository.list_objects()), 'loose': counts['loose'], 'packed': counts['packed']}
+
+
 def _w4_runner(step: str) -> Callable[[str, argparse.Namespace], dict[str, Any]]:
     return lambda variant, args: run_w4(step, variant, args)
 
@@ -424,6 +512,7 @@ RUNNERS: dict[str, Callable[[str, argparse.Namespace], dict[str, Any] | None]] =
     **{step: _w4_runner(step) for step in ('W4a', 'W4b', 'W4c', 'W4d', 'W4e')},
     'W5': lambda variant, args: populate_w5(variant, args) if variant == 'populate' else run_w5(variant, args),
     'W6': run_w6,
+    'W7': run_w7,
 }
 
 
@@ -480,6 +569,7 @@ class Profiles:
             storage_backend=storage_backend,
             storage_config=storage_config,
         )
+        _let_go(key)
         return {'AIIDA_PATH': self.folder}
 
     def drop(self, key: str) -> None:
@@ -493,6 +583,21 @@ class Profiles:
         for key in list(self.databases):
             self.drop(key)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _let_go(key: str) -> None:
+    """Make this driver process stop using the profile ``key``, which it has just made.
+
+    ``create_profile`` loads the profile to make its default user, which records this process as one using it
+    (``<pid>.pid`` in aiida-core's access folder, kept while the process lives); aiida-core's full maintenance then
+    refuses the profile. A ``verdi profile setup`` would have ended by now, and its record would be stale: the profile
+    is unloaded and the record removed.
+    """
+    from aiida.manage import get_manager  # noqa: PLC0415
+    from aiida.manage.configuration.settings import AiiDAConfigPathResolver  # noqa: PLC0415
+
+    get_manager().unload_profile()
+    (AiiDAConfigPathResolver().access_control_dir / key / f'{os.getpid()}.pid').unlink(missing_ok=True)
 
 
 def _admin(statement: str) -> None:
