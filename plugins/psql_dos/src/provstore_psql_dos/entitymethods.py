@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from provstore.exceptions import StorageError
 from provstore.storage import EntityStorage, EntityType, Row
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from provstore_psql_dos.entities import EntitySql
 
 __all__ = ['EntityMethods']
+
+_Item = TypeVar('_Item')
+_Position = TypeVar('_Position')
 
 
 class EntityMethods(EntityStorage):
@@ -122,14 +125,26 @@ class EntityMethods(EntityStorage):
         self, entity: EntityType, batch_size: int, read: Callable[[Connection, EntitySql, int], list[Row]]
     ) -> Iterator[Row]:
         """Yield the rows ``read(connection, statements, after)`` gives, batch after batch, by ascending id."""
-        after = 0
+        return self._keyset(f'read rows of {entity.value}', batch_size, 0, read, lambda row: row['id'])
+
+    def _keyset(
+        self,
+        what: str,
+        batch_size: int,
+        start: _Position,
+        read: Callable[[Connection, EntitySql, _Position], list[_Item]],
+        position: Callable[[_Item], _Position],
+    ) -> Iterator[_Item]:
+        """Yield what ``read(connection, statements, after)`` gives, a query per batch, each batch starting after the
+        ``position`` of the last item of the one before (``start`` first), until a batch is short."""
+        after = start
         while True:
-            with self._run(False, f'read rows of {entity.value}', single=True) as (connection, sql):
+            with self._run(False, what, single=True) as (connection, sql):
                 batch = read(connection, sql, after)
             yield from batch
             if len(batch) < batch_size:
                 return
-            after = batch[-1]['id']
+            after = position(batch[-1])
 
     def insert_text_rows(self, entity: EntityType, rows: Sequence[Row]) -> list[int]:
         """Insert rows in text form (without ``id``) and return their new ids, in order, as :meth:`insert_rows`.
@@ -170,25 +185,23 @@ class EntityMethods(EntityStorage):
     def iter_file_references(self, batch_size: int = 10_000) -> Iterator[tuple[int, str, str]]:
         """Iterate over ``(node id, path, key)`` of every file of every stored node, from ``provstore_node_file``,
         a batch per query."""
-        after: tuple[int, str] = (0, '')
-        while True:
-            with self._run(False, 'read file references', single=True) as (connection, sql):
-                batch = sql.node_files_batch(connection, after, batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1][:2]
+        return self._keyset(
+            'read file references',
+            batch_size,
+            (0, ''),
+            lambda connection, sql, after: sql.node_files_batch(connection, after, batch_size),
+            lambda reference: (reference[0], reference[1]),
+        )
 
     def iter_referenced_keys(self, batch_size: int = 10_000) -> Iterator[str]:
         """Iterate over the keys some stored node refers to, once each, ascending, from ``provstore_node_file``."""
-        after = ''
-        while True:
-            with self._run(False, 'read referenced object keys', single=True) as (connection, sql):
-                batch = sql.referenced_keys_batch(connection, after, batch_size)
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1]
+        return self._keyset(
+            'read referenced object keys',
+            batch_size,
+            '',
+            lambda connection, sql, after: sql.referenced_keys_batch(connection, after, batch_size),
+            lambda key: key,
+        )
 
     def count_rows(self, entity: EntityType) -> int:
         """Return the number of rows of an entity table."""
