@@ -275,7 +275,7 @@ def test_delete_asks_first(storage: EntityStorage, graph: Graph) -> None:
     assert declined.exit_code == 1
     assert 'Delete these 4 nodes? [y/N]' in declined.stderr
     assert 'Nothing was deleted.' in declined.stderr
-    unanswered = invoke('node', 'delete', graph.energy.uuid[:8])
+    unanswered = invoke('node', 'delete', f'uuid:{graph.energy.uuid[:8]}')
     assert unanswered.exit_code == 1
     assert counts(storage) == before
     accepted = invoke('node', 'delete', graph.energy.uuid, input='y\n')

@@ -66,7 +66,7 @@ def test_comments(storage: EntityStorage, node: Node) -> None:
     """comment add stores comments by the default user; comment show lists them oldest first."""
     assert f'No comments on node {node.pk}.' in ok('node', 'comment', 'show', str(node.pk)).stdout
     ok('node', 'comment', 'add', str(node.pk), 'converged at 30 Ry')
-    ok('node', 'comment', 'add', node.uuid[:8], 'checked twice\nby hand')
+    ok('node', 'comment', 'add', f'uuid:{node.uuid[:8]}', 'checked twice\nby hand')
     shown = json.loads(ok('node', 'comment', 'show', str(node.pk), '--json').stdout)
     assert [(item['content'], item['user']) for item in shown] == [
         ('converged at 30 Ry', EMAIL),
